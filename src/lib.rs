@@ -1,0 +1,49 @@
+//! # symnn
+//!
+//! Train small neural networks with zero interpretation overhead. Write the network as a
+//! few lines of DSL inside [`network!`]; at compile time the macro differentiates the
+//! loss symbolically (reverse mode over a hash-consed expression DAG), simplifies it,
+//! eliminates common subexpressions and emits plain straight-line Rust for `forward`,
+//! `loss`, `gradient` and a fused `sgd_step`.
+//!
+//! ```
+//! use symnn::network;
+//!
+//! network! {
+//!     /// XOR with one hidden layer.
+//!     pub struct Xor {
+//!         input x[2];
+//!         target t;
+//!         let h = dense(x, 4, tanh);
+//!         output y = sigmoid(dot(h, v) + c);
+//!         param v[4], c = 0.0;
+//!         loss = bce(y, t);
+//!     }
+//! }
+//!
+//! let mut net = Xor::new();
+//! let data = [([0.0, 0.0], [0.0]), ([0.0, 1.0], [1.0]), ([1.0, 0.0], [1.0]), ([1.0, 1.0], [0.0])];
+//! for _ in 0..2000 {
+//!     for (x, t) in &data {
+//!         net.sgd_step(x, t, 0.5);
+//!     }
+//! }
+//! assert!(net.forward(&[0.0, 1.0])[0] > 0.5);
+//! println!("{}", Xor::derivation());
+//! ```
+//!
+//! See `SPEC.md`-style reference in the README and `docs/` for the full DSL.
+#![warn(missing_docs)]
+
+// Lets the crate's own unit tests and doctests name `::symnn` like users do.
+extern crate self as symnn;
+
+pub use symnn_macros::network;
+pub use symnn_runtime::*;
+
+/// Support for generated code. Not public API: may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use symnn_runtime::init::{Scheme, SplitMix64};
+    pub use symnn_runtime::ParamGroup;
+}

@@ -1,0 +1,76 @@
+use crate::{Cost, Float};
+
+/// What every `network!`-generated struct implements, with slices instead of the
+/// inherent methods' fixed-size arrays, so generic code can train any network.
+///
+/// The slice methods panic if a slice has the wrong length (a programming error, like
+/// indexing out of bounds); check lengths against the constants first when the data
+/// comes from outside.
+pub trait Model: Clone {
+    /// The element type, `f32` or `f64`.
+    type Float: Float;
+    /// Number of trainable parameters (`P`).
+    const NUM_PARAMS: usize;
+    /// Number of input values (`I`), all inputs flattened row-major in declaration order.
+    const NUM_INPUTS: usize;
+    /// Number of target values (`T`), flattened the same way.
+    const NUM_TARGETS: usize;
+    /// Number of output values (`O`).
+    const NUM_OUTPUTS: usize;
+
+    /// Parameter names in storage order: `"w13"`, `"W[0][1]"`, `"h1.weight[3][0]"`.
+    fn param_names() -> &'static [&'static str];
+    /// Parameter groups (one per declared param or per `dense` weight/bias) with their
+    /// shapes, in storage order; each group's elements are contiguous and row-major.
+    fn param_groups() -> &'static [ParamGroup];
+    /// Operation counts of the generated code.
+    fn cost() -> Cost;
+    /// The symbolic derivation, human-readable.
+    fn derivation() -> &'static str;
+
+    /// All parameters, in [`Model::param_names`] order.
+    fn params(&self) -> &[Self::Float];
+    /// All parameters, mutable.
+    fn params_mut(&mut self) -> &mut [Self::Float];
+    /// Writes the network output for `input` into `output`.
+    fn forward_slice(&self, input: &[Self::Float], output: &mut [Self::Float]);
+    /// The loss for one sample.
+    fn loss_slice(&self, input: &[Self::Float], target: &[Self::Float]) -> Self::Float;
+    /// Adds dL/dparams for one sample into `grad` and returns the loss.
+    fn accumulate_gradient_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float;
+    /// One plain SGD step on one sample (simultaneous update); returns the loss before it.
+    fn sgd_step_slice(
+        &mut self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        lr: Self::Float,
+    ) -> Self::Float;
+}
+
+/// One named group of parameters: a declared `param`, or a `dense` layer's
+/// `weight`/`bias`. Used for checkpoints (tensor names and shapes) and initialisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamGroup {
+    /// Name as written (`"w13"`, `"W"`) or `"<binding>.weight"` / `"<binding>.bias"`.
+    pub name: &'static str,
+    /// Shape: `&[]` for a scalar, `&[n]` for a vector, `&[rows, cols]` for a matrix.
+    pub shape: &'static [usize],
+    /// Index of the first element in the parameter array.
+    pub offset: usize,
+}
+
+impl ParamGroup {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// True for a zero-sized group (never generated, but keeps clippy honest).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
