@@ -46,4 +46,26 @@ pub use symnn_runtime::*;
 pub mod __private {
     pub use symnn_runtime::init::{Scheme, SplitMix64};
     pub use symnn_runtime::ParamGroup;
+
+    /// A slice as a fixed-size array, or a panic naming what had the wrong length.
+    #[inline]
+    pub fn array<'a, F, const N: usize>(slice: &'a [F], what: &str) -> &'a [F; N] {
+        match slice.try_into() {
+            Ok(array) => array,
+            Err(_) => panic!(
+                "symnn: `{what}` has length {} but the network expects {N}",
+                slice.len()
+            ),
+        }
+    }
+
+    /// Mutable version of [`array`].
+    #[inline]
+    pub fn array_mut<'a, F, const N: usize>(slice: &'a mut [F], what: &str) -> &'a mut [F; N] {
+        let len = slice.len();
+        match slice.try_into() {
+            Ok(array) => array,
+            Err(_) => panic!("symnn: `{what}` has length {len} but the network expects {N}"),
+        }
+    }
 }

@@ -1,0 +1,579 @@
+//! Stage 5, emit: the generated struct, its constants and methods, as Rust tokens.
+//!
+//! Every method body is straight-line code: one `let tN = ...;` per scheduled node.
+//! Locals use `Span::mixed_site()`, so they are hygienic (a user's `const t3` cannot
+//! capture them); paths are fully qualified (`::symnn::...`, `::core::...`).
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::quote;
+
+use crate::ast::Network;
+use crate::check::FloatType;
+use crate::graph::{Func, Graph, Node, NodeId};
+use crate::lower::{ParamInit, Program};
+use crate::schedule::{cost, schedule};
+
+/// Everything the emitter needs: the lowered program with its derivative.
+pub struct Derived {
+    /// The program; its graph also holds the derivative nodes.
+    pub program: Program,
+    /// `dL/dparams[k]` for every `k`.
+    pub grads: Vec<NodeId>,
+    /// The human-readable derivation.
+    pub derivation: String,
+}
+
+/// Above this many scheduled gradient instructions, `sgd_step` and
+/// `accumulate_gradient` call the one out-of-line `gradient` instead of repeating its
+/// body: fusing stops paying for big nets, and three copies of a huge body triple
+/// compile time.
+const FUSE_LIMIT: usize = 4000;
+
+/// Emits the items of one network.
+pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
+    let program = &derived.program;
+    let g = &program.graph;
+    let f = Float(program.float);
+    let fty = f.ty();
+    let (p, i, t, o) = (
+        program.num_params(),
+        program.num_inputs(),
+        program.num_targets(),
+        program.output.elems.len(),
+    );
+
+    let name = &network.name;
+    let vis = &network.vis;
+    let attrs = &network.attrs;
+
+    let params = local("params");
+    let input = local("input");
+    let target = local("target");
+    let grad = local("grad");
+    let lr = local("lr");
+    let seed = local("seed");
+    let rng = local("rng");
+    let name_arg = local("name");
+
+    let loss_root = [program.loss];
+    let mut grad_roots = vec![program.loss];
+    grad_roots.extend(&derived.grads);
+    let mut loss_and_output_roots = vec![program.loss];
+    loss_and_output_roots.extend(&program.output.elems);
+
+    let body = |roots: &[NodeId]| Body::new(g, f, roots);
+    let forward = body(&program.output.elems);
+    let loss = body(&loss_root);
+    let loss_out = body(&loss_and_output_roots);
+    let gradient = body(&grad_roots);
+
+    let forward_lets = &forward.lets;
+    let forward_out: Vec<_> = program
+        .output
+        .elems
+        .iter()
+        .map(|&id| forward.operand(id))
+        .collect();
+    let loss_lets = &loss.lets;
+    let loss_value = loss.operand(program.loss);
+    let lo_lets = &loss_out.lets;
+    let lo_loss = loss_out.operand(program.loss);
+    let lo_out: Vec<_> = program
+        .output
+        .elems
+        .iter()
+        .map(|&id| loss_out.operand(id))
+        .collect();
+    let gradient_lets = &gradient.lets;
+    let gradient_loss = gradient.operand(program.loss);
+    let gradient_values: Vec<_> = derived
+        .grads
+        .iter()
+        .map(|&id| gradient.operand(id))
+        .collect();
+
+    // Parameter bindings and argument names: `_input` where the body does not read it.
+    let params_binding = |b: &Body| {
+        if b.uses_params {
+            quote!(let #params = &self.params;)
+        } else {
+            quote!()
+        }
+    };
+    let arg = |used: bool, ident: &syn::Ident| if used { quote!(#ident) } else { quote!(_) };
+    let (fwd_params, loss_params, lo_params, grad_params) = (
+        params_binding(&forward),
+        params_binding(&loss),
+        params_binding(&loss_out),
+        params_binding(&gradient),
+    );
+    let fwd_input = arg(forward.uses_input, &input);
+    let (loss_input, loss_target) = (arg(loss.uses_input, &input), arg(loss.uses_target, &target));
+    let (lo_input, lo_target) = (
+        arg(loss_out.uses_input, &input),
+        arg(loss_out.uses_target, &target),
+    );
+    let (grad_input, grad_target) = (
+        arg(gradient.uses_input, &input),
+        arg(gradient.uses_target, &target),
+    );
+
+    // The fused update: every gradient value first (simultaneous update), then the writes.
+    let fused = gradient.instructions <= FUSE_LIMIT;
+    let nonzero: Vec<usize> = (0..p)
+        .filter(|&k| g.as_const(derived.grads[k]) != Some(0.0))
+        .collect();
+    let g_names: Vec<_> = nonzero.iter().map(|k| local(&format!("g{k}"))).collect();
+    let g_values: Vec<_> = nonzero.iter().map(|&k| &gradient_values[k]).collect();
+    let nz_index: Vec<_> = nonzero
+        .iter()
+        .map(|&k| Literal::usize_unsuffixed(k))
+        .collect();
+    let sgd_body = if fused {
+        quote! {
+            #grad_params
+            #(#gradient_lets)*
+            #(let #g_names: #fty = #g_values;)*
+            #(self.params[#nz_index] -= #lr * #g_names;)*
+            #gradient_loss
+        }
+    } else {
+        quote! {
+            let (loss, #grad) = Self::gradient(self, #input, #target);
+            for (p, g) in self.params.iter_mut().zip(#grad.iter()) {
+                *p -= #lr * *g;
+            }
+            loss
+        }
+    };
+    let (sgd_input, sgd_target) = if fused {
+        (grad_input.clone(), grad_target.clone())
+    } else {
+        (quote!(#input), quote!(#target))
+    };
+    let sgd_lr = if fused && nonzero.is_empty() {
+        quote!(_)
+    } else {
+        quote!(#lr)
+    };
+    let acc_body = if fused {
+        quote! {
+            #grad_params
+            #(#gradient_lets)*
+            #(#grad[#nz_index] += #g_values;)*
+            #gradient_loss
+        }
+    } else {
+        quote! {
+            let (loss, g) = Self::gradient(self, #input, #target);
+            for (acc, g) in #grad.iter_mut().zip(g.iter()) {
+                *acc += *g;
+            }
+            loss
+        }
+    };
+    let (acc_input, acc_target) = if fused {
+        (grad_input.clone(), grad_target.clone())
+    } else {
+        (quote!(#input), quote!(#target))
+    };
+    let acc_grad = if fused && nonzero.is_empty() {
+        quote!(_)
+    } else {
+        quote!(#grad)
+    };
+
+    // Constants.
+    let names: Vec<String> = program.param_names();
+    let groups = program.params.iter().map(|s| {
+        let n = &s.name;
+        let dims = s.shape.dims().into_iter().map(Literal::usize_unsuffixed);
+        let off = Literal::usize_unsuffixed(s.offset);
+        quote!(::symnn::ParamGroup { name: #n, shape: &[#(#dims),*], offset: #off })
+    });
+    let n_groups = program.params.len();
+    let (forward_ops, forward_calls) = cost(g, &forward.schedule);
+    let (gradient_ops, gradient_calls) = cost(g, &gradient.schedule);
+    let derivation = &derived.derivation;
+
+    // Initialisation, group by group in layout order.
+    let init_stmts: Vec<TokenStream> = program
+        .params
+        .iter()
+        .filter_map(|s| {
+            let (a, b) = (Literal::usize_unsuffixed(s.offset), Literal::usize_unsuffixed(s.offset + s.shape.len()));
+            let scheme = match s.init.as_ref()? {
+                ParamInit::Values(values) => {
+                    let vals = values.iter().map(|&v| f.literal(v));
+                    return Some(quote!(#params[#a..#b].copy_from_slice(&[#(#vals),*]);));
+                }
+                ParamInit::Zero => return None,
+                ParamInit::Glorot { fan_in, fan_out } => {
+                    quote!(::symnn::__private::Scheme::Glorot { fan_in: #fan_in, fan_out: #fan_out })
+                }
+                ParamInit::Uniform(a) => quote!(::symnn::__private::Scheme::Uniform(#a)),
+            };
+            Some(quote!(#scheme.fill(&mut #rng, &mut #params[#a..#b]);))
+        })
+        .collect();
+    let needs_rng = program.params.iter().any(|s| {
+        matches!(
+            s.init,
+            Some(ParamInit::Glorot { .. } | ParamInit::Uniform(_))
+        )
+    });
+    let rng_init = if needs_rng {
+        quote!(let mut #rng = ::symnn::__private::SplitMix64::new(#seed);)
+    } else {
+        quote!(let _ = #seed;)
+    };
+    let params_mut = if init_stmts.is_empty() {
+        quote!()
+    } else {
+        quote!(mut)
+    };
+    let zero = f.literal(0.0);
+
+    let doc_new = "The declared initial values; undeclared ones from the deterministic scheme of `symnn::init` with its default seed.";
+    quote! {
+        #(#attrs)*
+        #[derive(Clone, Debug, PartialEq)]
+        #vis struct #name {
+            /// All parameters, in `PARAM_NAMES` order (declaration order, row-major).
+            pub params: [#fty; #p],
+        }
+
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery, unused_parens, non_snake_case)]
+        impl #name {
+            /// Number of trainable parameters.
+            pub const NUM_PARAMS: usize = #p;
+            /// Number of inputs (all `input` declarations flattened row-major).
+            pub const NUM_INPUTS: usize = #i;
+            /// Number of targets.
+            pub const NUM_TARGETS: usize = #t;
+            /// Number of outputs.
+            pub const NUM_OUTPUTS: usize = #o;
+            /// Parameter names in storage order.
+            pub const PARAM_NAMES: [&'static str; #p] = [#(#names),*];
+            /// Parameter groups (declared params, dense weights and biases) with shapes.
+            pub const PARAM_GROUPS: [::symnn::ParamGroup; #n_groups] = [#(#groups),*];
+            /// Operation counts of the generated code.
+            pub const COST: ::symnn::Cost = ::symnn::Cost {
+                forward_ops: #forward_ops,
+                forward_calls: #forward_calls,
+                gradient_ops: #gradient_ops,
+                gradient_calls: #gradient_calls,
+            };
+
+            #[doc = #doc_new]
+            pub fn new() -> Self {
+                Self::with_seed(::symnn::init::DEFAULT_SEED)
+            }
+
+            /// Like `new()`, with another random stream for the undeclared parameters.
+            pub fn with_seed(#seed: u64) -> Self {
+                let #params_mut #params: [#fty; #p] = [#zero; #p];
+                #rng_init
+                #(#init_stmts)*
+                Self { params: #params }
+            }
+
+            /// A network with exactly these parameters.
+            pub fn from_params(params: [#fty; #p]) -> Self {
+                Self { params }
+            }
+
+            /// The storage index of a parameter element by name (`"w13"`, `"h1.weight[3][0]"`).
+            pub fn param_index(#name_arg: &str) -> ::core::option::Option<usize> {
+                Self::PARAM_NAMES.iter().position(|n| *n == #name_arg)
+            }
+
+            /// The network's output for one input.
+            #[inline]
+            pub fn forward(&self, #fwd_input: &[#fty; #i]) -> [#fty; #o] {
+                #fwd_params
+                #(#forward_lets)*
+                [#(#forward_out),*]
+            }
+
+            /// The loss for one sample.
+            #[inline]
+            pub fn loss(&self, #loss_input: &[#fty; #i], #loss_target: &[#fty; #t]) -> #fty {
+                #loss_params
+                #(#loss_lets)*
+                #loss_value
+            }
+
+            /// The loss and the output for one sample, computed together.
+            #[inline]
+            pub fn loss_and_output(&self, #lo_input: &[#fty; #i], #lo_target: &[#fty; #t]) -> (#fty, [#fty; #o]) {
+                #lo_params
+                #(#lo_lets)*
+                (#lo_loss, [#(#lo_out),*])
+            }
+
+            /// The loss and dL/dparams for one sample.
+            #[inline]
+            pub fn gradient(&self, #grad_input: &[#fty; #i], #grad_target: &[#fty; #t]) -> (#fty, [#fty; #p]) {
+                #grad_params
+                #(#gradient_lets)*
+                (#gradient_loss, [#(#gradient_values),*])
+            }
+
+            /// Adds dL/dparams for one sample into `grad` (for minibatches); returns the loss.
+            #[inline]
+            pub fn accumulate_gradient(&self, #acc_input: &[#fty; #i], #acc_target: &[#fty; #t], #acc_grad: &mut [#fty; #p]) -> #fty {
+                #acc_body
+            }
+
+            /// One step of gradient descent on one sample: every parameter moves by
+            /// `-lr * dL/dparam`, all computed before any is written. Returns the loss
+            /// before the step.
+            #[inline]
+            pub fn sgd_step(&mut self, #sgd_input: &[#fty; #i], #sgd_target: &[#fty; #t], #sgd_lr: #fty) -> #fty {
+                #sgd_body
+            }
+
+            /// The symbolic derivation: forward definitions, loss, common
+            /// subexpressions and one `dL/d<name>` line per parameter.
+            pub fn derivation() -> &'static str {
+                #derivation
+            }
+        }
+
+        impl ::core::default::Default for #name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl ::symnn::Model for #name {
+            type Float = #fty;
+            const NUM_PARAMS: usize = #p;
+            const NUM_INPUTS: usize = #i;
+            const NUM_TARGETS: usize = #t;
+            const NUM_OUTPUTS: usize = #o;
+            fn param_names() -> &'static [&'static str] {
+                &Self::PARAM_NAMES
+            }
+            fn param_groups() -> &'static [::symnn::ParamGroup] {
+                &Self::PARAM_GROUPS
+            }
+            fn cost() -> ::symnn::Cost {
+                Self::COST
+            }
+            fn derivation() -> &'static str {
+                #name::derivation()
+            }
+            fn params(&self) -> &[#fty] {
+                &self.params
+            }
+            fn params_mut(&mut self) -> &mut [#fty] {
+                &mut self.params
+            }
+            fn forward_slice(&self, #input: &[#fty], output: &mut [#fty]) {
+                let out = #name::forward(self, ::symnn::__private::array(#input, "input"));
+                output.copy_from_slice(&out);
+            }
+            fn loss_slice(&self, #input: &[#fty], #target: &[#fty]) -> #fty {
+                #name::loss(self, ::symnn::__private::array(#input, "input"), ::symnn::__private::array(#target, "target"))
+            }
+            fn accumulate_gradient_slice(&self, #input: &[#fty], #target: &[#fty], #grad: &mut [#fty]) -> #fty {
+                #name::accumulate_gradient(
+                    self,
+                    ::symnn::__private::array(#input, "input"),
+                    ::symnn::__private::array(#target, "target"),
+                    ::symnn::__private::array_mut(#grad, "grad"),
+                )
+            }
+            fn sgd_step_slice(&mut self, #input: &[#fty], #target: &[#fty], #lr: #fty) -> #fty {
+                #name::sgd_step(
+                    self,
+                    ::symnn::__private::array(#input, "input"),
+                    ::symnn::__private::array(#target, "target"),
+                    #lr,
+                )
+            }
+        }
+    }
+}
+
+fn local(name: &str) -> syn::Ident {
+    syn::Ident::new(name, Span::mixed_site())
+}
+
+#[derive(Clone, Copy)]
+struct Float(FloatType);
+
+impl Float {
+    fn ty(self) -> TokenStream {
+        match self.0 {
+            FloatType::F32 => quote!(f32),
+            FloatType::F64 => quote!(f64),
+        }
+    }
+
+    /// A literal of the float type; non-finite values through the type's constants.
+    fn literal(self, v: f64) -> TokenStream {
+        let ty = self.ty();
+        if v.is_nan() {
+            return quote!(#ty::NAN);
+        }
+        if v.is_infinite() {
+            return if v > 0.0 {
+                quote!(#ty::INFINITY)
+            } else {
+                quote!(#ty::NEG_INFINITY)
+            };
+        }
+        let lit = match self.0 {
+            FloatType::F32 => Literal::f32_suffixed(v.abs() as f32),
+            FloatType::F64 => Literal::f64_suffixed(v.abs()),
+        };
+        if v.is_sign_negative() {
+            quote!((-#lit))
+        } else {
+            quote!(#lit)
+        }
+    }
+}
+
+/// One method body: the `let` statements for a set of roots.
+struct Body<'a> {
+    g: &'a Graph,
+    float: Float,
+    schedule: Vec<NodeId>,
+    lets: Vec<TokenStream>,
+    instructions: usize,
+    uses_input: bool,
+    uses_target: bool,
+    uses_params: bool,
+}
+
+impl<'a> Body<'a> {
+    fn new(g: &'a Graph, float: Float, roots: &[NodeId]) -> Self {
+        let schedule = schedule(g, roots);
+        let live = g.reachable(roots);
+        let mut body = Body {
+            g,
+            float,
+            lets: Vec::with_capacity(schedule.len()),
+            instructions: schedule.len(),
+            schedule: Vec::new(),
+            uses_input: false,
+            uses_target: false,
+            uses_params: false,
+        };
+        for (id, node) in g.iter() {
+            if live[id.index()] {
+                match node {
+                    Node::Input(_) => body.uses_input = true,
+                    Node::Target(_) => body.uses_target = true,
+                    Node::Param(_) => body.uses_params = true,
+                    _ => {}
+                }
+            }
+        }
+        let fty = float.ty();
+        for &id in &schedule {
+            let name = temp(id);
+            let value = body.instruction(g.node(id));
+            body.lets.push(quote!(let #name: #fty = #value;));
+        }
+        body.schedule = schedule;
+        body
+    }
+
+    /// A node as an operand: a temporary, or a leaf read inline.
+    fn operand(&self, id: NodeId) -> TokenStream {
+        match self.g.node(id) {
+            Node::Const(bits) => self.float.literal(f64::from_bits(bits)),
+            Node::Input(k) => {
+                let (input, k) = (local("input"), Literal::usize_unsuffixed(k as usize));
+                quote!(#input[#k])
+            }
+            Node::Target(k) => {
+                let (target, k) = (local("target"), Literal::usize_unsuffixed(k as usize));
+                quote!(#target[#k])
+            }
+            Node::Param(k) => {
+                let (params, k) = (local("params"), Literal::usize_unsuffixed(k as usize));
+                quote!(#params[#k])
+            }
+            Node::StopGradient(a) => self.operand(a),
+            _ => {
+                let t = temp(id);
+                quote!(#t)
+            }
+        }
+    }
+
+    fn instruction(&self, node: Node) -> TokenStream {
+        let o = |id| self.operand(id);
+        let one = self.float.literal(1.0);
+        let zero = self.float.literal(0.0);
+        match node {
+            Node::Neg(a) => {
+                let a = o(a);
+                quote!(-#a)
+            }
+            Node::Add(a, b) => bin(o(a), quote!(+), o(b)),
+            Node::Sub(a, b) => bin(o(a), quote!(-), o(b)),
+            Node::Mul(a, b) => bin(o(a), quote!(*), o(b)),
+            Node::Div(a, b) => bin(o(a), quote!(/), o(b)),
+            Node::Call(f, a) => {
+                let a = o(a);
+                match f {
+                    Func::Exp => quote!(#a.exp()),
+                    Func::Ln => quote!(#a.ln()),
+                    Func::Sqrt => quote!(#a.sqrt()),
+                    Func::Abs => quote!(#a.abs()),
+                    Func::Sin => quote!(#a.sin()),
+                    Func::Cos => quote!(#a.cos()),
+                    Func::Tanh => quote!(#a.tanh()),
+                    Func::Sigmoid => quote!(#one / (#one + (-#a).exp())),
+                    Func::Relu => quote!(#a.max(#zero)),
+                    Func::Softplus => quote!(#a.max(#zero) + (-#a.abs()).exp().ln_1p()),
+                }
+            }
+            Node::Powi(a, n) => {
+                let a = o(a);
+                quote!(#a.powi(#n))
+            }
+            Node::Pow(a, b) => {
+                let (a, b) = (o(a), o(b));
+                quote!(#a.powf(#b))
+            }
+            Node::Max(a, b) => {
+                let (a, b) = (o(a), o(b));
+                quote!(#a.max(#b))
+            }
+            Node::Min(a, b) => {
+                let (a, b) = (o(a), o(b));
+                quote!(#a.min(#b))
+            }
+            Node::IfGt(a, b, t, e) => {
+                let (a, b, t, e) = (o(a), o(b), o(t), o(e));
+                quote!(if #a > #b { #t } else { #e })
+            }
+            Node::IfGe(a, b, t, e) => {
+                let (a, b, t, e) = (o(a), o(b), o(t), o(e));
+                quote!(if #a >= #b { #t } else { #e })
+            }
+            // Leaves and aliases are operands, never scheduled as instructions.
+            Node::Const(_)
+            | Node::Input(_)
+            | Node::Target(_)
+            | Node::Param(_)
+            | Node::StopGradient(_) => quote!(),
+        }
+    }
+}
+
+fn bin(a: TokenStream, op: TokenStream, b: TokenStream) -> TokenStream {
+    quote!(#a #op #b)
+}
+
+fn temp(id: NodeId) -> syn::Ident {
+    local(&format!("t{}", id.index()))
+}

@@ -1,0 +1,413 @@
+//! The expression DAG: scalar nodes in an arena, addressed by [`NodeId`], hash-consed.
+//!
+//! Invariants (egg / cranelift-entity style):
+//! - a node's children always have smaller ids, so id order is a topological order and
+//!   reverse mode is one reversed loop;
+//! - an identical node is stored once ([`Graph::insert`] looks it up in a memo table
+//!   first), with the operands of `+` and `*` sorted so that `a*b` and `b*a` meet;
+//! - every node passes through the rewrite rules of [`crate::simplify`] before it is
+//!   stored, so the graph only ever holds simplified nodes.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// Index of a node in a [`Graph`]. Prints as `v3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(u32);
+
+impl NodeId {
+    /// The index into the arena.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The id of the node at this arena index.
+    pub fn from_index(index: usize) -> NodeId {
+        NodeId(u32::try_from(index).expect("more than 4 billion nodes"))
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// A one-argument function node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Func {
+    /// `e^x`
+    Exp,
+    /// natural logarithm
+    Ln,
+    /// square root
+    Sqrt,
+    /// `|x|`
+    Abs,
+    /// sine
+    Sin,
+    /// cosine
+    Cos,
+    /// hyperbolic tangent
+    Tanh,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+    /// `max(x, 0)`
+    Relu,
+    /// `ln(1 + e^x)`, evaluated stably
+    Softplus,
+}
+
+impl Func {
+    /// The DSL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Ln => "ln",
+            Func::Sqrt => "sqrt",
+            Func::Abs => "abs",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Tanh => "tanh",
+            Func::Sigmoid => "sigmoid",
+            Func::Relu => "relu",
+            Func::Softplus => "softplus",
+        }
+    }
+
+    /// The function's value, computed the way the emitted code computes it.
+    pub fn eval(self, x: f64) -> f64 {
+        match self {
+            Func::Exp => x.exp(),
+            Func::Ln => x.ln(),
+            Func::Sqrt => x.sqrt(),
+            Func::Abs => x.abs(),
+            Func::Sin => x.sin(),
+            Func::Cos => x.cos(),
+            Func::Tanh => x.tanh(),
+            Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Func::Relu => x.max(0.0),
+            Func::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+        }
+    }
+}
+
+/// One scalar operation. The meaning of each variant is its formula.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// A constant (the `f64` bits, so the node can be hashed).
+    Const(u64),
+    /// `input[k]` (flattened)
+    Input(u32),
+    /// `target[k]`
+    Target(u32),
+    /// `params[k]`
+    Param(u32),
+    /// `-a`
+    Neg(NodeId),
+    /// `a + b`
+    Add(NodeId, NodeId),
+    /// `a - b`
+    Sub(NodeId, NodeId),
+    /// `a * b`
+    Mul(NodeId, NodeId),
+    /// `a / b`
+    Div(NodeId, NodeId),
+    /// `f(a)`
+    Call(Func, NodeId),
+    /// `a^n`
+    Powi(NodeId, i32),
+    /// `a^b`
+    Pow(NodeId, NodeId),
+    /// `max(a, b)`
+    Max(NodeId, NodeId),
+    /// `min(a, b)`
+    Min(NodeId, NodeId),
+    /// `if a > b { t } else { e }`
+    IfGt(NodeId, NodeId, NodeId, NodeId),
+    /// `if a >= b { t } else { e }`
+    IfGe(NodeId, NodeId, NodeId, NodeId),
+    /// `a`, but the derivative does not flow through it (used for the shift of a
+    /// log-sum-exp, whose gradient contribution is exactly zero).
+    StopGradient(NodeId),
+}
+
+impl Node {
+    /// A constant node.
+    pub fn constant(value: f64) -> Node {
+        Node::Const(value.to_bits())
+    }
+
+    /// The constant's value, if this is a constant.
+    pub fn as_const(&self) -> Option<f64> {
+        match *self {
+            Node::Const(bits) => Some(f64::from_bits(bits)),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a leaf (constant, input, target or parameter).
+    pub fn is_leaf(&self) -> bool {
+        matches!(
+            self,
+            Node::Const(_) | Node::Input(_) | Node::Target(_) | Node::Param(_)
+        )
+    }
+
+    /// The operands, in order.
+    pub fn children(&self) -> impl Iterator<Item = NodeId> {
+        let (list, len): ([NodeId; 4], usize) = match *self {
+            Node::Const(_) | Node::Input(_) | Node::Target(_) | Node::Param(_) => {
+                ([NodeId(0); 4], 0)
+            }
+            Node::Neg(a) | Node::Call(_, a) | Node::Powi(a, _) | Node::StopGradient(a) => {
+                ([a, a, a, a], 1)
+            }
+            Node::Add(a, b)
+            | Node::Sub(a, b)
+            | Node::Mul(a, b)
+            | Node::Div(a, b)
+            | Node::Pow(a, b)
+            | Node::Max(a, b)
+            | Node::Min(a, b) => ([a, b, a, b], 2),
+            Node::IfGt(a, b, t, e) | Node::IfGe(a, b, t, e) => ([a, b, t, e], 4),
+        };
+        list.into_iter().take(len)
+    }
+
+    /// Evaluates a non-leaf node from its operands' values (in [`Node::children`]
+    /// order), the way the emitted code does. Leaves other than constants give NaN.
+    pub fn eval(&self, args: &[f64]) -> f64 {
+        let a = |i: usize| args.get(i).copied().unwrap_or(f64::NAN);
+        match *self {
+            Node::Const(bits) => f64::from_bits(bits),
+            Node::Input(_) | Node::Target(_) | Node::Param(_) => f64::NAN,
+            Node::Neg(_) => -a(0),
+            Node::Add(..) => a(0) + a(1),
+            Node::Sub(..) => a(0) - a(1),
+            Node::Mul(..) => a(0) * a(1),
+            Node::Div(..) => a(0) / a(1),
+            Node::Call(f, _) => f.eval(a(0)),
+            Node::Powi(_, n) => a(0).powi(n),
+            Node::Pow(..) => a(0).powf(a(1)),
+            Node::Max(..) => a(0).max(a(1)),
+            Node::Min(..) => a(0).min(a(1)),
+            Node::IfGt(..) => {
+                if a(0) > a(1) {
+                    a(2)
+                } else {
+                    a(3)
+                }
+            }
+            Node::IfGe(..) => {
+                if a(0) >= a(1) {
+                    a(2)
+                } else {
+                    a(3)
+                }
+            }
+            Node::StopGradient(_) => a(0),
+        }
+    }
+}
+
+/// The arena of hash-consed, simplified nodes.
+#[derive(Default, Debug, Clone)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    memo: HashMap<Node, NodeId>,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> Node {
+        self.nodes[id.index()]
+    }
+
+    /// The constant value of a node, if it is a constant.
+    pub fn as_const(&self, id: NodeId) -> Option<f64> {
+        self.node(id).as_const()
+    }
+
+    /// Adds a node (or finds the identical one), simplifying it first.
+    pub fn insert(&mut self, node: Node) -> NodeId {
+        let node = canonicalize(node);
+        match crate::simplify::rewrite(self, node) {
+            Some(id) => id,
+            None => self.intern(node),
+        }
+    }
+
+    /// Adds a node exactly as given (already canonical and simplified).
+    fn intern(&mut self, node: Node) -> NodeId {
+        if let Some(&id) = self.memo.get(&node) {
+            return id;
+        }
+        let id = NodeId::from_index(self.nodes.len());
+        debug_assert!(
+            node.children().all(|c| c < id),
+            "children must precede their parent"
+        );
+        self.nodes.push(node);
+        self.memo.insert(node, id);
+        id
+    }
+
+    // Constructors, one per operation, so building code reads like the math.
+
+    /// A constant.
+    pub fn constant(&mut self, value: f64) -> NodeId {
+        self.intern(Node::constant(value))
+    }
+    /// `-a`
+    pub fn neg(&mut self, a: NodeId) -> NodeId {
+        self.insert(Node::Neg(a))
+    }
+    /// `a + b`
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Add(a, b))
+    }
+    /// `a - b`
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Sub(a, b))
+    }
+    /// `a * b`
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Mul(a, b))
+    }
+    /// `a / b`
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Div(a, b))
+    }
+    /// `f(a)`
+    pub fn call(&mut self, f: Func, a: NodeId) -> NodeId {
+        self.insert(Node::Call(f, a))
+    }
+    /// `c * a` for a constant `c`.
+    pub fn scale(&mut self, c: f64, a: NodeId) -> NodeId {
+        let c = self.constant(c);
+        self.mul(c, a)
+    }
+    /// `c - a` for a constant `c`.
+    pub fn rsub(&mut self, c: f64, a: NodeId) -> NodeId {
+        let c = self.constant(c);
+        self.sub(c, a)
+    }
+    /// The sum of `items` (0 for none), as a left-leaning chain.
+    pub fn sum(&mut self, items: impl IntoIterator<Item = NodeId>) -> NodeId {
+        let mut items = items.into_iter();
+        let Some(first) = items.next() else {
+            return self.constant(0.0);
+        };
+        items.fold(first, |acc, x| self.add(acc, x))
+    }
+
+    /// Every node, in id (topological) order.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, Node)> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (NodeId::from_index(i), n))
+    }
+
+    /// Evaluates the nodes needed for `roots` with the given leaf values (a reference
+    /// interpreter: the emitted code must agree with it).
+    pub fn evaluate(
+        &self,
+        roots: &[NodeId],
+        input: &[f64],
+        target: &[f64],
+        params: &[f64],
+    ) -> Vec<f64> {
+        let mut values = vec![f64::NAN; self.nodes.len()];
+        let needed = self.reachable(roots);
+        for (id, node) in self.iter() {
+            if !needed[id.index()] {
+                continue;
+            }
+            let leaf = |slice: &[f64], k: u32| slice.get(k as usize).copied().unwrap_or(f64::NAN);
+            values[id.index()] = match node {
+                Node::Input(k) => leaf(input, k),
+                Node::Target(k) => leaf(target, k),
+                Node::Param(k) => leaf(params, k),
+                _ => {
+                    let args: Vec<f64> = node.children().map(|c| values[c.index()]).collect();
+                    node.eval(&args)
+                }
+            };
+        }
+        roots.iter().map(|r| values[r.index()]).collect()
+    }
+
+    /// Marks every node that some root depends on.
+    pub fn reachable(&self, roots: &[NodeId]) -> Vec<bool> {
+        let mut marked = vec![false; self.nodes.len()];
+        for r in roots {
+            marked[r.index()] = true;
+        }
+        for i in (0..self.nodes.len()).rev() {
+            if marked[i] {
+                for c in self.nodes[i].children() {
+                    marked[c.index()] = true;
+                }
+            }
+        }
+        marked
+    }
+}
+
+impl Graph {
+    /// A copy of the graph with every `Param(k)` leaf renamed to `Param(map[k])`, and
+    /// the table from old to new ids. (The lowering numbers parameters in the order it
+    /// meets them; the public layout is declaration order.)
+    pub fn renumber_params(&self, map: &[u32]) -> (Graph, Vec<NodeId>) {
+        let mut out = Graph::new();
+        let mut new_id = Vec::with_capacity(self.nodes.len());
+        for &node in &self.nodes {
+            let m = |c: NodeId| new_id[c.index()];
+            let mapped = match node {
+                Node::Param(k) => Node::Param(map.get(k as usize).copied().unwrap_or(k)),
+                Node::Const(_) | Node::Input(_) | Node::Target(_) => node,
+                Node::Neg(a) => Node::Neg(m(a)),
+                Node::Add(a, b) => Node::Add(m(a), m(b)),
+                Node::Sub(a, b) => Node::Sub(m(a), m(b)),
+                Node::Mul(a, b) => Node::Mul(m(a), m(b)),
+                Node::Div(a, b) => Node::Div(m(a), m(b)),
+                Node::Call(f, a) => Node::Call(f, m(a)),
+                Node::Powi(a, n) => Node::Powi(m(a), n),
+                Node::Pow(a, b) => Node::Pow(m(a), m(b)),
+                Node::Max(a, b) => Node::Max(m(a), m(b)),
+                Node::Min(a, b) => Node::Min(m(a), m(b)),
+                Node::IfGt(a, b, t, e) => Node::IfGt(m(a), m(b), m(t), m(e)),
+                Node::IfGe(a, b, t, e) => Node::IfGe(m(a), m(b), m(t), m(e)),
+                Node::StopGradient(a) => Node::StopGradient(m(a)),
+            };
+            new_id.push(out.insert(mapped));
+        }
+        (out, new_id)
+    }
+}
+
+/// Sorts the operands of commutative operations so equal expressions hash equally.
+fn canonicalize(node: Node) -> Node {
+    match node {
+        Node::Add(a, b) if b < a => Node::Add(b, a),
+        Node::Mul(a, b) if b < a => Node::Mul(b, a),
+        other => other,
+    }
+}

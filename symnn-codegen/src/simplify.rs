@@ -1,0 +1,310 @@
+//! Rewrite rules, applied to every node as it is created ([`Graph::insert`]).
+//!
+//! Each rule is a small pure function from a candidate node to `Some(replacement)` or
+//! `None`; [`rewrite`] tries them in order. A rule may build new nodes through the
+//! graph's constructors, which are themselves simplified, so rules compose. Every rule
+//! strictly shrinks or canonicalises the expression, so this terminates.
+//!
+//! Besides the algebraic identities, three rules are about numerics, not speed:
+//! `ln(sigmoid(z)) = -softplus(-z)` and `ln(1 - sigmoid(z)) = -softplus(z)` (so a
+//! hand-written cross-entropy on a sigmoid stays finite for large |z|), and
+//! `softplus(-z) = softplus(z) - z` (so both branches of a BCE share one softplus).
+
+use crate::graph::{Func, Graph, Node, NodeId};
+
+type Rule = fn(&mut Graph, Node) -> Option<NodeId>;
+
+const RULES: &[Rule] = &[
+    fold_constants,
+    additive_identities,
+    multiplicative_identities,
+    negation,
+    powers,
+    stable_logs,
+    sigmoid_forms,
+    selects,
+];
+
+/// The simplified replacement of `node`, or `None` if no rule applies (then `node`
+/// itself is stored).
+pub fn rewrite(g: &mut Graph, node: Node) -> Option<NodeId> {
+    RULES.iter().find_map(|rule| rule(g, node))
+}
+
+fn is_const(g: &Graph, id: NodeId, value: f64) -> bool {
+    g.as_const(id) == Some(value)
+}
+
+/// Any node whose operands are all constants becomes a constant.
+fn fold_constants(g: &mut Graph, node: Node) -> Option<NodeId> {
+    if node.is_leaf() {
+        return None;
+    }
+    let args: Vec<f64> = node
+        .children()
+        .map(|c| g.as_const(c))
+        .collect::<Option<_>>()?;
+    Some(g.constant(node.eval(&args)))
+}
+
+/// `x + 0`, `0 + x`, `x - 0`, `0 - x`, `x - x`, `x + x`, `x + (-y)`, `(-x) + y`, `x - (-y)`.
+fn additive_identities(g: &mut Graph, node: Node) -> Option<NodeId> {
+    match node {
+        Node::Add(a, b) if is_const(g, a, 0.0) => Some(b),
+        Node::Add(a, b) if is_const(g, b, 0.0) => Some(a),
+        Node::Add(a, b) if a == b => Some(g.scale(2.0, a)),
+        Node::Add(a, b) => match (g.node(a), g.node(b)) {
+            (_, Node::Neg(y)) => Some(g.sub(a, y)),
+            (Node::Neg(x), _) => Some(g.sub(b, x)),
+            _ => None,
+        },
+        Node::Sub(a, b) if is_const(g, b, 0.0) => Some(a),
+        Node::Sub(a, b) if is_const(g, a, 0.0) => Some(g.neg(b)),
+        Node::Sub(a, b) if a == b => Some(g.constant(0.0)),
+        Node::Sub(a, b) => match (g.node(a), g.node(b)) {
+            (_, Node::Neg(y)) => Some(g.add(a, y)),
+            (Node::Neg(x), _) => {
+                let sum = g.add(x, b);
+                Some(g.neg(sum))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `x * 1`, `x * 0`, `x * -1`, `x / 1`, `0 / x`, `c1 * (c2 * x)`.
+///
+/// `x * 0 = 0` is applied unconditionally (as SymPy does): it is what makes zero
+/// adjoints vanish, and a parameter whose derivative is structurally zero should get
+/// exactly zero, not NaN from a non-finite factor.
+fn multiplicative_identities(g: &mut Graph, node: Node) -> Option<NodeId> {
+    match node {
+        Node::Mul(a, b) => {
+            for (x, y) in [(a, b), (b, a)] {
+                match g.as_const(x) {
+                    Some(1.0) => return Some(y),
+                    Some(0.0) => return Some(x),
+                    Some(-1.0) => return Some(g.neg(y)),
+                    Some(c1) => {
+                        if let Node::Mul(p, q) = g.node(y) {
+                            for (inner_c, rest) in [(p, q), (q, p)] {
+                                if let Some(c2) = g.as_const(inner_c) {
+                                    return Some(g.scale(c1 * c2, rest));
+                                }
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
+            None
+        }
+        Node::Div(a, b) if is_const(g, b, 1.0) => Some(a),
+        Node::Div(a, _) if is_const(g, a, 0.0) => Some(a),
+        Node::Div(a, b) if is_const(g, b, -1.0) => Some(g.neg(a)),
+        _ => None,
+    }
+}
+
+/// `-(-x) = x`, and negations move outwards through `*` and `/` so that they meet
+/// `+`/`-` and disappear into a subtraction.
+fn negation(g: &mut Graph, node: Node) -> Option<NodeId> {
+    match node {
+        Node::Neg(a) => match g.node(a) {
+            Node::Neg(x) => Some(x),
+            Node::Sub(x, y) => Some(g.sub(y, x)),
+            _ => None,
+        },
+        Node::Mul(a, b) | Node::Div(a, b) => {
+            let is_mul = matches!(node, Node::Mul(..));
+            let (na, nb) = (g.node(a), g.node(b));
+            let (x, y, negated) = match (na, nb) {
+                (Node::Neg(x), Node::Neg(y)) => (x, y, false),
+                (Node::Neg(x), _) => (x, b, true),
+                (_, Node::Neg(y)) => (a, y, true),
+                _ => return None,
+            };
+            let inner = if is_mul { g.mul(x, y) } else { g.div(x, y) };
+            Some(if negated { g.neg(inner) } else { inner })
+        }
+        _ => None,
+    }
+}
+
+/// `x^0 = 1`, `x^1 = x`, `x^2 = x*x`, `x^-1 = 1/x`, `pow(x, integer constant) = powi`.
+fn powers(g: &mut Graph, node: Node) -> Option<NodeId> {
+    match node {
+        Node::Powi(_, 0) => Some(g.constant(1.0)),
+        Node::Powi(x, 1) => Some(x),
+        Node::Powi(x, 2) => Some(g.mul(x, x)),
+        Node::Powi(x, -1) => {
+            let one = g.constant(1.0);
+            Some(g.div(one, x))
+        }
+        Node::Pow(x, y) => {
+            let c = g.as_const(y)?;
+            if c.fract() == 0.0 && c.abs() <= 64.0 {
+                Some(g.insert(Node::Powi(x, c as i32)))
+            } else if c == 0.5 {
+                Some(g.call(Func::Sqrt, x))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `ln(exp(x)) = x`, `ln(sigmoid(z)) = -softplus(-z)`, `ln(1 - sigmoid(z)) = -softplus(z)`,
+/// `softplus(-z) = softplus(z) - z`.
+fn stable_logs(g: &mut Graph, node: Node) -> Option<NodeId> {
+    match node {
+        Node::Call(Func::Ln, a) => match g.node(a) {
+            Node::Call(Func::Exp, x) => Some(x),
+            Node::Call(Func::Sigmoid, z) => {
+                let nz = g.neg(z);
+                let sp = g.call(Func::Softplus, nz);
+                Some(g.neg(sp))
+            }
+            Node::Sub(one, s) if is_const(g, one, 1.0) => match g.node(s) {
+                Node::Call(Func::Sigmoid, z) => {
+                    let sp = g.call(Func::Softplus, z);
+                    Some(g.neg(sp))
+                }
+                _ => None,
+            },
+            _ => None,
+        },
+        Node::Call(Func::Softplus, a) => match g.node(a) {
+            Node::Neg(z) => {
+                let sp = g.call(Func::Softplus, z);
+                Some(g.sub(sp, z))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A sigmoid written out, `1 / (1 + exp(-z))`, is the sigmoid (so it gets the stable
+/// logs and the σ(1−σ) derivative), and `sigmoid(-z) = 1 - sigmoid(z)`.
+fn sigmoid_forms(g: &mut Graph, node: Node) -> Option<NodeId> {
+    match node {
+        Node::Div(one, denom) if is_const(g, one, 1.0) => {
+            let Node::Add(p, q) = g.node(denom) else {
+                return None;
+            };
+            let e = if is_const(g, p, 1.0) {
+                q
+            } else if is_const(g, q, 1.0) {
+                p
+            } else {
+                return None;
+            };
+            match g.node(e) {
+                Node::Call(Func::Exp, m) => match g.node(m) {
+                    Node::Neg(z) => Some(g.call(Func::Sigmoid, z)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        Node::Call(Func::Sigmoid, a) => match g.node(a) {
+            Node::Neg(z) => {
+                let s = g.call(Func::Sigmoid, z);
+                Some(g.rsub(1.0, s))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `if c { x } else { x } = x`, `max(x, x) = x`, `min(x, x) = x`, `relu(relu(x))`, `|-x|`.
+fn selects(g: &mut Graph, node: Node) -> Option<NodeId> {
+    match node {
+        Node::IfGt(_, _, t, e) | Node::IfGe(_, _, t, e) if t == e => Some(t),
+        Node::Max(a, b) | Node::Min(a, b) if a == b => Some(a),
+        Node::Call(Func::Relu, a) if matches!(g.node(a), Node::Call(Func::Relu, _)) => Some(a),
+        Node::Call(Func::Abs, a) => match g.node(a) {
+            Node::Neg(x) => Some(g.call(Func::Abs, x)),
+            _ => None,
+        },
+        Node::StopGradient(a)
+            if g.node(a).is_leaf() || matches!(g.node(a), Node::StopGradient(_)) =>
+        {
+            Some(a)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds `x` (input 0), `y` (input 1), `z` (param 0) and checks that `$build`
+    /// simplifies to the same node as `$expect`.
+    macro_rules! simplifies {
+        (|$g:ident, $x:ident, $y:ident, $z:ident| $build:expr => $expect:expr) => {{
+            let mut $g = Graph::new();
+            let $x = $g.insert(Node::Input(0));
+            let $y = $g.insert(Node::Input(1));
+            let $z = $g.insert(Node::Param(0));
+            let _ = ($x, $y, $z);
+            let built = $build;
+            let expected = $expect;
+            assert_eq!(
+                built,
+                expected,
+                "{:?} vs {:?}",
+                $g.node(built),
+                $g.node(expected)
+            );
+        }};
+    }
+
+    #[test]
+    fn identities() {
+        simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.add(x, c) } => x);
+        simplifies!(|g, x, y, z| { let c = g.constant(1.0); g.mul(c, x) } => x);
+        simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.mul(x, c) } => g.constant(0.0));
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.neg(n) } => x);
+        simplifies!(|g, x, y, z| g.sub(x, x) => g.constant(0.0));
+        simplifies!(|g, x, y, z| g.mul(x, y) => g.mul(y, x));
+        simplifies!(|g, x, y, z| g.add(x, x) => g.scale(2.0, x));
+        simplifies!(|g, x, y, z| { let n = g.neg(y); g.add(x, n) } => g.sub(x, y));
+        simplifies!(|g, x, y, z| { let a = g.constant(2.0); let b = g.constant(3.0); g.mul(a, b) } => g.constant(6.0));
+        simplifies!(|g, x, y, z| { let a = g.scale(3.0, x); g.scale(2.0, a) } => g.scale(6.0, x));
+        simplifies!(|g, x, y, z| g.insert(Node::Powi(x, 2)) => g.mul(x, x));
+    }
+
+    #[test]
+    fn negations_move_out() {
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.mul(n, y) } => { let m = g.mul(x, y); g.neg(m) });
+        simplifies!(|g, x, y, z| { let a = g.neg(x); let b = g.neg(y); g.div(a, b) } => g.div(x, y));
+        simplifies!(|g, x, y, z| { let d = g.sub(x, y); g.neg(d) } => g.sub(y, x));
+    }
+
+    #[test]
+    fn stable_log_rewrites() {
+        simplifies!(|g, x, y, z| { let s = g.call(Func::Sigmoid, x); g.call(Func::Ln, s) }
+            => { let sp = g.call(Func::Softplus, x); let d = g.sub(sp, x); g.neg(d) });
+        simplifies!(|g, x, y, z| { let s = g.call(Func::Sigmoid, x); let r = g.rsub(1.0, s); g.call(Func::Ln, r) }
+            => { let sp = g.call(Func::Softplus, x); g.neg(sp) });
+        simplifies!(|g, x, y, z| { let e = g.call(Func::Exp, x); g.call(Func::Ln, e) } => x);
+    }
+
+    #[test]
+    fn written_out_sigmoid_is_recognised() {
+        simplifies!(|g, x, y, z| {
+            let n = g.neg(x);
+            let e = g.call(Func::Exp, n);
+            let one = g.constant(1.0);
+            let d = g.add(one, e);
+            let one = g.constant(1.0);
+            g.div(one, d)
+        } => g.call(Func::Sigmoid, x));
+    }
+}
