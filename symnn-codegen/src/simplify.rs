@@ -47,7 +47,8 @@ fn fold_constants(g: &mut Graph, node: Node) -> Option<NodeId> {
     Some(g.constant(node.eval(&args)))
 }
 
-/// `x + 0`, `0 + x`, `x - 0`, `0 - x`, `x - x`, `x + x`, `x + (-y)`, `(-x) + y`, `x - (-y)`.
+/// `x + 0`, `0 + x`, `x - 0`, `0 - x`, `x - x`, `x + x`, `x + (-y)`, `(-x) + y`,
+/// `x - (-y)`, and the cancellations `a + (c - a)`, `(x + y) - x`, `x - (x - y)`.
 fn additive_identities(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
         Node::Add(a, b) if is_const(g, a, 0.0) => Some(b),
@@ -56,6 +57,9 @@ fn additive_identities(g: &mut Graph, node: Node) -> Option<NodeId> {
         Node::Add(a, b) => match (g.node(a), g.node(b)) {
             (_, Node::Neg(y)) => Some(g.sub(a, y)),
             (Node::Neg(x), _) => Some(g.sub(b, x)),
+            // a + (c - a) = c, as in t + (1 - t) of a cross-entropy derivative.
+            (_, Node::Sub(c, x)) if x == a => Some(c),
+            (Node::Sub(c, x), _) if x == b => Some(c),
             _ => None,
         },
         Node::Sub(a, b) if is_const(g, b, 0.0) => Some(a),
@@ -63,6 +67,10 @@ fn additive_identities(g: &mut Graph, node: Node) -> Option<NodeId> {
         Node::Sub(a, b) if a == b => Some(g.constant(0.0)),
         Node::Sub(a, b) => match (g.node(a), g.node(b)) {
             (_, Node::Neg(y)) => Some(g.add(a, y)),
+            // (x + y) - x = y, (x + y) - y = x, x - (x - y) = y.
+            (Node::Add(x, y), _) if x == b => Some(y),
+            (Node::Add(x, y), _) if y == b => Some(x),
+            (_, Node::Sub(x, y)) if x == a => Some(y),
             (Node::Neg(x), _) => {
                 let sum = g.add(x, b);
                 Some(g.neg(sum))
@@ -278,6 +286,9 @@ mod tests {
         simplifies!(|g, x, y, z| { let a = g.constant(2.0); let b = g.constant(3.0); g.mul(a, b) } => g.constant(6.0));
         simplifies!(|g, x, y, z| { let a = g.scale(3.0, x); g.scale(2.0, a) } => g.scale(6.0, x));
         simplifies!(|g, x, y, z| g.insert(Node::Powi(x, 2)) => g.mul(x, x));
+        simplifies!(|g, x, y, z| { let d = g.rsub(1.0, x); g.add(x, d) } => g.constant(1.0));
+        simplifies!(|g, x, y, z| { let s = g.add(x, y); g.sub(s, x) } => y);
+        simplifies!(|g, x, y, z| { let d = g.sub(x, y); g.sub(x, d) } => y);
     }
 
     #[test]
