@@ -75,7 +75,10 @@ impl Scheme {
     /// The scheme for an undeclared, non-`dense` parameter of this shape.
     pub fn for_shape(shape: &[usize]) -> Scheme {
         match *shape {
-            [rows, cols] => Scheme::Glorot { fan_in: cols, fan_out: rows },
+            [rows, cols] => Scheme::Glorot {
+                fan_in: cols,
+                fan_out: rows,
+            },
             _ => Scheme::Uniform(0.1),
         }
     }

@@ -5,13 +5,36 @@
 //! lets generic training code drive any generated network through slices, the [`Cost`]
 //! op counts, the [`Float`] trait for `f32`/`f64`, and the deterministic parameter
 //! initialisation scheme ([`init`]) that the generated `new()`/`with_seed()` call.
+//!
+//! Around that, a small training ecosystem, all generic over [`Model`]:
+//! [`optim`] (SGD, Adam, AdamW, schedules), [`train`] (the [`Trainer`]),
+//! [`data`] (data sets, CSV, splits, standardisation), [`metrics`], [`checkpoint`]
+//! (JSON and safetensors), [`progress`], and behind cargo features: `datasets`
+//! (module `datasets`: iris, breast cancer, digits), `plot` (module `plot`: SVG
+//! curves), `safetensors` (checkpoint export/import) and `progress` (a progress
+//! bar); `full` enables all four. See `docs/RUNTIME.md` for the design.
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 mod cost;
+pub mod data;
+#[cfg(feature = "datasets")]
+pub mod datasets;
 mod float;
 pub mod init;
+pub mod metrics;
 mod model;
+pub mod optim;
+#[cfg(feature = "plot")]
+pub mod plot;
+pub mod progress;
+pub mod train;
 
+pub use checkpoint::CheckpointError;
 pub use cost::Cost;
+pub use data::{DataError, Dataset, Standardizer};
 pub use float::Float;
 pub use model::{Model, ParamGroup};
+pub use optim::{Adam, AdamW, LrSchedule, Optimizer, Sgd};
+pub use progress::Progress;
+pub use train::{EpochReport, History, TrainError, Trainer};

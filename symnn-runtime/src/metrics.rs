@@ -1,0 +1,242 @@
+//! Metrics over a model and a data set: accuracy, confusion matrix, MSE, MAE, mean loss.
+//!
+//! They take any [`Model`] and a [`Dataset`] and run `forward` sample by sample, so
+//! they double as the metric closures the [`Trainer`](crate::Trainer) accepts
+//! (`.metric("accuracy", metrics::accuracy)`). Results are `f64` whatever the
+//! model's float type, accumulated in `f64`.
+//!
+//! Classes are read from a row the same way for outputs and targets ([`class_of`]):
+//! the argmax for two or more values, and for a single value (a sigmoid
+//! probability, or a 0/1 target) `1` if it is at least `0.5`. A data set's stored
+//! labels take precedence over its target rows.
+
+use crate::{Dataset, Float, Model};
+use std::fmt;
+
+/// Index of the largest value (the first one on ties; NaN never wins).
+pub fn argmax<F: Float>(row: &[F]) -> usize {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate().skip(1) {
+        if x > row[best] || row[best].to_f64().is_nan() {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The class a row stands for: [`argmax`] for two or more values, `x >= 0.5` for one.
+pub fn class_of<F: Float>(row: &[F]) -> usize {
+    match row {
+        [x] => usize::from(x.to_f64() >= 0.5),
+        _ => argmax(row),
+    }
+}
+
+/// All outputs of `model` on `data`, flat row-major (`M::NUM_OUTPUTS` per sample).
+pub fn predict<M: Model>(model: &M, data: &Dataset<M::Float>) -> Vec<M::Float> {
+    let mut out = vec![M::Float::ZERO; data.len() * M::NUM_OUTPUTS];
+    if M::NUM_OUTPUTS > 0 {
+        for (i, row) in out.chunks_exact_mut(M::NUM_OUTPUTS).enumerate() {
+            model.forward_slice(data.input(i), row);
+        }
+    }
+    out
+}
+
+/// Fraction of samples whose predicted class equals their class (0 for no samples).
+pub fn accuracy<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
+    let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
+    let correct = (0..data.len())
+        .filter(|&i| {
+            model.forward_slice(data.input(i), &mut out);
+            class_of(&out) == data.class_of(i)
+        })
+        .count();
+    correct as f64 / data.len().max(1) as f64
+}
+
+/// Mean of `f(output - target)` over every output value of every sample.
+fn mean_error<M: Model>(model: &M, data: &Dataset<M::Float>, f: impl Fn(f64) -> f64) -> f64 {
+    assert_eq!(
+        M::NUM_OUTPUTS,
+        data.target_width(),
+        "mse/mae need as many outputs as targets"
+    );
+    let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
+    let mut sum = 0.0;
+    for (x, t) in data.iter() {
+        model.forward_slice(x, &mut out);
+        sum += out
+            .iter()
+            .zip(t)
+            .map(|(y, t)| f(y.to_f64() - t.to_f64()))
+            .sum::<f64>();
+    }
+    sum / (data.len() * M::NUM_OUTPUTS).max(1) as f64
+}
+
+/// Mean squared error between outputs and targets (over samples and output values).
+///
+/// # Panics
+/// If the model's output width differs from the data's target width.
+pub fn mse<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
+    mean_error(model, data, |d| d * d)
+}
+
+/// Mean absolute error between outputs and targets (over samples and output values).
+///
+/// # Panics
+/// If the model's output width differs from the data's target width.
+pub fn mae<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
+    mean_error(model, data, f64::abs)
+}
+
+/// Mean of the model's loss over the samples (0 for no samples).
+pub fn mean_loss<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
+    let sum: f64 = data
+        .iter()
+        .map(|(x, t)| model.loss_slice(x, t).to_f64())
+        .sum();
+    sum / data.len().max(1) as f64
+}
+
+/// Counts of (actual class, predicted class) pairs. Rows are actual classes,
+/// columns predicted ones, as in scikit-learn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfusionMatrix {
+    n: usize,
+    counts: Vec<usize>,
+    names: Vec<String>,
+}
+
+impl ConfusionMatrix {
+    /// An all-zero matrix for `num_classes` classes.
+    pub fn new(num_classes: usize) -> Self {
+        ConfusionMatrix {
+            n: num_classes,
+            counts: vec![0; num_classes * num_classes],
+            names: Vec::new(),
+        }
+    }
+    /// The matrix of `model` on `data`. Predictions or classes `>= num_classes` are
+    /// clamped to the last class.
+    pub fn from_model<M: Model>(model: &M, data: &Dataset<M::Float>, num_classes: usize) -> Self {
+        let mut cm = ConfusionMatrix::new(num_classes);
+        let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
+        for i in 0..data.len() {
+            model.forward_slice(data.input(i), &mut out);
+            cm.add(data.class_of(i), class_of(&out));
+        }
+        cm
+    }
+    /// Class names for [`Display`](fmt::Display) (otherwise the indices are shown).
+    pub fn with_class_names<S: ToString>(mut self, names: &[S]) -> Self {
+        self.names = names.iter().map(ToString::to_string).collect();
+        self
+    }
+    /// Counts one sample.
+    pub fn add(&mut self, actual: usize, predicted: usize) {
+        let last = self.n.saturating_sub(1);
+        self.counts[actual.min(last) * self.n + predicted.min(last)] += 1;
+    }
+    /// Number of samples of class `actual` predicted as `predicted`.
+    pub fn get(&self, actual: usize, predicted: usize) -> usize {
+        self.counts[actual * self.n + predicted]
+    }
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.n
+    }
+    /// Number of samples counted.
+    pub fn total(&self) -> usize {
+        self.counts.iter().sum()
+    }
+    /// Fraction on the diagonal (0 when empty).
+    pub fn accuracy(&self) -> f64 {
+        let diag: usize = (0..self.n).map(|c| self.get(c, c)).sum();
+        diag as f64 / self.total().max(1) as f64
+    }
+    /// Of the samples predicted as `class`, the fraction that are (NaN if none).
+    pub fn precision(&self, class: usize) -> f64 {
+        let predicted: usize = (0..self.n).map(|a| self.get(a, class)).sum();
+        self.get(class, class) as f64 / predicted as f64
+    }
+    /// Of the samples of `class`, the fraction predicted as it (NaN if none).
+    pub fn recall(&self, class: usize) -> f64 {
+        let actual: usize = (0..self.n).map(|p| self.get(class, p)).sum();
+        self.get(class, class) as f64 / actual as f64
+    }
+}
+
+/// A table with actual classes as rows and predicted classes as columns.
+impl fmt::Display for ConfusionMatrix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |c: usize| self.names.get(c).cloned().unwrap_or_else(|| c.to_string());
+        let label_w = (0..self.n)
+            .map(|c| name(c).len())
+            .max()
+            .unwrap_or(0)
+            .max("actual".len());
+        let cell_w = (0..self.n)
+            .map(|c| name(c).len())
+            .chain(self.counts.iter().map(|k| k.to_string().len()))
+            .max()
+            .unwrap_or(1);
+        write!(f, "{:>label_w$} \\ predicted", "actual")?;
+        writeln!(f)?;
+        write!(f, "{:>label_w$}", "")?;
+        for c in 0..self.n {
+            write!(f, " {:>cell_w$}", name(c))?;
+        }
+        for a in 0..self.n {
+            writeln!(f)?;
+            write!(f, "{:>label_w$}", name(a))?;
+            for p in 0..self.n {
+                write!(f, " {:>cell_w$}", self.get(a, p))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_of_rows() {
+        assert_eq!(argmax(&[0.1, 0.7, 0.2]), 1);
+        assert_eq!(argmax(&[0.5, 0.5]), 0);
+        assert_eq!(class_of(&[0.49f32]), 0);
+        assert_eq!(class_of(&[0.5f32]), 1);
+        assert_eq!(class_of(&[0.0, 0.0, 1.0]), 2);
+    }
+
+    #[test]
+    fn confusion_matrix_counts_and_display() {
+        let mut cm = ConfusionMatrix::new(2).with_class_names(&["neg", "pos"]);
+        for (a, p) in [(0, 0), (0, 0), (0, 1), (1, 1), (1, 0), (1, 1), (1, 1)] {
+            cm.add(a, p);
+        }
+        assert_eq!(
+            (cm.get(0, 0), cm.get(0, 1), cm.get(1, 0), cm.get(1, 1)),
+            (2, 1, 1, 3)
+        );
+        assert_eq!(cm.total(), 7);
+        assert!((cm.accuracy() - 5.0 / 7.0).abs() < 1e-15);
+        assert!((cm.precision(1) - 3.0 / 4.0).abs() < 1e-15);
+        assert!((cm.recall(0) - 2.0 / 3.0).abs() < 1e-15);
+        let text = cm.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[1].trim_start().starts_with("neg"), "{text}");
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["neg", "2", "1"]
+        );
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            ["pos", "1", "3"]
+        );
+    }
+}

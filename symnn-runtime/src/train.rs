@@ -1,0 +1,703 @@
+//! The training loop: minibatches, seeded shuffling, evaluation, early stopping and
+//! non-finite detection, generic over any [`Model`] and [`Optimizer`].
+//!
+//! A [`Trainer`] is a builder holding the *policy* (optimizer, epochs, batch size,
+//! schedule, ...). [`Trainer::fit`] runs it to the end and returns the
+//! [`History`]; [`Trainer::iter_epochs`] returns an iterator that trains one epoch
+//! per `next()` and yields its [`EpochReport`], so callers can log, plot, save
+//! checkpoints or stop whenever they like without a callback API.
+//!
+//! One optimizer step: zero a gradient buffer, call
+//! [`Model::accumulate_gradient_slice`] for each of `batch_size * accumulate`
+//! samples, divide by their count, optionally clip the global norm, step.
+//!
+//! **Determinism.** Sample order comes from one `rand_pcg::Pcg64` stream seeded
+//! with [`Trainer::seed`] (a portable generator with specified output), shuffled
+//! afresh each epoch with `rand`'s `SliceRandom::shuffle`; everything else is
+//! sequential arithmetic. The same seed, model and data therefore give
+//! bit-identical parameters on every run and platform (for the same `rand` and
+//! `rand_pcg` minor versions, and a platform with IEEE-754 `f32`/`f64`).
+//!
+//! **Non-finite values are errors.** After every step the loss, the gradient and
+//! the updated parameters are checked; the first NaN or infinity ends training with
+//! a [`TrainError`] naming the epoch, step and parameter, and the model is left
+//! with the parameters from before the failing step.
+
+use crate::optim::{LrSchedule, Optimizer};
+use crate::progress::{Progress, Reporter};
+use crate::{Dataset, Float, Model};
+use rand::seq::SliceRandom;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+type MetricFn<M> = Box<dyn Fn(&M, &Dataset<<M as Model>::Float>) -> f64>;
+
+/// Trains a [`Model`] with an [`Optimizer`]. See the [module docs](self).
+///
+/// ```
+/// # use symnn_runtime::{Trainer, optim::Adam, LrSchedule, Progress, metrics};
+/// # fn demo<M: symnn_runtime::Model<Float = f64> + 'static>(
+/// #     model: &mut M, train: &symnn_runtime::Dataset<f64>, test: &symnn_runtime::Dataset<f64>,
+/// # ) -> Result<(), symnn_runtime::TrainError> {
+/// let history = Trainer::new(Adam::new(0.01))
+///     .epochs(50)
+///     .batch_size(16)
+///     .seed(42)
+///     .lr_schedule(LrSchedule::cosine(50, 0.05))
+///     .metric("accuracy", metrics::accuracy)
+///     .early_stopping(5, 1e-4)
+///     .progress(Progress::Auto)
+///     .fit(model, train, Some(test))?;
+/// println!("best epoch: {:?}", history.best_epoch);
+/// # Ok(()) }
+/// ```
+pub struct Trainer<M: Model, O> {
+    optimizer: O,
+    base_lr: f64,
+    epochs: usize,
+    batch_size: usize,
+    accumulate: usize,
+    seed: u64,
+    shuffle: bool,
+    schedule: LrSchedule,
+    schedule_per_step: bool,
+    eval_every: usize,
+    early_stopping: Option<EarlyStopping>,
+    restore_best: bool,
+    metric: Option<(&'static str, MetricFn<M>)>,
+    progress: Progress,
+    clip_grad_norm: Option<f64>,
+    _model: PhantomData<fn(&M)>,
+}
+
+/// Early-stopping settings (see [`Trainer::early_stopping`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct EarlyStopping {
+    patience: usize,
+    min_delta: f64,
+    on_metric: bool,
+}
+
+impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
+    /// A trainer with `optimizer` and the defaults: 10 epochs, batch size 32, no
+    /// accumulation, seed 0, shuffling on, constant learning rate, evaluation every
+    /// epoch, no metric, no early stopping, silent. The optimizer's current learning
+    /// rate is the base rate schedules scale.
+    pub fn new(optimizer: O) -> Self {
+        Trainer {
+            base_lr: optimizer.learning_rate().to_f64(),
+            optimizer,
+            epochs: 10,
+            batch_size: 32,
+            accumulate: 1,
+            seed: 0,
+            shuffle: true,
+            schedule: LrSchedule::Constant,
+            schedule_per_step: false,
+            eval_every: 1,
+            early_stopping: None,
+            restore_best: true,
+            metric: None,
+            progress: Progress::Silent,
+            clip_grad_norm: None,
+            _model: PhantomData,
+        }
+    }
+
+    /// Number of passes over the training data.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+    /// Samples per minibatch (the last one of an epoch may be smaller).
+    ///
+    /// # Panics
+    /// If `batch_size` is 0.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        assert!(batch_size > 0, "batch_size must be at least 1");
+        self.batch_size = batch_size;
+        self
+    }
+    /// Gradient accumulation: one optimizer step per `k` minibatches, with the
+    /// gradient averaged over all their samples (equivalent to a batch of
+    /// `batch_size * k`).
+    ///
+    /// # Panics
+    /// If `k` is 0.
+    pub fn accumulate(mut self, k: usize) -> Self {
+        assert!(k > 0, "accumulate must be at least 1");
+        self.accumulate = k;
+        self
+    }
+    /// Seed of the shuffling stream (see the module docs on determinism).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Whether to shuffle the training samples each epoch (default `true`).
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+    /// A learning-rate schedule with `t` counting epochs from 0.
+    pub fn lr_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.schedule = schedule;
+        self.schedule_per_step = false;
+        self
+    }
+    /// A learning-rate schedule with `t` counting optimizer steps from 0.
+    pub fn lr_schedule_per_step(mut self, schedule: LrSchedule) -> Self {
+        self.schedule = schedule;
+        self.schedule_per_step = true;
+        self
+    }
+    /// Evaluates on the held-out data every `n` epochs (and after the last); default 1.
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    pub fn eval_every(mut self, n: usize) -> Self {
+        assert!(n > 0, "eval_every must be at least 1");
+        self.eval_every = n;
+        self
+    }
+    /// A metric reported each evaluated epoch, computed on the evaluation data
+    /// (or the training data when there is none), e.g.
+    /// `.metric("accuracy", metrics::accuracy)`.
+    pub fn metric(
+        mut self,
+        name: &'static str,
+        metric: impl Fn(&M, &Dataset<M::Float>) -> f64 + 'static,
+    ) -> Self {
+        self.metric = Some((name, Box::new(metric)));
+        self
+    }
+    /// Stops when the evaluation loss (the training loss without evaluation data)
+    /// has not dropped by more than `min_delta` for `patience` evaluated epochs, and
+    /// then restores the parameters of the best epoch (see
+    /// [`restore_best`](Trainer::restore_best)).
+    pub fn early_stopping(mut self, patience: usize, min_delta: f64) -> Self {
+        self.early_stopping = Some(EarlyStopping {
+            patience,
+            min_delta,
+            on_metric: false,
+        });
+        self
+    }
+    /// Like [`early_stopping`](Trainer::early_stopping) but watches the metric,
+    /// where higher is better.
+    pub fn early_stopping_on_metric(mut self, patience: usize, min_delta: f64) -> Self {
+        self.early_stopping = Some(EarlyStopping {
+            patience,
+            min_delta,
+            on_metric: true,
+        });
+        self
+    }
+    /// Whether early stopping restores the best epoch's parameters when training
+    /// ends (default `true`; no effect without early stopping).
+    pub fn restore_best(mut self, restore: bool) -> Self {
+        self.restore_best = restore;
+        self
+    }
+    /// Scales the averaged gradient down to this L2 norm when it is larger.
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.clip_grad_norm = Some(max_norm);
+        self
+    }
+    /// How to report progress (default [`Progress::Silent`]).
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &O {
+        &self.optimizer
+    }
+
+    /// Trains `model` on `train` for the configured epochs (or until early
+    /// stopping), evaluating on `eval` if given. Each call starts afresh: the
+    /// optimizer is reset and the shuffling stream reseeded.
+    pub fn fit(
+        &mut self,
+        model: &mut M,
+        train: &Dataset<M::Float>,
+        eval: Option<&Dataset<M::Float>>,
+    ) -> Result<History, TrainError> {
+        let metric_name = self.metric.as_ref().map(|(name, _)| *name);
+        let mut run = self.iter_epochs(model, train, eval)?;
+        let mut reports = Vec::new();
+        for report in &mut run {
+            reports.push(report?);
+        }
+        Ok(History {
+            reports,
+            metric_name,
+            stopped_early: run.stopped_early(),
+            best_epoch: run.best_epoch(),
+        })
+    }
+
+    /// Like [`fit`](Trainer::fit), but as an iterator that trains one epoch per
+    /// `next()`. It ends after the last epoch, on early stopping (after yielding that
+    /// epoch's report), or after yielding an error. Best parameters are restored
+    /// when it ends by itself.
+    ///
+    /// Fails at once if the data's widths do not match the model or `train` is empty.
+    pub fn iter_epochs<'a>(
+        &'a mut self,
+        model: &'a mut M,
+        train: &'a Dataset<M::Float>,
+        eval: Option<&'a Dataset<M::Float>>,
+    ) -> Result<Epochs<'a, M, O>, TrainError> {
+        check_shape::<M>(train, "training")?;
+        if let Some(eval) = eval {
+            check_shape::<M>(eval, "evaluation")?;
+        }
+        if train.is_empty() {
+            return Err(TrainError::EmptyDataset);
+        }
+        self.optimizer.reset();
+        self.optimizer
+            .set_learning_rate(M::Float::from_f64(self.base_lr));
+        let reporter = Reporter::start(self.progress, self.epochs);
+        Ok(Epochs {
+            rng: crate::data::rng(self.seed),
+            order: (0..train.len()).collect(),
+            grad: vec![M::Float::ZERO; M::NUM_PARAMS],
+            before: vec![M::Float::ZERO; M::NUM_PARAMS],
+            trainer: self,
+            model,
+            train,
+            eval,
+            epoch: 0,
+            step: 0,
+            best: None,
+            bad_epochs: 0,
+            stopped_early: false,
+            done: false,
+            reporter,
+        })
+    }
+}
+
+impl<M: Model, O: fmt::Debug> fmt::Debug for Trainer<M, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trainer")
+            .field("optimizer", &self.optimizer)
+            .field("epochs", &self.epochs)
+            .field("batch_size", &self.batch_size)
+            .field("accumulate", &self.accumulate)
+            .field("seed", &self.seed)
+            .field("shuffle", &self.shuffle)
+            .field("schedule", &self.schedule)
+            .field("schedule_per_step", &self.schedule_per_step)
+            .field("eval_every", &self.eval_every)
+            .field("early_stopping", &self.early_stopping)
+            .field("restore_best", &self.restore_best)
+            .field("metric", &self.metric.as_ref().map(|m| m.0))
+            .field("progress", &self.progress)
+            .field("clip_grad_norm", &self.clip_grad_norm)
+            .finish()
+    }
+}
+
+fn check_shape<M: Model>(data: &Dataset<M::Float>, which: &'static str) -> Result<(), TrainError> {
+    for (what, expected, found) in [
+        ("inputs", M::NUM_INPUTS, data.input_width()),
+        ("targets", M::NUM_TARGETS, data.target_width()),
+    ] {
+        if expected != found {
+            return Err(TrainError::Shape {
+                data: which,
+                what,
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A training run in progress, yielding one [`EpochReport`] per epoch; from
+/// [`Trainer::iter_epochs`].
+pub struct Epochs<'a, M: Model, O> {
+    trainer: &'a mut Trainer<M, O>,
+    model: &'a mut M,
+    train: &'a Dataset<M::Float>,
+    eval: Option<&'a Dataset<M::Float>>,
+    rng: rand_pcg::Pcg64,
+    order: Vec<usize>,
+    grad: Vec<M::Float>,
+    before: Vec<M::Float>,
+    epoch: usize,
+    step: usize,
+    /// Best monitored value, its epoch and the parameters then.
+    best: Option<(f64, usize, Vec<M::Float>)>,
+    bad_epochs: usize,
+    stopped_early: bool,
+    done: bool,
+    reporter: Reporter,
+}
+
+impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
+    /// True if early stopping ended the run.
+    pub fn stopped_early(&self) -> bool {
+        self.stopped_early
+    }
+    /// The epoch with the best monitored value so far (with early stopping).
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best.as_ref().map(|b| b.1)
+    }
+    /// Optimizer steps taken so far.
+    pub fn steps(&self) -> usize {
+        self.step
+    }
+
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.reporter.finish();
+        }
+    }
+
+    fn set_lr(&mut self, t: usize) {
+        let lr = self.trainer.schedule.lr_at(self.trainer.base_lr, t);
+        self.trainer
+            .optimizer
+            .set_learning_rate(M::Float::from_f64(lr));
+    }
+
+    /// One epoch of training; returns the mean training loss.
+    fn train_epoch(&mut self) -> Result<f64, TrainError> {
+        let t = &*self.trainer;
+        let (epoch, per_step, clip) = (self.epoch, t.schedule_per_step, t.clip_grad_norm);
+        let chunk = t.batch_size * t.accumulate;
+        if t.shuffle {
+            self.order.iter_mut().enumerate().for_each(|(i, x)| *x = i);
+            self.order.shuffle(&mut self.rng);
+        }
+        let mut loss_sum = 0.0;
+        for start in (0..self.order.len()).step_by(chunk) {
+            if per_step {
+                self.set_lr(self.step);
+            }
+            let batch = &self.order[start..(start + chunk).min(self.order.len())];
+            self.grad.fill(M::Float::ZERO);
+            let mut batch_loss = 0.0;
+            for &i in batch {
+                let (x, y) = self.train.get(i);
+                batch_loss += self
+                    .model
+                    .accumulate_gradient_slice(x, y, &mut self.grad)
+                    .to_f64();
+            }
+            let step = self.step + 1;
+            if !batch_loss.is_finite() {
+                let value = batch_loss / batch.len() as f64;
+                return Err(TrainError::NonFiniteLoss { epoch, step, value });
+            }
+            let scale = M::Float::from_f64(1.0 / batch.len() as f64);
+            self.grad.iter_mut().for_each(|g| *g *= scale);
+            if let Some((param_index, value)) = first_non_finite(&self.grad) {
+                let param_name = param_name::<M>(param_index);
+                return Err(TrainError::NonFiniteGradient {
+                    epoch,
+                    step,
+                    param_index,
+                    param_name,
+                    value,
+                });
+            }
+            if let Some(max_norm) = clip {
+                let norm = self
+                    .grad
+                    .iter()
+                    .map(|g| g.to_f64().powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                if norm > max_norm {
+                    let s = M::Float::from_f64(max_norm / norm);
+                    self.grad.iter_mut().for_each(|g| *g *= s);
+                }
+            }
+            self.before.copy_from_slice(self.model.params());
+            self.trainer
+                .optimizer
+                .step(self.model.params_mut(), &self.grad);
+            if let Some((param_index, value)) = first_non_finite(self.model.params()) {
+                self.model.params_mut().copy_from_slice(&self.before);
+                let param_name = param_name::<M>(param_index);
+                return Err(TrainError::NonFinite {
+                    epoch,
+                    step,
+                    param_index,
+                    param_name,
+                    value,
+                });
+            }
+            self.step = step;
+            loss_sum += batch_loss;
+        }
+        Ok(loss_sum / self.order.len() as f64)
+    }
+
+    fn run_epoch(&mut self) -> Result<EpochReport, TrainError> {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        if !self.trainer.schedule_per_step {
+            self.set_lr(epoch - 1);
+        }
+        let started = Instant::now();
+        let train_loss = self.train_epoch()?;
+        let elapsed = started.elapsed();
+        let t = &*self.trainer;
+        let evaluate = epoch % t.eval_every == 0 || epoch == t.epochs;
+        let mut eval_loss = None;
+        let mut metric = None;
+        if evaluate {
+            if let Some(eval) = self.eval {
+                let loss = crate::metrics::mean_loss(&*self.model, eval);
+                if !loss.is_finite() {
+                    return Err(TrainError::NonFiniteEvalLoss { epoch, value: loss });
+                }
+                eval_loss = Some(loss);
+            }
+            if let Some((_, f)) = &t.metric {
+                metric = Some(f(&*self.model, self.eval.unwrap_or(self.train)));
+            }
+        }
+        let report = EpochReport {
+            epoch,
+            epochs: t.epochs,
+            train_loss,
+            eval_loss,
+            metric,
+            metric_name: t.metric.as_ref().map(|m| m.0),
+            samples_per_sec: self.train.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+            lr: t.optimizer.learning_rate().to_f64(),
+            steps: self.step,
+            elapsed,
+        };
+        if let Some(es) = t.early_stopping {
+            let monitored = if es.on_metric {
+                metric.map(|m| -m)
+            } else if self.eval.is_some() {
+                eval_loss
+            } else {
+                Some(train_loss)
+            };
+            if let Some(value) = monitored {
+                match &mut self.best {
+                    Some(best) if value >= best.0 - es.min_delta => self.bad_epochs += 1,
+                    _ => {
+                        self.best = Some((value, epoch, self.model.params().to_vec()));
+                        self.bad_epochs = 0;
+                    }
+                }
+                if self.bad_epochs >= es.patience.max(1) {
+                    self.stopped_early = true;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl<M: Model, O: Optimizer<M::Float>> Iterator for Epochs<'_, M, O> {
+    type Item = Result<EpochReport, TrainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.stopped_early || self.epoch >= self.trainer.epochs {
+            if let Some(best) = self.best.as_ref().filter(|_| self.trainer.restore_best) {
+                self.model.params_mut().copy_from_slice(&best.2);
+            }
+            self.finish();
+            return None;
+        }
+        match self.run_epoch() {
+            Ok(report) => {
+                self.reporter.epoch(&report);
+                Some(Ok(report))
+            }
+            Err(e) => {
+                self.finish();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn first_non_finite<F: Float>(values: &[F]) -> Option<(usize, f64)> {
+    values
+        .iter()
+        .position(|v| !v.is_finite())
+        .map(|i| (i, values[i].to_f64()))
+}
+
+fn param_name<M: Model>(i: usize) -> &'static str {
+    M::param_names().get(i).copied().unwrap_or("?")
+}
+
+/// What happened in one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// The epoch, counting from 1.
+    pub epoch: usize,
+    /// The number of epochs configured.
+    pub epochs: usize,
+    /// Mean loss over the epoch's training samples, each taken before its step.
+    pub train_loss: f64,
+    /// Mean loss on the evaluation data after the epoch, if evaluated.
+    pub eval_loss: Option<f64>,
+    /// The metric after the epoch, if one is set and the epoch was evaluated.
+    pub metric: Option<f64>,
+    /// The metric's name.
+    pub metric_name: Option<&'static str>,
+    /// Training throughput of the epoch (evaluation excluded).
+    pub samples_per_sec: f64,
+    /// The learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Optimizer steps taken so far in the run.
+    pub steps: usize,
+    /// Wall time of the epoch's training part.
+    pub elapsed: Duration,
+}
+
+/// One line: `epoch 3/20  loss 0.412300  eval 0.398100  accuracy 0.9333  lr 1.00e-2  52000 samples/s`.
+impl fmt::Display for EpochReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.epochs.to_string().len();
+        write!(
+            f,
+            "epoch {:>w$}/{}  loss {:.6}",
+            self.epoch, self.epochs, self.train_loss
+        )?;
+        if let Some(e) = self.eval_loss {
+            write!(f, "  eval {e:.6}")?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, "  {} {m:.4}", self.metric_name.unwrap_or("metric"))?;
+        }
+        write!(
+            f,
+            "  lr {:.2e}  {:.0} samples/s",
+            self.lr, self.samples_per_sec
+        )
+    }
+}
+
+/// The result of [`Trainer::fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    /// One report per epoch run.
+    pub reports: Vec<EpochReport>,
+    /// The metric's name, if one was set.
+    pub metric_name: Option<&'static str>,
+    /// True if early stopping ended training.
+    pub stopped_early: bool,
+    /// With early stopping: the best epoch (whose parameters were restored unless
+    /// told otherwise).
+    pub best_epoch: Option<usize>,
+}
+
+impl History {
+    /// The last epoch's report.
+    pub fn last(&self) -> Option<&EpochReport> {
+        self.reports.last()
+    }
+}
+
+/// Why training stopped with an error.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A minibatch's loss was NaN or infinite (before the step; parameters untouched).
+    NonFiniteLoss {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Optimizer step in the run, from 1.
+        step: usize,
+        /// The mean loss of the batch.
+        value: f64,
+    },
+    /// A gradient component was NaN or infinite (before the step; parameters untouched).
+    NonFiniteGradient {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Optimizer step in the run, from 1.
+        step: usize,
+        /// Index of the parameter.
+        param_index: usize,
+        /// Its name ([`Model::param_names`]).
+        param_name: &'static str,
+        /// The averaged gradient component.
+        value: f64,
+    },
+    /// A parameter became NaN or infinite in a step; the step was undone.
+    NonFinite {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Optimizer step in the run, from 1.
+        step: usize,
+        /// Index of the parameter.
+        param_index: usize,
+        /// Its name ([`Model::param_names`]).
+        param_name: &'static str,
+        /// The value it would have had.
+        value: f64,
+    },
+    /// The mean loss on the evaluation data was NaN or infinite.
+    NonFiniteEvalLoss {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// The mean loss.
+        value: f64,
+    },
+    /// A data set's row width does not match the model.
+    Shape {
+        /// `"training"` or `"evaluation"`.
+        data: &'static str,
+        /// `"inputs"` or `"targets"`.
+        what: &'static str,
+        /// The model's width.
+        expected: usize,
+        /// The data's width.
+        found: usize,
+    },
+    /// The training data has no samples.
+    EmptyDataset,
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::NonFiniteLoss { epoch, step, value } => {
+                write!(f, "loss became {value} at epoch {epoch}, step {step}")
+            }
+            TrainError::NonFiniteGradient { epoch, step, param_index, param_name, value } => write!(
+                f,
+                "gradient of parameter {param_name} (#{param_index}) became {value} at epoch {epoch}, step {step}"
+            ),
+            TrainError::NonFinite { epoch, step, param_index, param_name, value } => write!(
+                f,
+                "parameter {param_name} (#{param_index}) became {value} at epoch {epoch}, step {step} \
+                 (step undone; try a smaller learning rate or gradient clipping)"
+            ),
+            TrainError::NonFiniteEvalLoss { epoch, value } => {
+                write!(f, "evaluation loss became {value} after epoch {epoch}")
+            }
+            TrainError::Shape { data, what, expected, found } => write!(
+                f,
+                "the {data} data has {found} {what} a sample but the model takes {expected}"
+            ),
+            TrainError::EmptyDataset => write!(f, "the training data has no samples"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
