@@ -59,17 +59,11 @@ pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
         printer.names.insert(*id, binding.clone());
         defined.push(*id);
     }
-    let _ = writeln!(
-        out,
-        "\nloss:\n  L = {}",
-        printer.expr(program.loss, 0, !printer.names.contains_key(&program.loss))
-    );
-    if !printer.names.contains_key(&program.loss) {
-        printer.names.insert(program.loss, "L".to_string());
-    }
-
-    // Common subexpressions of the gradient: non-trivial nodes used more than once.
-    let live = g.reachable(grads);
+    // Common subexpressions of the loss and gradient: non-trivial nodes used more than
+    // once that have no user name. Named before the loss is printed so it uses them too.
+    let mut roots = vec![program.loss];
+    roots.extend(grads);
+    let live = g.reachable(&roots);
     let mut uses = vec![0usize; g.len()];
     for (id, node) in g.iter() {
         if live[id.index()] {
@@ -78,7 +72,7 @@ pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
             }
         }
     }
-    for &r in grads {
+    for &r in &roots {
         uses[r.index()] += 1;
     }
     let mut table = Vec::new();
@@ -91,6 +85,12 @@ pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
             printer.names.insert(id, t);
         }
     }
+    let loss_text = printer.expr(program.loss, 0, !printer.names.contains_key(&program.loss));
+    let _ = writeln!(out, "\nloss:\n  L = {loss_text}");
+    printer
+        .names
+        .entry(program.loss)
+        .or_insert_with(|| "L".to_string());
     if !table.is_empty() {
         out.push_str("\ncommon subexpressions:\n");
         for line in &table {

@@ -1,8 +1,13 @@
 //! Stage 5, emit: the generated struct, its constants and methods, as Rust tokens.
 //!
-//! Every method body is straight-line code: one `let tN = ...;` per scheduled node.
-//! Locals use `Span::mixed_site()`, so they are hygienic (a user's `const t3` cannot
-//! capture them); paths are fully qualified (`::symnn::...`, `::core::...`).
+//! Every method body is straight-line code: one `let __tN = ...;` per scheduled node.
+//! Locals use `Span::mixed_site()` and a `__` prefix: mixed-site hygiene keeps them
+//! apart from user *variables*, but a pattern still resolves *constants* at the call
+//! site ("let bindings cannot shadow constants"), so the prefix keeps a user's
+//! `const t3` from colliding. Paths are fully qualified (`::symnn::...`, `::core::...`).
+//! The public methods' parameter names (`input`, `target`, `lr`, `grad`, `seed`,
+//! `name`, `params`) are API and unprefixed; a lowercase user `const` of one of those
+//! names in the same module is the one clash Rust leaves possible.
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::quote;
@@ -46,13 +51,13 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let vis = &network.vis;
     let attrs = &network.attrs;
 
-    let params = local("params");
+    let params = local("__params");
     let input = local("input");
     let target = local("target");
     let grad = local("grad");
     let lr = local("lr");
     let seed = local("seed");
-    let rng = local("rng");
+    let rng = local("__rng");
     let name_arg = local("name");
 
     let loss_root = [program.loss];
@@ -123,7 +128,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let nonzero: Vec<usize> = (0..p)
         .filter(|&k| g.as_const(derived.grads[k]) != Some(0.0))
         .collect();
-    let g_names: Vec<_> = nonzero.iter().map(|k| local(&format!("g{k}"))).collect();
+    let g_names: Vec<_> = nonzero.iter().map(|k| local(&format!("__g{k}"))).collect();
     let g_values: Vec<_> = nonzero.iter().map(|&k| &gradient_values[k]).collect();
     let nz_index: Vec<_> = nonzero
         .iter()
@@ -139,11 +144,11 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         }
     } else {
         quote! {
-            let (loss, #grad) = Self::gradient(self, #input, #target);
-            for (p, g) in self.params.iter_mut().zip(#grad.iter()) {
-                *p -= #lr * *g;
+            let (__loss, __grad) = Self::gradient(self, #input, #target);
+            for (__p, __g) in self.params.iter_mut().zip(__grad.iter()) {
+                *__p -= #lr * *__g;
             }
-            loss
+            __loss
         }
     };
     let (sgd_input, sgd_target) = if fused {
@@ -165,11 +170,11 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         }
     } else {
         quote! {
-            let (loss, g) = Self::gradient(self, #input, #target);
-            for (acc, g) in #grad.iter_mut().zip(g.iter()) {
-                *acc += *g;
+            let (__loss, __values) = Self::gradient(self, #input, #target);
+            for (__acc, __g) in #grad.iter_mut().zip(__values.iter()) {
+                *__acc += *__g;
             }
-            loss
+            __loss
         }
     };
     let (acc_input, acc_target) = if fused {
@@ -372,8 +377,8 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                 &mut self.params
             }
             fn forward_slice(&self, #input: &[#fty], output: &mut [#fty]) {
-                let out = #name::forward(self, ::symnn::__private::array(#input, "input"));
-                output.copy_from_slice(&out);
+                let __out = #name::forward(self, ::symnn::__private::array(#input, "input"));
+                output.copy_from_slice(&__out);
             }
             fn loss_slice(&self, #input: &[#fty], #target: &[#fty]) -> #fty {
                 #name::loss(self, ::symnn::__private::array(#input, "input"), ::symnn::__private::array(#target, "target"))
@@ -497,7 +502,7 @@ impl<'a> Body<'a> {
                 quote!(#target[#k])
             }
             Node::Param(k) => {
-                let (params, k) = (local("params"), Literal::usize_unsuffixed(k as usize));
+                let (params, k) = (local("__params"), Literal::usize_unsuffixed(k as usize));
                 quote!(#params[#k])
             }
             Node::StopGradient(a) => self.operand(a),
@@ -575,5 +580,5 @@ fn bin(a: TokenStream, op: TokenStream, b: TokenStream) -> TokenStream {
 }
 
 fn temp(id: NodeId) -> syn::Ident {
-    local(&format!("t{}", id.index()))
+    local(&format!("__t{}", id.index()))
 }

@@ -1,0 +1,78 @@
+//! Generated items must not clash with user names, and must compile warning-free.
+#![deny(warnings, missing_docs, unused, clippy::all)]
+#![allow(non_upper_case_globals, dead_code)]
+//! (crate docs, required by `missing_docs`)
+
+use symnn::network;
+
+// User items named like the generated code's internals. (The public methods' parameter
+// names — input, target, lr, grad, seed, name, params — are API: a lowercase const of
+// one of those names would clash, as it would with any Rust function's parameters.)
+const t0: f64 = 100.0;
+const t1: f64 = 100.0;
+const t5: f64 = 100.0;
+const t10: f64 = 100.0;
+const g0: f64 = 100.0;
+const __t3: f64 = 100.0;
+const rng: u64 = 7;
+const out: u64 = 7;
+const loss: u64 = 7;
+const acc: u64 = 7;
+const p: u64 = 7;
+const g: u64 = 7;
+struct Model;
+struct Cost;
+struct ParamGroup;
+struct Scheme;
+struct SplitMix64;
+fn array() {}
+mod init {}
+
+network! {
+    /// DSL names that are also the generated code's internal names.
+    pub struct Clash {
+        input params[2], grad;
+        target lr;
+        param t0 = 0.5, t1[2] = [0.1, 0.2], input2 = 0.3, unused = 1.0;
+        let g0 = dot(t1, params) + t0 * grad;
+        let mut t5 = g0 * input2;
+        t5 += 1.0;
+        output seed = sigmoid(t5);
+        loss = bce(seed, lr);
+    }
+}
+
+network! {
+    /// A network without inputs, targets or parameters that matter.
+    pub struct Empty {
+        param unused;
+        output y = 1.0;
+        loss = 0.0;
+    }
+}
+
+#[test]
+fn clashing_names_work() {
+    let mut net = Clash::new();
+    let before = net.loss(&[1.0, 2.0, 0.5], &[1.0]);
+    for _ in 0..10 {
+        net.sgd_step(&[1.0, 2.0, 0.5], &[1.0], 0.5);
+    }
+    assert!(net.loss(&[1.0, 2.0, 0.5], &[1.0]) < before);
+    assert_eq!(net.params[Clash::param_index("unused").unwrap()], 1.0);
+    let _ = (t0, t1, t5, t10, g0, __t3, rng, out, loss, acc, p, g);
+    let _ = (Model, Cost, ParamGroup, Scheme, SplitMix64);
+    array();
+}
+
+#[test]
+fn empty_network_has_zero_sizes() {
+    let mut net = Empty::new();
+    assert_eq!(
+        (Empty::NUM_INPUTS, Empty::NUM_TARGETS, Empty::NUM_PARAMS),
+        (0, 0, 1)
+    );
+    assert_eq!(net.forward(&[]), [1.0]);
+    assert_eq!(net.sgd_step(&[], &[], 0.1), 0.0);
+    assert_eq!(net.gradient(&[], &[]).1, [0.0]);
+}
