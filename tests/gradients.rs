@@ -189,15 +189,31 @@ fn hand_derived_gradient_of_a_two_layer_net() {
     }
     let net = Net::new();
     let (x, t) = ([0.4, -1.2], 0.25);
-    let (w, b, v): ([[f64; 2]; 2], [f64; 2], [f64; 2]) = ([[0.3, -0.2], [0.5, 0.7]], [0.1, -0.1], [1.5, -0.8]);
-    let h: Vec<f64> = (0..2).map(|i| (w[i][0] * x[0] + w[i][1] * x[1] + b[i]).tanh()).collect();
+    let (w, b, v): ([[f64; 2]; 2], [f64; 2], [f64; 2]) =
+        ([[0.3, -0.2], [0.5, 0.7]], [0.1, -0.1], [1.5, -0.8]);
+    let h: Vec<f64> = (0..2)
+        .map(|i| (w[i][0] * x[0] + w[i][1] * x[1] + b[i]).tanh())
+        .collect();
     let y = v[0] * h[0] + v[1] * h[1];
     let e = y - t;
     let db: Vec<f64> = (0..2).map(|i| e * v[i] * (1.0 - h[i] * h[i])).collect();
-    let expected = [db[0] * x[0], db[0] * x[1], db[1] * x[0], db[1] * x[1], db[0], db[1], e * h[0], e * h[1]];
+    let expected = [
+        db[0] * x[0],
+        db[0] * x[1],
+        db[1] * x[0],
+        db[1] * x[1],
+        db[0],
+        db[1],
+        e * h[0],
+        e * h[1],
+    ];
     let (loss, grad) = net.gradient(&x, &[t]);
     assert!((loss - 0.5 * e * e).abs() < 1e-15);
     for (k, (g, want)) in grad.iter().zip(expected).enumerate() {
-        assert!((g - want).abs() < 1e-14, "{}: {g} vs {want}", Net::PARAM_NAMES[k]);
+        assert!(
+            (g - want).abs() < 1e-14,
+            "{}: {g} vs {want}",
+            Net::PARAM_NAMES[k]
+        );
     }
 }
