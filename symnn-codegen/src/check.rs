@@ -32,9 +32,12 @@ pub const MAX_ITERATIONS: u64 = 100_000;
 /// Most scalar elements in one value (a declaration, a `dense` weight matrix, a product).
 pub const MAX_ELEMENTS: usize = 1_000_000;
 /// Deepest chain of nested user `fn` calls.
-pub const MAX_FN_DEPTH: usize = 100;
+pub const MAX_FN_DEPTH: usize = 64;
 /// Most expression nodes one user `fn` may expand to once the `fn`s it calls are inlined.
 pub const MAX_INLINED_NODES: u64 = 1_000_000;
+/// Most scalar operations the unrolled network may take (an estimate made while checking:
+/// elements of every value computed, products and inlined `fn`s multiplied out).
+pub const MAX_WORK: u64 = 5_000_000;
 
 /// The element type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +115,9 @@ impl Declared<'_> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LocalKind {
-    Let { mutable: bool },
+    Let {
+        mutable: bool,
+    },
     Output,
     /// The loop variable's value in the iteration being checked; `None` when unknown
     /// (empty or erroneous ranges, or past the unrolling budget).
@@ -165,7 +170,9 @@ impl Value {
 /// Whether `dense` may appear in the expression being checked.
 #[derive(Clone, Copy)]
 enum Dense {
-    Allowed { used: bool },
+    Allowed {
+        used: bool,
+    },
     /// Where the expression is, for the error message.
     Forbidden(&'static str),
 }
@@ -190,15 +197,23 @@ struct Checker<'a> {
     decls: BTreeMap<String, Declared<'a>>,
     /// Call-graph errors, keyed by the address of the `fn` they are reported with.
     fn_errors: Vec<(usize, syn::Error)>,
-    /// Every `let`/`output`/loop-variable name anywhere in the network, for hints.
-    bound_anywhere: BTreeMap<String, LocalKind>,
+    /// Every `let`/`output`/loop-variable name anywhere in the network, and whether it is
+    /// bound inside a `for` loop, for hints.
+    bound_anywhere: BTreeMap<String, (LocalKind, bool)>,
     /// The bindings in scope, innermost last.
     locals: Vec<Local>,
+    /// Names defined by misplaced statements (already reported): not found, but not
+    /// reported again.
+    silenced: HashSet<String>,
     float: FloatType,
     float_decl: Option<Loc>,
     output: Option<Span>,
     loss: Option<Span>,
     iterations: u64,
+    /// Scalar operations so far (see [`MAX_WORK`]).
+    work: u64,
+    /// Expression nodes of each `fn` once inlined, by the address of its definition.
+    fn_sizes: HashMap<usize, u64>,
     over_budget: bool,
     errors: Vec<syn::Error>,
     /// `(AST node address, message key)` of reported errors: a loop body is checked once
@@ -219,20 +234,29 @@ impl<'a> Checker<'a> {
             fn_errors: Vec::new(),
             bound_anywhere: BTreeMap::new(),
             locals: Vec::new(),
+            silenced: HashSet::new(),
             float: FloatType::F64,
             float_decl: None,
             output: None,
             loss: None,
             iterations: 0,
+            work: 0,
+            fn_sizes: HashMap::new(),
             over_budget: false,
             errors: Vec::new(),
             reported: HashSet::new(),
         };
         for stmt in &network.body {
             match stmt {
-                Stmt::Input(decls) => decls.iter().for_each(|d| checker.declare(d, DeclKind::Input)),
-                Stmt::Target(decls) => decls.iter().for_each(|d| checker.declare(d, DeclKind::Target)),
-                Stmt::Param(params) => params.iter().for_each(|p| checker.declare(&p.decl, DeclKind::Param)),
+                Stmt::Input(decls) => decls
+                    .iter()
+                    .for_each(|d| checker.declare(d, DeclKind::Input)),
+                Stmt::Target(decls) => decls
+                    .iter()
+                    .for_each(|d| checker.declare(d, DeclKind::Target)),
+                Stmt::Param(params) => params
+                    .iter()
+                    .for_each(|p| checker.declare(&p.decl, DeclKind::Param)),
                 Stmt::Fn(def) => {
                     let name = def.name.to_string();
                     if Builtin::lookup(&name).is_none() {
@@ -246,7 +270,7 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
-        collect_bindings(&network.body, &mut checker.bound_anywhere);
+        collect_bindings(&network.body, false, &mut checker.bound_anywhere);
         checker.analyse_fns();
         checker
     }
@@ -265,7 +289,12 @@ impl<'a> Checker<'a> {
         let mut fns = Vec::new();
         for stmt in &self.network.body {
             if let Stmt::Fn(def) = stmt {
-                if let Some(Declared { item: Item::Fn(_), origin, .. }) = self.decls.get(&def.name.to_string()) {
+                if let Some(Declared {
+                    item: Item::Fn(_),
+                    origin,
+                    ..
+                }) = self.decls.get(&def.name.to_string())
+                {
                     if *origin == addr(def) {
                         fns.push(def);
                     }
@@ -278,7 +307,11 @@ impl<'a> Checker<'a> {
     /// Finds recursion, over-deep call chains and oversized inlining among the `fn`s.
     fn analyse_fns(&mut self) {
         let fns = self.user_fns();
-        let index: HashMap<String, usize> = fns.iter().enumerate().map(|(i, def)| (def.name.to_string(), i)).collect();
+        let index: HashMap<String, usize> = fns
+            .iter()
+            .enumerate()
+            .map(|(i, def)| (def.name.to_string(), i))
+            .collect();
         let calls: Vec<Vec<(usize, Loc)>> = fns
             .iter()
             .map(|def| {
@@ -302,6 +335,11 @@ impl<'a> Checker<'a> {
             }
         }
         self.fn_errors = graph.errors;
+        self.fn_sizes = fns
+            .iter()
+            .zip(&graph.size)
+            .map(|(def, size)| (addr(*def), *size))
+            .collect();
     }
 
     fn finish(mut self) -> syn::Result<Checked> {
@@ -346,10 +384,18 @@ impl<'a> Checker<'a> {
         }
         let name = Loc::at(network.name.span());
         if self.output.is_none() {
-            self.error(addr(network), name, "missing `output` statement: add `output y = ...;`");
+            self.error(
+                addr(network),
+                name,
+                "missing `output` statement: add `output y = ...;`",
+            );
         }
         if self.loss.is_none() {
-            self.error(addr(network), name, "missing `loss` statement: add `loss = ...;` (a scalar, e.g. `loss = mse(y, t);`)");
+            self.error(
+                addr(network),
+                name,
+                "missing `loss` statement: add `loss = ...;` (a scalar, e.g. `loss = mse(y, t);`)",
+            );
         }
     }
 
@@ -358,50 +404,91 @@ impl<'a> Checker<'a> {
         match stmt {
             Stmt::FloatType { ty, loc } => self.float_type(node, ty, *loc, in_loop),
             Stmt::Input(decls) | Stmt::Target(decls) => {
-                let kind = if matches!(stmt, Stmt::Input(_)) { DeclKind::Input } else { DeclKind::Target };
+                let kind = if matches!(stmt, Stmt::Input(_)) {
+                    DeclKind::Input
+                } else {
+                    DeclKind::Target
+                };
                 if in_loop {
                     if let Some(first) = decls.first() {
-                        self.not_in_loop(node, Loc::at(first.name.span()), &format!("`{}` declarations", kind.word()));
+                        self.not_in_loop(
+                            node,
+                            Loc::at(first.name.span()),
+                            &format!("`{}` declarations", kind.word()),
+                        );
                     }
+                    self.silenced
+                        .extend(decls.iter().map(|d| d.name.to_string()));
                     return;
                 }
                 for decl in decls {
-                    self.declaration(decl, kind);
+                    self.declaration(decl);
                 }
             }
             Stmt::Param(params) => {
                 if in_loop {
                     if let Some(first) = params.first() {
-                        self.not_in_loop(node, Loc::at(first.decl.name.span()), "`param` declarations");
+                        self.not_in_loop(
+                            node,
+                            Loc::at(first.decl.name.span()),
+                            "`param` declarations",
+                        );
                     }
+                    self.silenced
+                        .extend(params.iter().map(|p| p.decl.name.to_string()));
                     return;
                 }
                 for param in params {
-                    self.declaration(&param.decl, DeclKind::Param);
+                    self.declaration(&param.decl);
                     if let (Some(init), Ok(shape)) = (&param.init, decl_shape(&param.decl)) {
                         self.check_init(init, shape, &param.decl.name);
                     }
                 }
             }
             Stmt::Fn(def) => self.fn_def(def, in_loop),
-            Stmt::Let { mutable, name, value } => {
-                let dense = if in_loop { Dense::Forbidden("inside a `for` loop") } else { Dense::Allowed { used: false } };
+            Stmt::Let {
+                mutable,
+                name,
+                value,
+            } => {
+                let dense = if in_loop {
+                    Dense::Forbidden("inside a `for` loop")
+                } else {
+                    Dense::Allowed { used: false }
+                };
                 let shape = self.expr(value, &mut Scope::top(dense));
                 self.bind(name, LocalKind::Let { mutable: *mutable }, shape);
             }
-            Stmt::Assign { place, op, value, loc } => self.assign(place, *op, value, *loc),
+            Stmt::Assign {
+                place,
+                op,
+                value,
+                loc,
+            } => self.assign(place, *op, value, *loc, in_loop),
             Stmt::For(for_loop) => self.for_loop(for_loop),
-            Stmt::Output { name, value, keyword } => {
+            Stmt::Output {
+                name,
+                value,
+                keyword,
+            } => {
                 let keyword_loc = Loc::at(*keyword);
                 if in_loop {
                     self.not_in_loop(node, keyword_loc, "`output`");
                     self.output.get_or_insert(*keyword);
-                    self.expr(value, &mut Scope::top(Dense::Forbidden("inside a `for` loop")));
+                    self.silenced.insert(name.to_string());
+                    self.expr(
+                        value,
+                        &mut Scope::top(Dense::Forbidden("inside a `for` loop")),
+                    );
                     return;
                 }
                 match self.output {
                     Some(first) => {
-                        self.error(node, keyword_loc, "a network has exactly one `output`, and this is a second one");
+                        self.error(
+                            node,
+                            keyword_loc,
+                            "a network has exactly one `output`, and this is a second one",
+                        );
                         self.error(node, Loc::at(first), "the first `output` is here");
                     }
                     None => self.output = Some(*keyword),
@@ -414,12 +501,19 @@ impl<'a> Checker<'a> {
                 if in_loop {
                     self.not_in_loop(node, keyword_loc, "`loss`");
                     self.loss.get_or_insert(*keyword);
-                    self.expr(value, &mut Scope::top(Dense::Forbidden("inside a `for` loop")));
+                    self.expr(
+                        value,
+                        &mut Scope::top(Dense::Forbidden("inside a `for` loop")),
+                    );
                     return;
                 }
                 match self.loss {
                     Some(first) => {
-                        self.error(node, keyword_loc, "a network has exactly one `loss`, and this is a second one");
+                        self.error(
+                            node,
+                            keyword_loc,
+                            "a network has exactly one `loss`, and this is a second one",
+                        );
                         self.error(node, Loc::at(first), "the first `loss` is here");
                     }
                     None => self.loss = Some(*keyword),
@@ -439,7 +533,11 @@ impl<'a> Checker<'a> {
     }
 
     fn not_in_loop(&mut self, node: usize, loc: Loc, what: &str) {
-        self.error(node, loc, format!("{what} must be at the top level, not inside a `for` loop"));
+        self.error(
+            node,
+            loc,
+            format!("{what} must be at the top level, not inside a `for` loop"),
+        );
     }
 
     fn float_type(&mut self, node: usize, ty: &syn::Type, loc: Loc, in_loop: bool) {
@@ -454,21 +552,29 @@ impl<'a> Checker<'a> {
         }
         self.float_decl = Some(loc);
         let float = match ty {
-            syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("f32") => Some(FloatType::F32),
-            syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("f64") => Some(FloatType::F64),
+            syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("f32") => {
+                Some(FloatType::F32)
+            }
+            syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("f64") => {
+                Some(FloatType::F64)
+            }
             _ => None,
         };
         match float {
             Some(float) => self.float = float,
             None => {
                 let found = ty.to_token_stream().to_string();
-                self.error(node, Loc::of(ty), format!("expected `f32` or `f64` as the network's float type, found `{found}`"));
+                self.error(
+                    node,
+                    Loc::of(ty),
+                    format!("expected `f32` or `f64` as the network's float type, found `{found}`"),
+                );
             }
         }
     }
 
     /// Reports a declaration's shape errors and duplicates.
-    fn declaration(&mut self, decl: &'a Decl, _kind: DeclKind) {
+    fn declaration(&mut self, decl: &'a Decl) {
         if let Err(errors) = decl_shape(decl) {
             for error in errors {
                 if self.reported.insert((addr(decl), error.to_string())) {
@@ -482,7 +588,9 @@ impl<'a> Checker<'a> {
     /// Reports `name` if an earlier declaration or `fn` has the same name.
     fn check_unique_decl(&mut self, name: &Ident, origin: usize) {
         let key = name.to_string();
-        let Some(first) = self.decls.get(&key) else { return };
+        let Some(first) = self.decls.get(&key) else {
+            return;
+        };
         if first.origin == origin {
             return;
         }
@@ -492,7 +600,11 @@ impl<'a> Checker<'a> {
             Loc::at(name.span()),
             format!("the name `{key}` is declared twice (it is already {describe}); every name in a network must be unique"),
         );
-        self.error(origin, Loc::at(span), format!("`{key}` is first declared here"));
+        self.error(
+            origin,
+            Loc::at(span),
+            format!("`{key}` is first declared here"),
+        );
     }
 
     fn check_init(&mut self, init: &Init, shape: Shape, name: &Ident) {
@@ -506,7 +618,14 @@ impl<'a> Checker<'a> {
             }
             (Init::Array(values, loc), Shape::Vector(n)) => {
                 if values.len() != n {
-                    self.error(node, *loc, format!("expected {n} values, found {} (`{name}` is a {shape})", values.len()));
+                    self.error(
+                        node,
+                        *loc,
+                        format!(
+                            "expected {n} values, found {} (`{name}` is a {shape})",
+                            values.len()
+                        ),
+                    );
                 }
                 for value in values {
                     if let Init::Array(_, loc) = value {
@@ -514,7 +633,9 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            (Init::Array(rows, loc), Shape::Matrix(r, c)) if rows.iter().all(|row| matches!(row, Init::Value(..))) => {
+            (Init::Array(rows, loc), Shape::Matrix(r, c))
+                if rows.iter().all(|row| matches!(row, Init::Value(..))) =>
+            {
                 self.error(
                     node,
                     *loc,
@@ -526,7 +647,14 @@ impl<'a> Checker<'a> {
             }
             (Init::Array(rows, loc), Shape::Matrix(r, c)) => {
                 if rows.len() != r {
-                    self.error(node, *loc, format!("expected {r} rows, found {} (`{name}` is a {shape})", rows.len()));
+                    self.error(
+                        node,
+                        *loc,
+                        format!(
+                            "expected {r} rows, found {} (`{name}` is a {shape})",
+                            rows.len()
+                        ),
+                    );
                 }
                 for row in rows {
                     match row {
@@ -560,6 +688,7 @@ impl<'a> Checker<'a> {
         let name = def.name.to_string();
         if in_loop {
             self.not_in_loop(node, Loc::at(def.name.span()), "a `fn`");
+            self.silenced.insert(name);
             return;
         }
         if Builtin::lookup(&name).is_some() {
@@ -573,10 +702,17 @@ impl<'a> Checker<'a> {
         }
         for (i, arg) in def.args.iter().enumerate() {
             if def.args.iter().take(i).any(|a| a == arg) {
-                self.error(addr(arg), Loc::at(arg.span()), format!("the argument `{arg}` appears twice in `{name}`"));
+                self.error(
+                    addr(arg),
+                    Loc::at(arg.span()),
+                    format!("the argument `{arg}` appears twice in `{name}`"),
+                );
             }
         }
-        let mut scope = Scope { func: Some(def), dense: Dense::Forbidden("inside a `fn`") };
+        let mut scope = Scope {
+            func: Some(def),
+            dense: Dense::Forbidden("inside a `fn`"),
+        };
         if let Some(shape) = self.expr(&def.body, &mut scope) {
             if shape != Shape::Scalar {
                 self.error(
@@ -588,7 +724,9 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fn_errors).into_iter().partition(|(o, _)| *o == node);
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fn_errors)
+            .into_iter()
+            .partition(|(o, _)| *o == node);
         self.fn_errors = rest;
         for (_, error) in mine {
             self.errors.push(error);
@@ -598,7 +736,12 @@ impl<'a> Checker<'a> {
     /// Binds a `let`, `output` or loop variable, reporting a clash with a visible name.
     fn bind(&mut self, id: &Ident, kind: LocalKind, shape: Ty) {
         self.check_fresh(id);
-        self.locals.push(Local { name: id.to_string(), span: id.span(), kind, shape });
+        self.locals.push(Local {
+            name: id.to_string(),
+            span: id.span(),
+            kind,
+            shape,
+        });
     }
 
     fn check_fresh(&mut self, id: &Ident) {
@@ -618,16 +761,33 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn assign(&mut self, place: &'a Place, op: Option<BinOp>, value: &'a Expr, loc: Loc) {
-        let mut scope = Scope::top(Dense::Forbidden("in an assignment"));
+    fn assign(
+        &mut self,
+        place: &'a Place,
+        op: Option<BinOp>,
+        value: &'a Expr,
+        loc: Loc,
+        in_loop: bool,
+    ) {
+        let mut scope = Scope::top(Dense::Forbidden(if in_loop {
+            "inside a `for` loop"
+        } else {
+            "in an assignment"
+        }));
         let value_shape = self.expr(value, &mut scope);
         let id = &place.name;
         let node = addr(place);
         let name = id.to_string();
         let name_loc = Loc::at(id.span());
         let mut shape = match self.lookup(&name, &scope) {
-            Some(Value::Local { kind: LocalKind::Let { mutable: true }, shape }) => shape,
-            Some(Value::Local { kind: LocalKind::Let { mutable: false }, shape }) => {
+            Some(Value::Local {
+                kind: LocalKind::Let { mutable: true },
+                shape,
+            }) => shape,
+            Some(Value::Local {
+                kind: LocalKind::Let { mutable: false },
+                shape,
+            }) => {
                 self.error(
                     node,
                     name_loc,
@@ -635,7 +795,10 @@ impl<'a> Checker<'a> {
                 );
                 shape
             }
-            Some(Value::Local { kind: LocalKind::Output, .. }) => {
+            Some(Value::Local {
+                kind: LocalKind::Output,
+                ..
+            }) => {
                 self.error(
                     node,
                     name_loc,
@@ -643,8 +806,15 @@ impl<'a> Checker<'a> {
                 );
                 None
             }
-            Some(Value::Local { kind: LocalKind::LoopVar(_), .. }) => {
-                self.error(node, name_loc, format!("cannot assign to the loop variable `{name}`"));
+            Some(Value::Local {
+                kind: LocalKind::LoopVar(_),
+                ..
+            }) => {
+                self.error(
+                    node,
+                    name_loc,
+                    format!("cannot assign to the loop variable `{name}`"),
+                );
                 None
             }
             Some(other @ (Value::Global { .. } | Value::Arg)) => {
@@ -655,13 +825,19 @@ impl<'a> Checker<'a> {
                 self.error(
                     node,
                     name_loc,
-                    format!("cannot assign to {what} `{name}`: only `let mut` bindings can be assigned"),
+                    format!(
+                        "cannot assign to {what} `{name}`: only `let mut` bindings can be assigned"
+                    ),
                 );
                 None
             }
             None => {
                 if self.is_fn(&name) || Builtin::lookup(&name).is_some() {
-                    self.error(node, name_loc, format!("cannot assign to the function `{name}`"));
+                    self.error(
+                        node,
+                        name_loc,
+                        format!("cannot assign to the function `{name}`"),
+                    );
                 } else {
                     self.unknown_name(id, &scope);
                 }
@@ -676,7 +852,9 @@ impl<'a> Checker<'a> {
             shape = self.apply_index(addr(index), shape, value, &when, index, base_loc, &text);
             text = format!("{text}[{}]", show_index(index));
         }
-        let (Some(place_shape), Some(value_shape)) = (shape, value_shape) else { return };
+        let (Some(place_shape), Some(value_shape)) = (shape, value_shape) else {
+            return;
+        };
         match op {
             None if value_shape != place_shape => self.error(
                 node,
@@ -710,14 +888,24 @@ impl<'a> Checker<'a> {
         if let Some(var) = &for_loop.var {
             self.check_fresh(var);
         }
+        // `(first value, number of iterations)`; `None` when a bound is invalid.
         let range = match (start, end) {
+            (Some(_), Some(end)) if for_loop.inclusive && end == i64::MAX => {
+                self.error(
+                    addr(&for_loop.end),
+                    for_loop.end.loc(),
+                    "this loop bound is too large",
+                );
+                None
+            }
             (Some(start), Some(end)) => {
-                let end = if for_loop.inclusive { end.checked_add(1) } else { Some(end) };
-                end.map(|end| (start, end))
+                let end = i128::from(end) + i128::from(for_loop.inclusive);
+                let count = u64::try_from(end - i128::from(start)).unwrap_or(0);
+                Some((start, count))
             }
             _ => None,
         };
-        let count = range.map_or(0, |(start, end)| if end > start { end.abs_diff(start) } else { 0 });
+        let count = range.map_or(0, |(_, count)| count);
         let within_budget = self.iterations.saturating_add(count.max(1)) <= MAX_ITERATIONS;
         if !self.over_budget && !within_budget {
             self.over_budget = true;
@@ -730,10 +918,12 @@ impl<'a> Checker<'a> {
             );
         }
         match range {
-            Some((start, end)) if count > 0 && !self.over_budget => {
+            Some((start, count)) if count > 0 && !self.over_budget => {
                 self.iterations += count;
-                for value in start..end {
-                    self.loop_iteration(for_loop, Some(value));
+                // `start + k` stays within the range written, so it cannot overflow.
+                for k in 0..count {
+                    let value = i64::try_from(k).ok().and_then(|k| start.checked_add(k));
+                    self.loop_iteration(for_loop, value);
                 }
             }
             // Empty, erroneous or over-budget loops: check the body once, the variable unknown.
@@ -749,7 +939,12 @@ impl<'a> Checker<'a> {
     fn loop_iteration(&mut self, for_loop: &'a ForLoop, value: Option<i64>) {
         let mark = self.locals.len();
         if let Some(var) = &for_loop.var {
-            self.locals.push(Local { name: var.to_string(), span: var.span(), kind: LocalKind::LoopVar(value), shape: Some(Shape::Scalar) });
+            self.locals.push(Local {
+                name: var.to_string(),
+                span: var.span(),
+                kind: LocalKind::LoopVar(value),
+                shape: Some(Shape::Scalar),
+            });
         }
         for stmt in &for_loop.body {
             self.stmt(stmt, true);
@@ -759,7 +954,9 @@ impl<'a> Checker<'a> {
 
     fn loop_bound(&mut self, bound: &Expr) -> Option<i64> {
         match bound {
-            Expr::Num { int: Some(value), .. } if *value >= 0 => Some(*value),
+            Expr::Num {
+                int: Some(value), ..
+            } if *value >= 0 => Some(*value),
             _ => {
                 self.error(
                     addr(bound),
@@ -776,12 +973,21 @@ impl<'a> Checker<'a> {
     // ----------------------------------------------------------------------------------
 
     fn is_fn(&self, name: &str) -> bool {
-        matches!(self.decls.get(name), Some(Declared { item: Item::Fn(_), .. }))
+        matches!(
+            self.decls.get(name),
+            Some(Declared {
+                item: Item::Fn(_),
+                ..
+            })
+        )
     }
 
     fn user_fn(&self, name: &str) -> Option<&'a FnDef> {
         match self.decls.get(name) {
-            Some(Declared { item: Item::Fn(def), .. }) => Some(def),
+            Some(Declared {
+                item: Item::Fn(def),
+                ..
+            }) => Some(def),
             _ => None,
         }
     }
@@ -796,12 +1002,21 @@ impl<'a> Checker<'a> {
             }
             None => {
                 if let Some(local) = self.locals.iter().rev().find(|l| l.name == name) {
-                    return Some(Value::Local { kind: local.kind, shape: local.shape });
+                    return Some(Value::Local {
+                        kind: local.kind,
+                        shape: local.shape,
+                    });
                 }
             }
         }
         match self.decls.get(name) {
-            Some(Declared { item: Item::Global { kind, shape }, .. }) => Some(Value::Global { kind: *kind, shape: *shape }),
+            Some(Declared {
+                item: Item::Global { kind, shape },
+                ..
+            }) => Some(Value::Global {
+                kind: *kind,
+                shape: *shape,
+            }),
             _ => None,
         }
     }
@@ -822,16 +1037,22 @@ impl<'a> Checker<'a> {
 
     fn unknown_name(&mut self, id: &Ident, scope: &Scope) {
         let name = id.to_string();
+        if self.silenced.contains(&name) {
+            return;
+        }
         let loc = Loc::at(id.span());
         let message = match self.bound_anywhere.get(&name) {
             Some(_) if scope.func.is_some() => format!(
                 "cannot find `{name}` in this `fn`: a `fn` body can use only its arguments and the network's inputs, targets and params; pass `{name}` as an argument"
             ),
-            Some(LocalKind::LoopVar(_)) => {
+            Some((LocalKind::LoopVar(_), _)) => {
                 format!("cannot find `{name}` here: the loop variable `{name}` is visible only inside its `for` loop")
             }
+            Some((_, true)) => {
+                format!("cannot find `{name}` here: `{name}` is defined inside a `for` loop and is visible only in that loop's body")
+            }
             Some(_) => format!(
-                "cannot find `{name}` here: a binding is visible from the statement after it on (a `let` inside a `for` loop only inside that loop)"
+                "cannot find `{name}` here: `{name}` is defined by a later statement, and a binding can only be used after its definition"
             ),
             None => {
                 let candidates = self.visible_values(scope);
@@ -847,14 +1068,29 @@ impl<'a> Checker<'a> {
 
     fn unknown_function(&mut self, id: &Ident) {
         let name = id.to_string();
-        let user: Vec<String> = self.user_fns().iter().map(|def| def.name.to_string()).collect();
+        if self.silenced.contains(&name) {
+            return;
+        }
+        if name == "T" {
+            let message = "the transpose is written without parentheses: `m.T`";
+            self.error(addr(id), Loc::at(id.span()), message);
+            return;
+        }
+        let user: Vec<String> = self
+            .user_fns()
+            .iter()
+            .map(|def| def.name.to_string())
+            .collect();
         let mut message = format!("cannot find function `{name}` in this network");
         let mut candidates: Vec<&str> = builtins::names().collect();
         candidates.extend(user.iter().map(String::as_str));
         if let Some(best) = suggest(&name, candidates.into_iter()) {
             message.push_str(&format!("; did you mean `{best}`?"));
         }
-        message.push_str(&format!("\nthe builtin functions are: {}", builtins::names().collect::<Vec<_>>().join(", ")));
+        message.push_str(&format!(
+            "\nthe builtin functions are: {}",
+            builtins::names().collect::<Vec<_>>().join(", ")
+        ));
         if !user.is_empty() {
             message.push_str(&format!("\nthe network's `fn`s are: {}", user.join(", ")));
         }
@@ -870,11 +1106,28 @@ impl<'a> Checker<'a> {
         match e {
             Expr::Num { .. } => Some(Shape::Scalar),
             Expr::Name(id) => self.name_value(id, scope),
-            Expr::Neg { operand, .. } => self.expr(operand, scope),
-            Expr::Binary { op, lhs, rhs, loc, .. } => {
+            Expr::Neg { operand, loc } => {
+                let shape = self.expr(operand, scope);
+                self.spend(*loc, cost(shape));
+                shape
+            }
+            Expr::Binary {
+                op, lhs, rhs, loc, ..
+            } => {
                 let a = self.expr(lhs, scope);
                 let b = self.expr(rhs, scope);
-                self.binary(node, *op, a, b, *loc)
+                let shape = self.binary(node, *op, a, b, *loc);
+                // A matrix product takes `columns` multiplications per element.
+                let inner = match (op, a, b) {
+                    (
+                        BinOp::Mul,
+                        Some(Shape::Matrix(_, c)),
+                        Some(Shape::Vector(_) | Shape::Matrix(..)),
+                    ) => c,
+                    _ => 1,
+                };
+                self.spend(*loc, cost(shape).saturating_mul(inner as u64));
+                shape
             }
             Expr::Array { elems, loc } => self.array(node, elems, *loc, scope),
             Expr::Index { base, index, loc } => {
@@ -891,8 +1144,13 @@ impl<'a> Checker<'a> {
             Expr::Transpose { operand, loc } => {
                 let shape = self.expr(operand, scope)?;
                 let transposed = shape.transpose();
+                self.spend(*loc, cost(transposed));
                 if transposed.is_none() {
-                    self.error(node, *loc, format!("`.T` transposes a matrix, but this is a {shape}"));
+                    self.error(
+                        node,
+                        *loc,
+                        format!("`.T` transposes a matrix, but this is a {shape}"),
+                    );
                 }
                 transposed
             }
@@ -906,9 +1164,17 @@ impl<'a> Checker<'a> {
         }
         let loc = Loc::at(id.span());
         if self.is_fn(&name) {
-            self.error(addr(id), loc, format!("`{name}` is a `fn`, not a value; call it: `{name}(..)`"));
+            self.error(
+                addr(id),
+                loc,
+                format!("`{name}` is a `fn`, not a value; call it: `{name}(..)`"),
+            );
         } else if Builtin::lookup(&name).is_some() {
-            self.error(addr(id), loc, format!("`{name}` is a builtin function, not a value; call it: `{name}(..)`"));
+            self.error(
+                addr(id),
+                loc,
+                format!("`{name}` is a builtin function, not a value; call it: `{name}(..)`"),
+            );
         } else {
             self.unknown_name(id, scope);
         }
@@ -944,24 +1210,44 @@ impl<'a> Checker<'a> {
         None
     }
 
+    /// Counts `amount` scalar operations, reporting (once) when the network gets too large.
+    fn spend(&mut self, loc: Loc, amount: u64) {
+        let before = self.work;
+        self.work = self.work.saturating_add(amount);
+        if before <= MAX_WORK && self.work > MAX_WORK {
+            self.errors.push(loc.error(format!(
+                "the network is too large: unrolled it needs more than {MAX_WORK} scalar operations, and the generated code is straight-line"
+            )));
+        }
+    }
+
     /// Rejects values too large to unroll into straight-line code.
     fn limit_size(&mut self, node: usize, shape: Shape, loc: Loc) -> Ty {
         if elements(shape).is_some_and(|n| n <= MAX_ELEMENTS) {
             return Some(shape);
         }
-        self.error(node, loc, format!("this value is too large: more than {MAX_ELEMENTS} elements"));
+        self.error(
+            node,
+            loc,
+            format!("this value is too large: more than {MAX_ELEMENTS} elements"),
+        );
         None
     }
 
     fn array(&mut self, node: usize, elems: &'a [Expr], loc: Loc, scope: &mut Scope<'a>) -> Ty {
         if elems.is_empty() {
-            self.error(node, loc, "an empty array has no shape: write at least one element");
+            self.error(
+                node,
+                loc,
+                "an empty array has no shape: write at least one element",
+            );
             return None;
         }
         let shapes: Vec<Ty> = elems.iter().map(|e| self.expr(e, scope)).collect();
-        let Some((first, first_shape)) = shapes.iter().enumerate().find_map(|(i, s)| s.map(|s| (i, s))) else {
-            return None;
-        };
+        let (first, first_shape) = shapes
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.map(|s| (i, s)))?;
         let mut consistent = true;
         for (i, (elem, shape)) in elems.iter().zip(&shapes).enumerate() {
             if let Some(shape) = shape {
@@ -985,7 +1271,11 @@ impl<'a> Checker<'a> {
         match first_shape.array_of(elems.len()) {
             Some(shape) => self.limit_size(node, shape, loc),
             None => {
-                self.error(node, loc, "arrays nest at most two levels deep (a matrix); this is an array of matrices");
+                self.error(
+                    node,
+                    loc,
+                    "arrays nest at most two levels deep (a matrix); this is an array of matrices",
+                );
                 None
             }
         }
@@ -1022,7 +1312,10 @@ impl<'a> Checker<'a> {
                 let when = if when.is_empty() {
                     String::new()
                 } else {
-                    let vars: Vec<String> = when.iter().map(|(name, v)| format!("{name} = {v}")).collect();
+                    let vars: Vec<String> = when
+                        .iter()
+                        .map(|(name, v)| format!("{name} = {v}"))
+                        .collect();
                     format!(" (when {})", vars.join(", "))
                 };
                 self.error_keyed(
@@ -1038,19 +1331,33 @@ impl<'a> Checker<'a> {
 
     /// Evaluates an index expression; `None` when unknown (an error, or a loop variable
     /// whose value is unknown). `when` collects the loop variables involved.
-    fn index_value(&mut self, e: &Expr, scope: &Scope, when: &mut Vec<(String, i64)>) -> Option<i64> {
+    fn index_value(
+        &mut self,
+        e: &Expr,
+        scope: &Scope,
+        when: &mut Vec<(String, i64)>,
+    ) -> Option<i64> {
         const RULE: &str = "an index must be an integer expression of literals and loop variables (with `+`, `-`, `*`)";
         let node = addr(e);
         match e {
-            Expr::Num { int: Some(value), .. } => Some(*value),
+            Expr::Num {
+                int: Some(value), ..
+            } => Some(*value),
             Expr::Num { loc, .. } => {
-                self.error(node, *loc, format!("{RULE}; found a non-integer number"));
+                self.error(
+                    node,
+                    *loc,
+                    format!("{RULE}; found a number that is not an integer (or too large)"),
+                );
                 None
             }
             Expr::Name(id) => {
                 let name = id.to_string();
                 match self.lookup(&name, scope) {
-                    Some(Value::Local { kind: LocalKind::LoopVar(value), .. }) => {
+                    Some(Value::Local {
+                        kind: LocalKind::LoopVar(value),
+                        ..
+                    }) => {
                         if let Some(value) = value {
                             if !when.iter().any(|(n, _)| *n == name) {
                                 when.push((name, value));
@@ -1077,7 +1384,13 @@ impl<'a> Checker<'a> {
                 let value = self.index_value(operand, scope, when)?;
                 self.checked(node, e.loc(), value.checked_neg())
             }
-            Expr::Binary { op: op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), lhs, rhs, loc, .. } => {
+            Expr::Binary {
+                op: op @ (BinOp::Add | BinOp::Sub | BinOp::Mul),
+                lhs,
+                rhs,
+                loc,
+                ..
+            } => {
                 let a = self.index_value(lhs, scope, when);
                 let b = self.index_value(rhs, scope, when);
                 let (a, b) = (a?, b?);
@@ -1106,7 +1419,14 @@ impl<'a> Checker<'a> {
     // Calls
     // ----------------------------------------------------------------------------------
 
-    fn call(&mut self, node: usize, func: &'a Ident, args: &'a [Expr], loc: Loc, scope: &mut Scope<'a>) -> Ty {
+    fn call(
+        &mut self,
+        node: usize,
+        func: &'a Ident,
+        args: &'a [Expr],
+        loc: Loc,
+        scope: &mut Scope<'a>,
+    ) -> Ty {
         let name = func.to_string();
         if let Some(def) = self.user_fn(&name) {
             return self.user_call(node, def, args, loc, scope);
@@ -1118,7 +1438,11 @@ impl<'a> Checker<'a> {
             match self.lookup(&name, scope) {
                 Some(value) => {
                     let describe = value.describe();
-                    self.error(addr(func), Loc::at(func.span()), format!("`{name}` is {describe}, not a function"));
+                    self.error(
+                        addr(func),
+                        Loc::at(func.span()),
+                        format!("`{name}` is {describe}, not a function"),
+                    );
                 }
                 None => self.unknown_function(func),
             }
@@ -1127,7 +1451,11 @@ impl<'a> Checker<'a> {
         if args.len() != builtin.arity() {
             self.arity_error(node, &name, builtin.arity(), args.len(), loc);
             // `dense`'s last argument is a function name, not a value.
-            let values = if builtin == Builtin::Dense { args.get(..1).unwrap_or_default() } else { args };
+            let values = if builtin == Builtin::Dense {
+                args.get(..1).unwrap_or_default()
+            } else {
+                args
+            };
             for arg in values {
                 self.expr(arg, scope);
             }
@@ -1151,6 +1479,10 @@ impl<'a> Checker<'a> {
             }
             _ => {
                 let shapes: Vec<Ty> = args.iter().map(|a| self.expr(a, scope)).collect();
+                let work = shapes
+                    .iter()
+                    .fold(1u64, |acc, s| acc.saturating_add(cost(*s)));
+                self.spend(loc, work);
                 let known: Option<Vec<Shape>> = shapes.iter().copied().collect();
                 match known {
                     Some(known) => match builtin.result_shape(&known) {
@@ -1162,7 +1494,10 @@ impl<'a> Checker<'a> {
                     },
                     None => {
                         use Builtin::*;
-                        let scalar = matches!(builtin, Sum | Mean | Dot | Mse | Bce | BceLogits | CrossEntropy);
+                        let scalar = matches!(
+                            builtin,
+                            Sum | Mean | Dot | Mse | Bce | BceLogits | CrossEntropy
+                        );
                         scalar.then_some(Shape::Scalar)
                     }
                 }
@@ -1172,10 +1507,21 @@ impl<'a> Checker<'a> {
 
     fn arity_error(&mut self, node: usize, name: &str, arity: usize, found: usize, loc: Loc) {
         let plural = if arity == 1 { "" } else { "s" };
-        self.error(node, loc, format!("`{name}` takes {arity} argument{plural}, found {found}"));
+        self.error(
+            node,
+            loc,
+            format!("`{name}` takes {arity} argument{plural}, found {found}"),
+        );
     }
 
-    fn user_call(&mut self, node: usize, def: &'a FnDef, args: &'a [Expr], loc: Loc, scope: &mut Scope<'a>) -> Ty {
+    fn user_call(
+        &mut self,
+        node: usize,
+        def: &'a FnDef,
+        args: &'a [Expr],
+        loc: Loc,
+        scope: &mut Scope<'a>,
+    ) -> Ty {
         let shapes: Vec<Ty> = args.iter().map(|a| self.expr(a, scope)).collect();
         let name = def.name.to_string();
         if args.len() != def.args.len() {
@@ -1199,6 +1545,8 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        let size = self.fn_sizes.get(&addr(def)).copied().unwrap_or(1);
+        self.spend(loc, cost(Some(result)).saturating_mul(size));
         Some(result)
     }
 
@@ -1210,7 +1558,7 @@ impl<'a> Checker<'a> {
                     node,
                     loc,
                     format!(
-                        "`dense` can only be used in the value of a top-level `let` or `output` (its parameters are named after the binding), not {place}"
+                        "`dense` can only be used in the value of a top-level `let` or `output` (its parameters are named after the binding), not {place}; write one `let` per layer"
                     ),
                 );
             }
@@ -1221,7 +1569,9 @@ impl<'a> Checker<'a> {
             ),
             Dense::Allowed { used } => *used = true,
         }
-        let [x, units, activation] = args else { return None };
+        let [x, units, activation] = args else {
+            return None;
+        };
         let input = self.expr(x, scope);
         let units = match units {
             Expr::Num { int: Some(n), .. } if *n >= 1 => usize::try_from(*n).ok(),
@@ -1238,15 +1588,37 @@ impl<'a> Checker<'a> {
         let n = match input? {
             Shape::Vector(n) => n,
             other => {
-                self.error(addr(x), x.loc(), format!("`dense` expects a vector input, found a {other}"));
+                self.error(
+                    addr(x),
+                    x.loc(),
+                    format!("`dense` expects a vector input, found a {other}"),
+                );
                 return None;
             }
         };
         let units = units?;
-        if units.checked_mul(n).map_or(true, |size| size > MAX_ELEMENTS) {
-            self.error(node, loc, format!("this `dense` layer is too large: more than {MAX_ELEMENTS} weights"));
+        if units
+            .checked_mul(n)
+            .map_or(true, |size| size > MAX_ELEMENTS)
+        {
+            self.error(
+                node,
+                loc,
+                format!("this `dense` layer is too large: more than {MAX_ELEMENTS} weights"),
+            );
             return None;
         }
+        let activation_size = match activation {
+            Expr::Name(id) => self
+                .user_fn(&id.to_string())
+                .and_then(|def| self.fn_sizes.get(&addr(def)).copied())
+                .unwrap_or(1),
+            _ => 1,
+        };
+        let work = (units as u64)
+            .saturating_mul(n as u64 + 1)
+            .saturating_add((units as u64).saturating_mul(activation_size));
+        self.spend(loc, work);
         Some(Shape::Vector(units))
     }
 
@@ -1255,34 +1627,58 @@ impl<'a> Checker<'a> {
         let node = addr(e);
         let hint = "a `dense` activation must be the name of a one-argument elementwise function, e.g. `tanh`, `relu`, `sigmoid` or `identity`";
         let Expr::Name(id) = e else {
-            self.error(node, e.loc(), format!("{hint}; write just the name, without a call"));
+            self.error(
+                node,
+                e.loc(),
+                format!("{hint}; write just the name, without a call"),
+            );
             return;
         };
         let name = id.to_string();
         let loc = Loc::at(id.span());
         if let Some(def) = self.user_fn(&name) {
             if def.args.len() != 1 {
-                self.error(node, loc, format!("`{name}` takes {} arguments, but {hint}", def.args.len()));
+                self.error(
+                    node,
+                    loc,
+                    format!("`{name}` takes {} arguments, but {hint}", def.args.len()),
+                );
             }
         } else if let Some(builtin) = Builtin::lookup(&name) {
             if !(builtin.is_elementwise() && builtin.arity() == 1) {
-                self.error(node, loc, format!("`{name}` cannot be a `dense` activation: {hint}"));
+                self.error(
+                    node,
+                    loc,
+                    format!("`{name}` cannot be a `dense` activation: {hint}"),
+                );
             }
         } else if let Some(value) = self.lookup(&name, scope) {
             let describe = value.describe();
-            self.error(node, loc, format!("`{name}` is {describe}, not a function; {hint}"));
+            self.error(
+                node,
+                loc,
+                format!("`{name}` is {describe}, not a function; {hint}"),
+            );
         } else {
             let mut names: Vec<String> = builtins::BUILTINS
                 .iter()
                 .filter(|(_, b)| b.is_elementwise() && b.arity() == 1)
                 .map(|(n, _)| (*n).to_owned())
                 .collect();
-            names.extend(self.user_fns().iter().filter(|d| d.args.len() == 1).map(|d| d.name.to_string()));
+            names.extend(
+                self.user_fns()
+                    .iter()
+                    .filter(|d| d.args.len() == 1)
+                    .map(|d| d.name.to_string()),
+            );
             let mut message = format!("cannot find the activation function `{name}`");
             if let Some(best) = suggest(&name, names.iter().map(String::as_str)) {
                 message.push_str(&format!("; did you mean `{best}`?"));
             }
-            message.push_str(&format!("\nthe possible activations are: {}", names.join(", ")));
+            message.push_str(&format!(
+                "\nthe possible activations are: {}",
+                names.join(", ")
+            ));
             self.error(node, loc, message);
         }
     }
@@ -1298,13 +1694,19 @@ fn decl_shape(decl: &Decl) -> Result<Shape, Vec<syn::Error>> {
     let mut errors = Vec::new();
     for dim in &decl.dims {
         if dim.size == 0 {
-            errors.push(syn::Error::new(dim.span, "an array size must be at least 1"));
+            errors.push(syn::Error::new(
+                dim.span,
+                "an array size must be at least 1",
+            ));
         }
     }
     if let Some(extra) = decl.dims.get(2) {
         errors.push(syn::Error::new(
             extra.span,
-            format!("`{name}` has {} dimensions, but values have at most 2 (a matrix `m[rows][cols]`)", decl.dims.len()),
+            format!(
+                "`{name}` has {} dimensions, but values have at most 2 (a matrix `m[rows][cols]`)",
+                decl.dims.len()
+            ),
         ));
     }
     if !errors.is_empty() {
@@ -1319,6 +1721,13 @@ fn decl_shape(decl: &Decl) -> Result<Shape, Vec<syn::Error>> {
             format!("`{name}` is too large: more than {MAX_ELEMENTS} elements"),
         )]),
     }
+}
+
+/// The number of scalar elements of a value, for the work estimate (0 when unknown).
+fn cost(shape: Ty) -> u64 {
+    shape
+        .and_then(elements)
+        .map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 /// The number of elements, `None` on overflow.
@@ -1345,26 +1754,31 @@ fn show_index(e: &Expr) -> String {
         Expr::Num { int: Some(n), .. } => n.to_string(),
         Expr::Name(id) => id.to_string(),
         Expr::Neg { operand, .. } => format!("-{}", show_index(operand)),
-        Expr::Binary { op, lhs, rhs, .. } => format!("{} {} {}", show_index(lhs), op.symbol(), show_index(rhs)),
+        Expr::Binary { op, lhs, rhs, .. } => {
+            format!("{} {} {}", show_index(lhs), op.symbol(), show_index(rhs))
+        }
         _ => "..".to_owned(),
     }
 }
 
 /// Records every `let`, `output` and loop-variable name, for "not visible here" hints.
-fn collect_bindings(body: &[Stmt], out: &mut BTreeMap<String, LocalKind>) {
+fn collect_bindings(body: &[Stmt], in_loop: bool, out: &mut BTreeMap<String, (LocalKind, bool)>) {
     for stmt in body {
         match stmt {
             Stmt::Let { name, mutable, .. } => {
-                out.entry(name.to_string()).or_insert(LocalKind::Let { mutable: *mutable });
+                out.entry(name.to_string())
+                    .or_insert((LocalKind::Let { mutable: *mutable }, in_loop));
             }
             Stmt::Output { name, .. } => {
-                out.entry(name.to_string()).or_insert(LocalKind::Output);
+                out.entry(name.to_string())
+                    .or_insert((LocalKind::Output, in_loop));
             }
             Stmt::For(for_loop) => {
                 if let Some(var) = &for_loop.var {
-                    out.entry(var.to_string()).or_insert(LocalKind::LoopVar(None));
+                    out.entry(var.to_string())
+                        .or_insert((LocalKind::LoopVar(None), true));
                 }
-                collect_bindings(&for_loop.body, out);
+                collect_bindings(&for_loop.body, true, out);
             }
             _ => {}
         }
@@ -1375,7 +1789,9 @@ fn collect_bindings(body: &[Stmt], out: &mut BTreeMap<String, LocalKind>) {
 fn collect_calls(e: &Expr, fns: &HashMap<String, usize>, out: &mut Vec<(usize, Loc)>) {
     match e {
         Expr::Num { .. } | Expr::Name(_) => {}
-        Expr::Neg { operand, .. } | Expr::Transpose { operand, .. } => collect_calls(operand, fns, out),
+        Expr::Neg { operand, .. } | Expr::Transpose { operand, .. } => {
+            collect_calls(operand, fns, out)
+        }
         Expr::Binary { lhs, rhs, .. } => {
             collect_calls(lhs, fns, out);
             collect_calls(rhs, fns, out);
@@ -1401,9 +1817,9 @@ fn count_nodes(e: &Expr) -> u64 {
         Expr::Neg { operand, .. } | Expr::Transpose { operand, .. } => 1 + count_nodes(operand),
         Expr::Binary { lhs, rhs, .. } => 1 + count_nodes(lhs).saturating_add(count_nodes(rhs)),
         Expr::Index { base, index, .. } => 1 + count_nodes(base).saturating_add(count_nodes(index)),
-        Expr::Array { elems, .. } | Expr::Call { args: elems, .. } => {
-            elems.iter().fold(1u64, |acc, e| acc.saturating_add(count_nodes(e)))
-        }
+        Expr::Array { elems, .. } | Expr::Call { args: elems, .. } => elems
+            .iter()
+            .fold(1u64, |acc, e| acc.saturating_add(count_nodes(e))),
     }
 }
 
@@ -1445,7 +1861,10 @@ impl FnGraph<'_> {
                         format!("`{}` calls itself; a `fn` is inlined at every call, so it cannot be recursive", def.name)
                     } else {
                         let start = self.stack.iter().position(|&s| s == g).unwrap_or(0);
-                        let mut path: Vec<String> = self.stack[start..].iter().map(|&s| format!("`{}`", self.fns[s].name)).collect();
+                        let mut path: Vec<String> = self.stack[start..]
+                            .iter()
+                            .map(|&s| format!("`{}`", self.fns[s].name))
+                            .collect();
                         path.push(format!("`{}`", self.fns[g].name));
                         format!(
                             "recursive `fn`s: {}; a `fn` is inlined at every call, so `fn`s cannot call each other in a cycle",
@@ -1455,7 +1874,8 @@ impl FnGraph<'_> {
                     self.errors.push((owner, loc.error(message)));
                 }
                 Visit::New if depth + 1 >= MAX_FN_DEPTH => {
-                    let message = format!("calls between `fn`s nest more than {MAX_FN_DEPTH} levels deep");
+                    let message =
+                        format!("calls between `fn`s nest more than {MAX_FN_DEPTH} levels deep");
                     self.errors.push((owner, loc.error(message)));
                 }
                 Visit::New => self.visit(g, depth + 1),
@@ -1469,7 +1889,9 @@ impl FnGraph<'_> {
         height += 1;
         let name_loc = Loc::at(def.name.span());
         if height > MAX_FN_DEPTH {
-            let message = format!("calls between `fn`s nest more than {MAX_FN_DEPTH} levels deep, starting here");
+            let message = format!(
+                "calls between `fn`s nest more than {MAX_FN_DEPTH} levels deep, starting here"
+            );
             self.errors.push((owner, name_loc.error(message)));
             height = 0;
         }
@@ -1495,8 +1917,12 @@ fn suggest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<
         if candidate == name {
             continue;
         }
+        if candidate.to_lowercase() == name.to_lowercase() {
+            return Some(candidate);
+        }
         let mut distance = edit_distance(name, candidate);
-        if distance > limit {
+        // Keep at least one character in common: `x` is no typo of `y`.
+        if distance > limit || distance >= name.chars().count() {
             let mut sorted: Vec<char> = candidate.chars().collect();
             sorted.sort_unstable();
             if sorted != sorted_name {
@@ -1527,7 +1953,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1).min(d[i * width + j - 1] + 1).min(d[(i - 1) * width + j - 1] + cost);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[(i - 2) * width + j - 2] + 1);
             }
@@ -1545,7 +1973,8 @@ mod tests {
 
     /// The messages of every error of a network body wrapped in `struct N { .. }`.
     fn errors(body: TokenStream) -> Vec<String> {
-        let network = crate::ast::parse(quote! { struct N { #body } }).expect("the test network parses");
+        let network =
+            crate::ast::parse(quote! { struct N { #body } }).expect("the test network parses");
         match check(&network) {
             Ok(_) => Vec::new(),
             Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
@@ -1563,7 +1992,10 @@ mod tests {
     fn assert_error(body: TokenStream, expected: &str) {
         let mut errors = errors(body);
         errors.retain(|e| !e.ends_with(" here"));
-        assert!(errors.len() == 1 && errors[0].contains(expected), "expected one error containing {expected:?}, got {errors:#?}");
+        assert!(
+            errors.len() == 1 && errors[0].contains(expected),
+            "expected one error containing {expected:?}, got {errors:#?}"
+        );
     }
 
     #[test]
@@ -1650,33 +2082,87 @@ mod tests {
 
     #[test]
     fn float_type() {
-        assert_error(quote! { type Float = i32; output y = 1.0; loss = y; }, "expected `f32` or `f64` as the network's float type, found `i32`");
-        let errors = errors(quote! { type Float = f32; type Float = f64; output y = 1.0; loss = y; });
-        assert!(errors[0].contains("`type Float` is declared twice"), "{errors:?}");
+        assert_error(
+            quote! { type Float = i32; output y = 1.0; loss = y; },
+            "expected `f32` or `f64` as the network's float type, found `i32`",
+        );
+        let errors =
+            errors(quote! { type Float = f32; type Float = f64; output y = 1.0; loss = y; });
+        assert!(
+            errors[0].contains("`type Float` is declared twice"),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn declaration_shapes() {
-        assert_error(quote! { input x[0]; output y = 1.0; loss = y; }, "an array size must be at least 1");
-        assert_error(quote! { input x[2][2][2]; output y = 1.0; loss = y; }, "`x` has 3 dimensions");
-        assert_error(quote! { param w[3] = [1.0, 2.0]; output y = 1.0; loss = y; }, "expected 3 values, found 2");
-        assert_error(quote! { param w[2][2] = [[1.0, 2.0], [1.0]]; output y = 1.0; loss = y; }, "expected 2 values, found 1");
-        assert_error(quote! { param w[2][2] = [1.0, 2.0]; output y = 1.0; loss = y; }, "expected 2 rows of 2 values");
-        assert_error(quote! { param w[2][2] = [[1.0, 2.0], 1.0]; output y = 1.0; loss = y; }, "expected a row of 2 values");
-        assert_error(quote! { param w = [1.0]; output y = 1.0; loss = y; }, "its initial value must be one number");
-        assert_error(quote! { param w[1000][1000000]; output y = 1.0; loss = y; }, "too large");
-        assert_ok(quote! { param w[2][3] = 0.5, b[2] = [1.0, -1.0]; output y = w; loss = sum(y) + sum(b); });
+        assert_error(
+            quote! { input x[0]; output y = 1.0; loss = y; },
+            "an array size must be at least 1",
+        );
+        assert_error(
+            quote! { input x[2][2][2]; output y = 1.0; loss = y; },
+            "`x` has 3 dimensions",
+        );
+        assert_error(
+            quote! { param w[3] = [1.0, 2.0]; output y = 1.0; loss = y; },
+            "expected 3 values, found 2",
+        );
+        assert_error(
+            quote! { param w[2][2] = [[1.0, 2.0], [1.0]]; output y = 1.0; loss = y; },
+            "expected 2 values, found 1",
+        );
+        assert_error(
+            quote! { param w[2][2] = [1.0, 2.0]; output y = 1.0; loss = y; },
+            "expected 2 rows of 2 values",
+        );
+        assert_error(
+            quote! { param w[2][2] = [[1.0, 2.0], 1.0]; output y = 1.0; loss = y; },
+            "expected a row of 2 values",
+        );
+        assert_error(
+            quote! { param w = [1.0]; output y = 1.0; loss = y; },
+            "its initial value must be one number",
+        );
+        assert_error(
+            quote! { param w[1000][1000000]; output y = 1.0; loss = y; },
+            "too large",
+        );
+        assert_ok(
+            quote! { param w[2][3] = 0.5, b[2] = [1.0, -1.0]; output y = w; loss = sum(y) + sum(b); },
+        );
     }
 
     #[test]
     fn duplicate_names() {
-        assert_error(quote! { input x; param x; output y = x; loss = y; }, "the name `x` is declared twice");
-        assert_error(quote! { input x; let x = 1.0; output y = x; loss = y; }, "`x` is already defined as an input");
-        assert_error(quote! { let a = 1.0; let a = 2.0; output y = a; loss = y; }, "`a` is already defined as a `let` binding");
-        assert_error(quote! { let i = 1.0; for i in 0..2 {} output y = i; loss = y; }, "`i` is already defined");
-        assert_error(quote! { fn f(u) = u; fn f(v) = v; output y = f(1.0); loss = y; }, "the name `f` is declared twice");
-        assert_error(quote! { fn exp(u) = u; output y = 1.0; loss = y; }, "`exp` is a builtin function");
-        assert_error(quote! { fn f(u, u) = u; output y = f(1.0, 2.0); loss = y; }, "the argument `u` appears twice");
+        assert_error(
+            quote! { input x; param x; output y = x; loss = y; },
+            "the name `x` is declared twice",
+        );
+        assert_error(
+            quote! { input x; let x = 1.0; output y = x; loss = y; },
+            "`x` is already defined as an input",
+        );
+        assert_error(
+            quote! { let a = 1.0; let a = 2.0; output y = a; loss = y; },
+            "`a` is already defined as a `let` binding",
+        );
+        assert_error(
+            quote! { let i = 1.0; for i in 0..2 {} output y = i; loss = y; },
+            "`i` is already defined",
+        );
+        assert_error(
+            quote! { fn f(u) = u; fn f(v) = v; output y = f(1.0); loss = y; },
+            "the name `f` is declared twice",
+        );
+        assert_error(
+            quote! { fn exp(u) = u; output y = 1.0; loss = y; },
+            "`exp` is a builtin function",
+        );
+        assert_error(
+            quote! { fn f(u, u) = u; output y = f(1.0, 2.0); loss = y; },
+            "the argument `u` appears twice",
+        );
         // Each "already defined" error comes with a note at the first definition.
         let clash = errors(quote! { input x; output x = 1.0; loss = x; });
         assert_eq!(clash.len(), 2, "{clash:?}");
@@ -1699,125 +2185,352 @@ mod tests {
             quote! { param w13; output y = w31; loss = y; },
             "cannot find `w31` in this network; did you mean `w13`?",
         );
-        assert_error(quote! { output y = zzz; loss = y; }, "cannot find `zzz` in this network");
-        assert_error(quote! { output y = h; let h = 1.0; loss = y; }, "a binding is visible from the statement after it on");
-        assert_error(quote! { for i in 0..2 {} output y = i; loss = y; }, "the loop variable `i` is visible only inside its `for` loop");
-        assert_error(quote! { let h = 1.0; fn f(u) = u * h; output y = f(1.0); loss = y; }, "pass `h` as an argument");
+        assert_error(
+            quote! { output y = zzz; loss = y; },
+            "cannot find `zzz` in this network",
+        );
+        assert_error(
+            quote! { output y = h; let h = 1.0; loss = y; },
+            "`h` is defined by a later statement",
+        );
+        assert_error(
+            quote! { for i in 0..2 { let h = 1.0; } output y = h; loss = y; },
+            "`h` is defined inside a `for` loop",
+        );
+        assert_error(
+            quote! { for i in 0..2 {} output y = i; loss = y; },
+            "the loop variable `i` is visible only inside its `for` loop",
+        );
+        assert_error(
+            quote! { let h = 1.0; fn f(u) = u * h; output y = f(1.0); loss = y; },
+            "pass `h` as an argument",
+        );
         let unknown = errors(quote! { output y = tanhh(1.0); loss = y; });
-        assert!(unknown.len() == 1 && unknown[0].contains("cannot find function `tanhh` in this network; did you mean `tanh`?"));
-        assert!(unknown[0].contains("the builtin functions are: exp, ln"), "{unknown:?}");
-        assert_error(quote! { fn f(u) = u; output y = f; loss = y; }, "`f` is a `fn`, not a value");
-        assert_error(quote! { output y = tanh; loss = y; }, "`tanh` is a builtin function, not a value");
-        assert_error(quote! { input x; output y = x(1.0); loss = y; }, "`x` is an input, not a function");
+        assert!(
+            unknown.len() == 1
+                && unknown[0]
+                    .contains("cannot find function `tanhh` in this network; did you mean `tanh`?")
+        );
+        assert!(
+            unknown[0].contains("the builtin functions are: exp, ln"),
+            "{unknown:?}"
+        );
+        assert_error(
+            quote! { fn f(u) = u; output y = f; loss = y; },
+            "`f` is a `fn`, not a value",
+        );
+        assert_error(
+            quote! { output y = tanh; loss = y; },
+            "`tanh` is a builtin function, not a value",
+        );
+        assert_error(
+            quote! { input x; output y = x(1.0); loss = y; },
+            "`x` is an input, not a function",
+        );
     }
 
     #[test]
     fn arity() {
-        assert_error(quote! { output y = tanh(1.0, 2.0); loss = y; }, "`tanh` takes 1 argument, found 2");
-        assert_error(quote! { output y = max(1.0); loss = y; }, "`max` takes 2 arguments, found 1");
-        assert_error(quote! { input x; output y = x.tanh(1.0); loss = y; }, "`tanh` takes 1 argument, found 2");
-        assert_error(quote! { fn f(a, b) = a * b; output y = f(1.0); loss = y; }, "`f` takes 2 arguments, found 1");
+        assert_error(
+            quote! { output y = tanh(1.0, 2.0); loss = y; },
+            "`tanh` takes 1 argument, found 2",
+        );
+        assert_error(
+            quote! { output y = max(1.0); loss = y; },
+            "`max` takes 2 arguments, found 1",
+        );
+        assert_error(
+            quote! { input x; output y = x.tanh(1.0); loss = y; },
+            "`tanh` takes 1 argument, found 2",
+        );
+        assert_error(
+            quote! { fn f(a, b) = a * b; output y = f(1.0); loss = y; },
+            "`f` takes 2 arguments, found 1",
+        );
     }
 
     #[test]
     fn shapes() {
-        assert_error(quote! { input a[3], b[2]; output y = a + b; loss = sum(y); }, "cannot add vector [3] and vector [2]");
+        assert_error(
+            quote! { input a[3], b[2]; output y = a + b; loss = sum(y); },
+            "cannot add vector [3] and vector [2]",
+        );
         assert_error(
             quote! { param m[2][3]; input v[2]; output y = m * v; loss = sum(y); },
             "matrix [2][3] * vector [2]: the matrix has 3 columns but the vector has 2 elements",
         );
-        assert_error(quote! { param m[2][3]; output y = m * m; loss = sum(y); }, "the left matrix has 3 columns but the right matrix has 2 rows");
-        assert_error(quote! { param m[2][2]; input v[2]; output y = v * m; loss = sum(y); }, "write `m.T * v`");
-        assert_error(quote! { input v[2]; output y = v.T; loss = sum(y); }, "`.T` transposes a matrix, but this is a vector [2]");
-        assert_error(quote! { input v[2]; output y = transpose(v); loss = sum(y); }, "`transpose` expects a matrix");
-        assert_error(quote! { param m[2][2]; output y = softmax(m); loss = sum(y); }, "`softmax` expects a vector");
-        assert_error(quote! { input a[3], b[2]; output y = max(a, b); loss = sum(y); }, "`max` the arguments' shapes differ");
-        assert_error(quote! { input v[2]; output y = [v, 1.0]; loss = sum(y); }, "element 1 is a vector [2], but element 2 is a scalar");
-        assert_error(quote! { param m[2][2]; output y = [m, m]; loss = sum(y); }, "arrays nest at most two levels deep");
-        assert_error(quote! { input a[3], b[2]; fn f(u, v) = u * v; output y = f(a, b); loss = sum(y); }, "found vector [3] and vector [2]");
-        assert_error(quote! { param w[3]; fn f(u) = u * w; output y = f(1.0); loss = sum(y); }, "the body of `f` must be a scalar");
+        assert_error(
+            quote! { param m[2][3]; output y = m * m; loss = sum(y); },
+            "the left matrix has 3 columns but the right matrix has 2 rows",
+        );
+        assert_error(
+            quote! { param m[2][2]; input v[2]; output y = v * m; loss = sum(y); },
+            "write `m.T * v`",
+        );
+        assert_error(
+            quote! { input v[2]; output y = v.T; loss = sum(y); },
+            "`.T` transposes a matrix, but this is a vector [2]",
+        );
+        assert_error(
+            quote! { param m[2][2]; output y = m.T(); loss = sum(y); },
+            "the transpose is written without parentheses",
+        );
+        assert_error(
+            quote! { input v[2]; output y = transpose(v); loss = sum(y); },
+            "`transpose` expects a matrix",
+        );
+        assert_error(
+            quote! { param m[2][2]; output y = softmax(m); loss = sum(y); },
+            "`softmax` expects a vector",
+        );
+        assert_error(
+            quote! { input a[3], b[2]; output y = max(a, b); loss = sum(y); },
+            "`max` the arguments' shapes differ",
+        );
+        assert_error(
+            quote! { input v[2]; output y = [v, 1.0]; loss = sum(y); },
+            "element 1 is a vector [2], but element 2 is a scalar",
+        );
+        assert_error(
+            quote! { param m[2][2]; output y = [m, m]; loss = sum(y); },
+            "arrays nest at most two levels deep",
+        );
+        assert_error(
+            quote! { input a[3], b[2]; fn f(u, v) = u * v; output y = f(a, b); loss = sum(y); },
+            "found vector [3] and vector [2]",
+        );
+        assert_error(
+            quote! { param w[3]; fn f(u) = u * w; output y = f(1.0); loss = sum(y); },
+            "the body of `f` must be a scalar",
+        );
         // One mistake, one error: the unknown shape does not cascade.
-        assert_error(quote! { input a[3], b[2]; let c = a + b; let d = c * c + a; output y = d; loss = sum(y); }, "cannot add");
+        assert_error(
+            quote! { input a[3], b[2]; let c = a + b; let d = c * c + a; output y = d; loss = sum(y); },
+            "cannot add",
+        );
     }
 
     #[test]
     fn special_builtins() {
-        assert_error(quote! { input x; output y = x.powi(2.0); loss = y; }, "the exponent of `powi` must be an integer literal");
-        assert_error(quote! { input x; param n; output y = powi(x, n); loss = y; }, "the exponent of `powi` must be an integer literal");
-        assert_error(quote! { input x[2]; output y = dense(x, 0, tanh); loss = sum(y); }, "the number of units of `dense` must be a positive integer literal");
-        assert_error(quote! { input x[2]; output y = dense(x, 2, softmax); loss = sum(y); }, "`softmax` cannot be a `dense` activation");
-        assert_error(quote! { input x[2]; output y = dense(x, 2, tanh(x)); loss = sum(y); }, "write just the name, without a call");
-        assert_error(quote! { input x[2]; output y = dense(x, 2, tahn); loss = sum(y); }, "did you mean `tanh`?");
-        assert_error(quote! { fn f(a, b) = a; input x[2]; output y = dense(x, 2, f); loss = sum(y); }, "`f` takes 2 arguments, but a `dense` activation");
-        assert_error(quote! { input x; output y = dense(x, 2, tanh); loss = sum(y); }, "`dense` expects a vector input, found a scalar");
-        assert_error(quote! { input x[2]; output y = dense(x, 2); loss = sum(y); }, "`dense` takes 3 arguments, found 2");
+        assert_error(
+            quote! { input x; output y = x.powi(2.0); loss = y; },
+            "the exponent of `powi` must be an integer literal",
+        );
+        assert_error(
+            quote! { input x; param n; output y = powi(x, n); loss = y; },
+            "the exponent of `powi` must be an integer literal",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 0, tanh); loss = sum(y); },
+            "the number of units of `dense` must be a positive integer literal",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2, softmax); loss = sum(y); },
+            "`softmax` cannot be a `dense` activation",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2, tanh(x)); loss = sum(y); },
+            "write just the name, without a call",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2, tahn); loss = sum(y); },
+            "did you mean `tanh`?",
+        );
+        assert_error(
+            quote! { fn f(a, b) = a; input x[2]; output y = dense(x, 2, f); loss = sum(y); },
+            "`f` takes 2 arguments, but a `dense` activation",
+        );
+        assert_error(
+            quote! { input x; output y = dense(x, 2, tanh); loss = sum(y); },
+            "`dense` expects a vector input, found a scalar",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2); loss = sum(y); },
+            "`dense` takes 3 arguments, found 2",
+        );
     }
 
     #[test]
     fn dense_placement() {
         let not = "`dense` can only be used in the value of a top-level `let` or `output`";
-        assert_error(quote! { input x[2]; let mut h = x; h = dense(x, 2, tanh); output y = h; loss = sum(y); }, not);
-        assert_error(quote! { input x[2]; for _ in 0..2 { let h = dense(x, 2, tanh); } output y = x; loss = sum(y); }, not);
-        assert_error(quote! { input x[2]; output y = x; loss = sum(dense(x, 2, tanh)); }, not);
-        assert_error(quote! { fn f(u) = sum(dense(x, 2, tanh)) * u; input x[2]; output y = f(1.0); loss = y; }, not);
-        assert_error(quote! { input x[2]; output y = dense(dense(x, 2, tanh), 2, tanh); loss = sum(y); }, "only one `dense` per statement");
-        assert_ok(quote! { input x[2]; let h = sigmoid(dense(x, 3, relu)) * 2.0; output y = dense(h, 2, identity)[1]; loss = y; });
+        assert_error(
+            quote! { input x[2]; let mut h = x; h = dense(x, 2, tanh); output y = h; loss = sum(y); },
+            not,
+        );
+        assert_error(
+            quote! { input x[2]; for _ in 0..2 { let h = dense(x, 2, tanh); } output y = x; loss = sum(y); },
+            not,
+        );
+        assert_error(
+            quote! { input x[2]; output y = x; loss = sum(dense(x, 2, tanh)); },
+            not,
+        );
+        assert_error(
+            quote! { fn f(u) = sum(dense(x, 2, tanh)) * u; input x[2]; output y = f(1.0); loss = y; },
+            not,
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(dense(x, 2, tanh), 2, tanh); loss = sum(y); },
+            "only one `dense` per statement",
+        );
+        assert_ok(
+            quote! { input x[2]; let h = sigmoid(dense(x, 3, relu)) * 2.0; output y = dense(h, 2, identity)[1]; loss = y; },
+        );
     }
 
     #[test]
     fn indices() {
-        assert_error(quote! { input v[3]; output y = v[3]; loss = y; }, "index 3 out of range for vector [3]");
-        assert_error(quote! { param m[2][3]; output y = m[2]; loss = sum(y); }, "index 2 out of range for matrix [2][3] (it has 2 rows)");
-        assert_error(quote! { param m[2][3]; output y = m[1][3]; loss = y; }, "index 3 out of range for vector [3]");
-        assert_error(quote! { input v[3]; output y = v[-1]; loss = y; }, "index -1 out of range");
-        assert_error(quote! { input x; output y = x[0]; loss = y; }, "cannot index `x`: it is a scalar");
+        assert_error(
+            quote! { input v[3]; output y = v[3]; loss = y; },
+            "index 3 out of range for vector [3]",
+        );
+        assert_error(
+            quote! { param m[2][3]; output y = m[2]; loss = sum(y); },
+            "index 2 out of range for matrix [2][3] (it has 2 rows)",
+        );
+        assert_error(
+            quote! { param m[2][3]; output y = m[1][3]; loss = y; },
+            "index 3 out of range for vector [3]",
+        );
+        assert_error(
+            quote! { input v[3]; output y = v[-1]; loss = y; },
+            "index -1 out of range",
+        );
+        assert_error(
+            quote! { input x; output y = x[0]; loss = y; },
+            "cannot index `x`: it is a scalar",
+        );
         assert_error(
             quote! { input v[3]; let mut z = v; for i in 0..3 { z[i + 1] = v[i]; } output y = z; loss = sum(y); },
             "index 3 out of range for vector [3] (when i = 2)",
         );
         let rule = "an index must be an integer expression of literals and loop variables";
-        assert_error(quote! { input v[3]; param k; output y = v[k]; loss = y; }, rule);
+        assert_error(
+            quote! { input v[3]; param k; output y = v[k]; loss = y; },
+            rule,
+        );
         assert_error(quote! { input v[3]; output y = v[1.0]; loss = y; }, rule);
         assert_error(quote! { input v[3]; output y = v[4 / 2]; loss = y; }, rule);
-        assert_error(quote! { input v[3]; output y = v[9223372036854775807 + 1]; loss = y; }, "integer overflow");
-        assert_error(quote! { input v[3]; output y = v[j]; loss = y; }, "cannot find `j`");
+        assert_error(
+            quote! { input v[3]; output y = v[9223372036854775807 + 1]; loss = y; },
+            "integer overflow",
+        );
+        assert_error(
+            quote! { input v[3]; output y = v[j]; loss = y; },
+            "cannot find `j`",
+        );
     }
 
     #[test]
     fn loops() {
         let bounds = "loop bounds must be integer literals";
-        assert_error(quote! { param n; let mut z = 0.0; for i in 0..n { z += i; } output y = z; loss = y; }, bounds);
-        assert_error(quote! { let mut z = 0.0; for i in 0..2.5 { z += i; } output y = z; loss = y; }, bounds);
-        assert_error(quote! { let mut z = 0.0; for i in -1..2 { z += i; } output y = z; loss = y; }, bounds);
-        assert_error(quote! { for i in 0..2 { output y = 1.0; } loss = 1.0; }, "`output` must be at the top level, not inside a `for` loop");
-        assert_error(quote! { output y = 1.0; for i in 0..2 { loss = y; } }, "`loss` must be at the top level");
-        assert_error(quote! { for i in 0..2 { param w; } output y = 1.0; loss = y; }, "`param` declarations must be at the top level");
-        assert_error(quote! { for i in 0..2 { fn f(u) = u; } output y = 1.0; loss = y; }, "a `fn` must be at the top level");
+        assert_error(
+            quote! { param n; let mut z = 0.0; for i in 0..n { z += i; } output y = z; loss = y; },
+            bounds,
+        );
+        assert_error(
+            quote! { let mut z = 0.0; for i in 0..2.5 { z += i; } output y = z; loss = y; },
+            bounds,
+        );
+        assert_error(
+            quote! { let mut z = 0.0; for i in -1..2 { z += i; } output y = z; loss = y; },
+            bounds,
+        );
+        assert_error(
+            quote! { for i in 0..2 { output y = 1.0; } loss = y; },
+            "`output` must be at the top level, not inside a `for` loop",
+        );
+        assert_error(
+            quote! { output y = 1.0; for i in 0..2 { loss = y; } },
+            "`loss` must be at the top level",
+        );
+        assert_error(
+            quote! { for i in 0..2 { param w; } output y = w; loss = y; },
+            "`param` declarations must be at the top level",
+        );
+        assert_error(
+            quote! { for i in 0..2 { fn f(u) = u; } output y = f(1.0); loss = y; },
+            "a `fn` must be at the top level",
+        );
         // A mistake in a loop body is reported once, not once per iteration.
-        assert_error(quote! { let mut z = 0.0; for i in 0..50 { z += nope; } output y = z; loss = y; }, "cannot find `nope`");
+        assert_error(
+            quote! { let mut z = 0.0; for i in 0..50 { z += nope; } output y = z; loss = y; },
+            "cannot find `nope`",
+        );
         // Empty ranges still have their body checked.
-        assert_error(quote! { let mut z = 0.0; for i in 3..3 { z += nope; } output y = z; loss = y; }, "cannot find `nope`");
+        assert_error(
+            quote! { let mut z = 0.0; for i in 3..3 { z += nope; } output y = z; loss = y; },
+            "cannot find `nope`",
+        );
         assert_error(
             quote! { let mut z = 0.0; for i in 0..1000 { for j in 0..1000 { z += 1.0; } } output y = z; loss = y; },
             "unrolls past the limit of 100000 iterations",
         );
-        assert_error(quote! { let mut z = 0.0; for i in 0..9223372036854775807 { z += 1.0; } output y = z; loss = y; }, "unrolls past the limit");
-        assert_ok(quote! { let mut z = 0.0; for i in 0..=9 { z += i * 0.5; } output y = z; loss = y; });
+        assert_error(
+            quote! { let mut z = 0.0; for i in 0..9223372036854775807 { z += 1.0; } output y = z; loss = y; },
+            "unrolls past the limit",
+        );
+        assert_error(
+            quote! { let mut z = 0.0; for i in 0..=9223372036854775807 { z += 1.0; } output y = z; loss = y; },
+            "this loop bound is too large",
+        );
+        assert_ok(quote! {
+            let mut z = 0.0;
+            for i in 9223372036854775806..=9223372036854775806 { z += i; }
+            output y = z;
+            loss = y;
+        });
+        assert_ok(
+            quote! { let mut z = 0.0; for i in 0..=9 { z += i * 0.5; } output y = z; loss = y; },
+        );
     }
 
     #[test]
     fn assignments() {
-        assert_error(quote! { let z = 0.0; z = 1.0; output y = z; loss = y; }, "declare it with `let mut z = ...;`");
-        assert_error(quote! { input x; x = 1.0; output y = x; loss = y; }, "cannot assign to input `x`");
-        assert_error(quote! { param w; w += 1.0; output y = w; loss = y; }, "cannot assign to param `w`");
-        assert_error(quote! { output y = 1.0; y = 2.0; loss = y; }, "cannot assign to the output `y`");
-        assert_error(quote! { let mut z = 0.0; for i in 0..2 { i = 1; } output y = z; loss = y; }, "cannot assign to the loop variable `i`");
-        assert_error(quote! { q = 1.0; output y = 1.0; loss = y; }, "cannot find `q`");
-        assert_error(quote! { input v[2]; let mut z = 0.0; z = v; output y = z; loss = y; }, "`z` is a scalar, but the value is a vector [2]");
-        assert_error(quote! { input v[2]; let mut z = 0.0; z *= v; output y = z; loss = y; }, "would change `z` from a scalar to a vector [2]");
-        assert_error(quote! { input v[2]; let mut z = v; z[0] = v; output y = z; loss = sum(y); }, "`z[0]` is a scalar");
-        assert_error(quote! { input v[2]; let mut z = v; z[0][1] = 1.0; output y = z; loss = sum(y); }, "cannot index `z[0]`: it is a scalar");
-        assert_error(quote! { input a[3], b[2]; let mut z = a; z += b; output y = z; loss = sum(y); }, "cannot add vector [3] and vector [2]");
+        assert_error(
+            quote! { let z = 0.0; z = 1.0; output y = z; loss = y; },
+            "declare it with `let mut z = ...;`",
+        );
+        assert_error(
+            quote! { input x; x = 1.0; output y = x; loss = y; },
+            "cannot assign to input `x`",
+        );
+        assert_error(
+            quote! { param w; w += 1.0; output y = w; loss = y; },
+            "cannot assign to param `w`",
+        );
+        assert_error(
+            quote! { output y = 1.0; y = 2.0; loss = y; },
+            "cannot assign to the output `y`",
+        );
+        assert_error(
+            quote! { let mut z = 0.0; for i in 0..2 { i = 1; } output y = z; loss = y; },
+            "cannot assign to the loop variable `i`",
+        );
+        assert_error(
+            quote! { q = 1.0; output y = 1.0; loss = y; },
+            "cannot find `q`",
+        );
+        assert_error(
+            quote! { input v[2]; let mut z = 0.0; z = v; output y = z; loss = y; },
+            "`z` is a scalar, but the value is a vector [2]",
+        );
+        assert_error(
+            quote! { input v[2]; let mut z = 0.0; z *= v; output y = z; loss = y; },
+            "would change `z` from a scalar to a vector [2]",
+        );
+        assert_error(
+            quote! { input v[2]; let mut z = v; z[0] = v; output y = z; loss = sum(y); },
+            "`z[0]` is a scalar",
+        );
+        assert_error(
+            quote! { input v[2]; let mut z = v; z[0][1] = 1.0; output y = z; loss = sum(y); },
+            "cannot index `z[0]`: it is a scalar",
+        );
+        assert_error(
+            quote! { input a[3], b[2]; let mut z = a; z += b; output y = z; loss = sum(y); },
+            "cannot add vector [3] and vector [2]",
+        );
     }
 
     #[test]
@@ -1826,15 +2539,28 @@ mod tests {
         assert_eq!(missing.len(), 2, "{missing:?}");
         assert!(missing[0].contains("missing `output` statement: add `output y = ...;`"));
         assert!(missing[1].contains("missing `loss` statement"));
-        assert!(errors(quote! { output y = 1.0; output z = 2.0; loss = y; })[0].contains("exactly one `output`"));
-        assert!(errors(quote! { output y = 1.0; loss = y; loss = y; })[0].contains("exactly one `loss`"));
-        assert_error(quote! { input v[3]; output y = v; loss = y; }, "the loss must be a scalar, found vector [3]");
+        assert!(
+            errors(quote! { output y = 1.0; output z = 2.0; loss = y; })[0]
+                .contains("exactly one `output`")
+        );
+        assert!(errors(quote! { output y = 1.0; loss = y; loss = y; })[0]
+            .contains("exactly one `loss`"));
+        assert_error(
+            quote! { input v[3]; output y = v; loss = y; },
+            "the loss must be a scalar, found vector [3]",
+        );
     }
 
     #[test]
     fn recursion_and_fn_limits() {
-        assert_error(quote! { fn f(u) = f(u); output y = f(1.0); loss = y; }, "`f` calls itself");
-        assert_error(quote! { fn f(u) = g(u); fn g(u) = f(u) + 1.0; output y = f(1.0); loss = y; }, "recursive `fn`s: `f` calls `g` calls `f`");
+        assert_error(
+            quote! { fn f(u) = f(u); output y = f(1.0); loss = y; },
+            "`f` calls itself",
+        );
+        assert_error(
+            quote! { fn f(u) = g(u); fn g(u) = f(u) + 1.0; output y = f(1.0); loss = y; },
+            "recursive `fn`s: `f` calls `g` calls `f`",
+        );
         let fns: Vec<TokenStream> = (0..30u32)
             .map(|i| {
                 let f = quote::format_ident!("f{}", i);
@@ -1842,7 +2568,10 @@ mod tests {
                 quote! { fn #f(u) = #g(u) + #g(u); }
             })
             .collect();
-        assert_error(quote! { #(#fns)* fn f30(u) = u; output y = f0(1.0); loss = y; }, "is too large: inlining");
+        assert_error(
+            quote! { #(#fns)* fn f30(u) = u; output y = f0(1.0); loss = y; },
+            "is too large: inlining",
+        );
         let chain: Vec<TokenStream> = (0..150u32)
             .map(|i| {
                 let f = quote::format_ident!("f{}", i);
@@ -1851,7 +2580,44 @@ mod tests {
             })
             .collect();
         let deep = errors(quote! { #(#chain)* fn f150(u) = u; output y = f0(1.0); loss = y; });
-        assert!(!deep.is_empty() && deep.iter().all(|e| e.contains("nest more than 100 levels")), "{deep:?}");
+        assert!(
+            !deep.is_empty() && deep.iter().all(|e| e.contains("nest more than 64 levels")),
+            "{deep:?}"
+        );
+    }
+
+    #[test]
+    fn size_limits() {
+        let too_large = "the network is too large";
+        assert_error(
+            quote! { param a[1000][1000], b[1000][1000]; output y = a * b; loss = sum(y); },
+            too_large,
+        );
+        assert_error(
+            quote! {
+                input v[1000];
+                let mut z = v;
+                for i in 0..100000 { z = z * 2.0; }
+                output y = z;
+                loss = sum(y);
+            },
+            too_large,
+        );
+        assert_error(
+            quote! { input v[1000000]; output y = [v, v]; loss = sum(y); },
+            "this value is too large",
+        );
+        assert_error(
+            quote! { input v[1000000]; output y = dense(v, 2, tanh); loss = sum(y); },
+            "this `dense` layer is too large",
+        );
+        assert_ok(quote! {
+            input x[784];
+            target t[10];
+            let h = dense(x, 128, relu);
+            output y = dense(h, 10, identity);
+            loss = cross_entropy(y, t);
+        });
     }
 
     #[test]
@@ -1871,7 +2637,9 @@ mod tests {
     fn suggestions() {
         assert_eq!(suggest("w31", ["w13", "w0"].into_iter()), Some("w13"));
         assert_eq!(suggest("sigmod", builtins::names()), Some("sigmoid"));
-        assert_eq!(suggest("x", ["y", "zz"].into_iter()), Some("y"));
+        assert_eq!(suggest("x", ["y", "zz"].into_iter()), None);
+        assert_eq!(suggest("x", ["y", "X"].into_iter()), Some("X"));
+        assert_eq!(suggest("ab", ["ba"].into_iter()), Some("ba"));
         assert_eq!(suggest("weights", ["bias", "x"].into_iter()), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("ab", "ba"), 1);

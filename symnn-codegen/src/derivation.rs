@@ -38,6 +38,27 @@ pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
         }
     }
 
+    // Expressions nested deeper than this get a temporary name, so printing (which
+    // recurses) stays shallow even for a 1000-term sum.
+    const MAX_DEPTH: usize = 24;
+    let mut depth = vec![0usize; g.len()];
+    let mut forced = vec![false; g.len()];
+    let mut n_temps = 0;
+    for (id, node) in g.iter() {
+        if node.is_leaf() {
+            continue;
+        }
+        let d = 1 + node.children().map(|c| depth[c.index()]).max().unwrap_or(0);
+        if d > MAX_DEPTH {
+            forced[id.index()] = true;
+            printer.names.insert(id, format!("t{n_temps}"));
+            n_temps += 1;
+            depth[id.index()] = 0;
+        } else {
+            depth[id.index()] = d;
+        }
+    }
+
     let mut out = String::new();
     let _ = writeln!(
         out,

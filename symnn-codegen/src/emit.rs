@@ -32,7 +32,7 @@ pub struct Derived {
 /// `accumulate_gradient` call the one out-of-line `gradient` instead of repeating its
 /// body: fusing stops paying for big nets, and three copies of a huge body triple
 /// compile time.
-const FUSE_LIMIT: usize = 4000;
+const FUSE_LIMIT: usize = LET_LIMIT;
 
 /// Emits the items of one network.
 pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
@@ -128,8 +128,10 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let nonzero: Vec<usize> = (0..p)
         .filter(|&k| g.as_const(derived.grads[k]) != Some(0.0))
         .collect();
-    let g_names: Vec<_> = nonzero.iter().map(|k| local(&format!("__g{k}"))).collect();
     let g_values: Vec<_> = nonzero.iter().map(|&k| &gradient_values[k]).collect();
+    let g_index: Vec<_> = (0..nonzero.len()).map(Literal::usize_unsuffixed).collect();
+    let n_nonzero = nonzero.len();
+    let g_array = local("__g");
     let nz_index: Vec<_> = nonzero
         .iter()
         .map(|&k| Literal::usize_unsuffixed(k))
@@ -138,8 +140,8 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         quote! {
             #grad_params
             #(#gradient_lets)*
-            #(let #g_names: #fty = #g_values;)*
-            #(self.params[#nz_index] -= #lr * #g_names;)*
+            let #g_array: [#fty; #n_nonzero] = [#(#g_values),*];
+            #(self.params[#nz_index] -= #lr * #g_array[#g_index];)*
             #gradient_loss
         }
     } else {
@@ -443,9 +445,17 @@ impl Float {
     }
 }
 
+/// Bodies longer than this keep their temporaries in one array instead of one `let`
+/// each: every `let` opens a nested debug-info scope, and a few thousand nested scopes
+/// overflow LLVM's stack in debug builds (seen with a 2-32-32-1 net). Small bodies keep
+/// plain `let`s, which LLVM optimises best.
+const LET_LIMIT: usize = 1000;
+
 /// One method body: the `let` statements for a set of roots.
 struct Body<'a> {
     g: &'a Graph,
+    /// In array mode, each scheduled node's slot in the `__t` array.
+    slots: Option<Vec<u32>>,
     float: Float,
     schedule: Vec<NodeId>,
     lets: Vec<TokenStream>,
@@ -459,8 +469,16 @@ impl<'a> Body<'a> {
     fn new(g: &'a Graph, float: Float, roots: &[NodeId]) -> Self {
         let schedule = schedule(g, roots);
         let live = g.reachable(roots);
+        let slots = (schedule.len() > LET_LIMIT).then(|| {
+            let mut slots = vec![u32::MAX; g.len()];
+            for (i, id) in schedule.iter().enumerate() {
+                slots[id.index()] = i as u32;
+            }
+            slots
+        });
         let mut body = Body {
             g,
+            slots,
             float,
             lets: Vec::with_capacity(schedule.len()),
             instructions: schedule.len(),
@@ -480,10 +498,24 @@ impl<'a> Body<'a> {
             }
         }
         let fty = float.ty();
+        if body.slots.is_some() {
+            let (array, n, zero) = (local("__t"), schedule.len(), float.literal(0.0));
+            body.lets
+                .push(quote!(let mut #array: [#fty; #n] = [#zero; #n];));
+        }
         for &id in &schedule {
-            let name = temp(id);
             let value = body.instruction(g.node(id));
-            body.lets.push(quote!(let #name: #fty = #value;));
+            let statement = match &body.slots {
+                Some(_) => {
+                    let target = body.operand(id);
+                    quote!(#target = #value;)
+                }
+                None => {
+                    let name = temp(id);
+                    quote!(let #name: #fty = #value;)
+                }
+            };
+            body.lets.push(statement);
         }
         body.schedule = schedule;
         body
@@ -506,10 +538,19 @@ impl<'a> Body<'a> {
                 quote!(#params[#k])
             }
             Node::StopGradient(a) => self.operand(a),
-            _ => {
-                let t = temp(id);
-                quote!(#t)
-            }
+            _ => match &self.slots {
+                Some(slots) => {
+                    let (array, i) = (
+                        local("__t"),
+                        Literal::usize_unsuffixed(slots[id.index()] as usize),
+                    );
+                    quote!(#array[#i])
+                }
+                None => {
+                    let t = temp(id);
+                    quote!(#t)
+                }
+            },
         }
     }
 

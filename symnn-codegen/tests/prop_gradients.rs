@@ -34,8 +34,11 @@ fn scalar_expr(n: usize, m: usize) -> impl Strategy<Value = String> {
 /// A random network: inputs `x[n]`, a random-width tanh layer, a random scalar term.
 fn network() -> impl Strategy<Value = (String, usize, usize)> {
     (1usize..4, 1usize..4, 1usize..4).prop_flat_map(|(n, m, width)| {
-        (scalar_expr(n, m), prop_oneof![Just("tanh"), Just("sigmoid"), Just("softplus")]).prop_map(
-            move |(term, act)| {
+        (
+            scalar_expr(n, m),
+            prop_oneof![Just("tanh"), Just("sigmoid"), Just("softplus")],
+        )
+            .prop_map(move |(term, act)| {
                 let source = format!(
                     "struct Random {{
                         input x[{n}]; target t[{width}];
@@ -46,8 +49,7 @@ fn network() -> impl Strategy<Value = (String, usize, usize)> {
                     }}"
                 );
                 (source, n, m + 2 * width + width * n)
-            },
-        )
+            })
     })
 }
 
