@@ -22,10 +22,10 @@ fn scalar_expr(n: usize, m: usize) -> impl Strategy<Value = String> {
             e.clone().prop_map(|a| format!("sigmoid({a})")),
             e.clone().prop_map(|a| format!("softplus({a})")),
             e.clone().prop_map(|a| format!("sin({a})")),
-            e.clone().prop_map(|a| format!("{a}.cos()")),
+            e.clone().prop_map(|a| format!("({a}).cos()")),
             e.clone().prop_map(|a| format!("exp(tanh({a}))")),
             e.clone().prop_map(|a| format!("ln(1.0 + sq({a}))")),
-            e.clone().prop_map(|a| format!("sqrt(1.0 + {a}.powi(2))")),
+            e.clone().prop_map(|a| format!("sqrt(1.0 + ({a}).powi(2))")),
             e.clone().prop_map(|a| format!("powi(tanh({a}), 3)")),
         ]
     })
@@ -54,7 +54,13 @@ fn network() -> impl Strategy<Value = (String, usize, usize)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    // Fixed seed: CI runs the same 500 networks every time (change the seed locally to explore).
+    #![proptest_config(ProptestConfig {
+        cases: 500,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5EED),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn symbolic_gradient_matches_finite_differences(
         (source, n_inputs, n_params) in network(),
