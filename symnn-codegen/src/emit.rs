@@ -136,7 +136,25 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         .iter()
         .map(|&k| Literal::usize_unsuffixed(k))
         .collect();
-    let sgd_body = if fused {
+    let sgd_self = Body::with_params_via_self(g, f, &grad_roots, true);
+    let sgd_interleaved = sgd_self.interleaved(&derived.grads, true, |k, value| {
+        let k = Literal::usize_unsuffixed(k);
+        quote!(self.params[#k] -= #lr * #value;)
+    });
+    let acc_interleaved = gradient.interleaved(&derived.grads, false, |k, value| {
+        let k = Literal::usize_unsuffixed(k);
+        quote!(#grad[#k] += #value;)
+    });
+    let sgd_loss = sgd_self.operand(program.loss);
+    // (A loss that is a bare parameter would be read after its own update.)
+    let loss_is_param = matches!(g.node(program.loss), Node::Param(_));
+    let sgd_body = if let (true, false, Some(statements)) = (fused, loss_is_param, &sgd_interleaved)
+    {
+        quote! {
+            #(#statements)*
+            #sgd_loss
+        }
+    } else if fused {
         quote! {
             #grad_params
             #(#gradient_lets)*
@@ -163,7 +181,13 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     } else {
         quote!(#lr)
     };
-    let acc_body = if fused {
+    let acc_body = if let (true, Some(statements)) = (fused, &acc_interleaved) {
+        quote! {
+            #grad_params
+            #(#statements)*
+            #gradient_loss
+        }
+    } else if fused {
         quote! {
             #grad_params
             #(#gradient_lets)*
@@ -456,6 +480,9 @@ struct Body<'a> {
     g: &'a Graph,
     /// In array mode, each scheduled node's slot in the `__t` array.
     slots: Option<Vec<u32>>,
+    /// Read parameters as `self.params[k]` (for the fused `sgd_step`, which writes them
+    /// while later instructions still read others) instead of through `__params`.
+    self_params: bool,
     float: Float,
     schedule: Vec<NodeId>,
     lets: Vec<TokenStream>,
@@ -467,6 +494,15 @@ struct Body<'a> {
 
 impl<'a> Body<'a> {
     fn new(g: &'a Graph, float: Float, roots: &[NodeId]) -> Self {
+        Self::with_params_via_self(g, float, roots, false)
+    }
+
+    fn with_params_via_self(
+        g: &'a Graph,
+        float: Float,
+        roots: &[NodeId],
+        self_params: bool,
+    ) -> Self {
         let schedule = schedule(g, roots);
         let live = g.reachable(roots);
         let slots = (schedule.len() > LET_LIMIT).then(|| {
@@ -479,6 +515,7 @@ impl<'a> Body<'a> {
         let mut body = Body {
             g,
             slots,
+            self_params,
             float,
             lets: Vec::with_capacity(schedule.len()),
             instructions: schedule.len(),
@@ -534,8 +571,13 @@ impl<'a> Body<'a> {
                 quote!(#target[#k])
             }
             Node::Param(k) => {
-                let (params, k) = (local("__params"), Literal::usize_unsuffixed(k as usize));
-                quote!(#params[#k])
+                let k = Literal::usize_unsuffixed(k as usize);
+                if self.self_params {
+                    quote!(self.params[#k])
+                } else {
+                    let params = local("__params");
+                    quote!(#params[#k])
+                }
             }
             Node::StopGradient(a) => self.operand(a),
             _ => match &self.slots {
@@ -613,6 +655,64 @@ impl<'a> Body<'a> {
             | Node::Param(_)
             | Node::StopGradient(_) => quote!(),
         }
+    }
+}
+
+impl Body<'_> {
+    /// The body's statements with `update(k, dL/dparams[k])` placed right after the
+    /// instruction that completes it (so the value dies early instead of spilling), and,
+    /// when `after_last_read`, also after the last instruction reading `params[k]` (so a
+    /// simultaneous update never lets a later instruction see a new value). `None` when
+    /// some gradient *is* a parameter leaf, which would need its own ordering.
+    fn interleaved(
+        &self,
+        grads: &[NodeId],
+        after_last_read: bool,
+        update: impl Fn(usize, TokenStream) -> TokenStream,
+    ) -> Option<Vec<TokenStream>> {
+        if self.slots.is_some()
+            || grads
+                .iter()
+                .any(|&id| matches!(self.g.node(id), Node::Param(_)))
+        {
+            return None;
+        }
+        let mut position = vec![usize::MAX; self.g.len()];
+        for (i, id) in self.schedule.iter().enumerate() {
+            position[id.index()] = i;
+        }
+        let mut last_read = vec![None::<usize>; grads.len()];
+        if after_last_read {
+            for (i, id) in self.schedule.iter().enumerate() {
+                for c in self.g.node(*id).children() {
+                    if let Node::Param(k) = self.g.node(c) {
+                        if let Some(slot) = last_read.get_mut(k as usize) {
+                            *slot = Some(i);
+                        }
+                    }
+                }
+            }
+        }
+        // `ready[i]`: the updates to emit after instruction `i`; index 0 is "before all".
+        let mut ready: Vec<Vec<TokenStream>> = vec![Vec::new(); self.schedule.len() + 1];
+        for (k, &id) in grads.iter().enumerate() {
+            if self.g.as_const(id) == Some(0.0) {
+                continue;
+            }
+            let computed = position
+                .get(id.index())
+                .copied()
+                .filter(|&p| p != usize::MAX);
+            let at = computed.max(last_read[k]).map_or(0, |p| p + 1);
+            ready[at].push(update(k, self.operand(id)));
+        }
+        let mut out = Vec::with_capacity(self.lets.len() + grads.len());
+        out.append(&mut ready[0]);
+        for (i, statement) in self.lets.iter().enumerate() {
+            out.push(statement.clone());
+            out.append(&mut ready[i + 1]);
+        }
+        Some(out)
     }
 }
 
