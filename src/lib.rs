@@ -13,10 +13,9 @@
 //!     /// XOR with one hidden layer.
 //!     pub struct Xor {
 //!         input x[2];
-//!         target t;
+//!         target t[1];
 //!         let h = dense(x, 4, tanh);
-//!         output y = sigmoid(dot(h, v) + c);
-//!         param v[4], c = 0.0;
+//!         output y = dense(h, 1, sigmoid);
 //!         loss = bce(y, t);
 //!     }
 //! }
@@ -32,7 +31,9 @@
 //! println!("{}", Xor::derivation());
 //! ```
 //!
-//! See `SPEC.md`-style reference in the README and `docs/` for the full DSL.
+//! The DSL and the generated API are described in `docs/DSL.md`, the engine in
+//! `docs/DESIGN.md`, and the training runtime (optimizers, [`Trainer`], data, metrics,
+//! checkpoints, plots) in `docs/RUNTIME.md`.
 #![warn(missing_docs)]
 
 // Lets the crate's own unit tests and doctests name `::symnn` like users do.
@@ -69,3 +70,8 @@ pub mod __private {
         }
     }
 }
+
+/// The README's code blocks are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
