@@ -257,3 +257,23 @@ fn model_trait_names_wrong_lengths() {
     let net = Functions::new();
     net.loss_slice(&[1.0], &[0.0]);
 }
+
+network! {
+    /// Elementwise losses broadcast a scalar target against a one-element output.
+    struct ScalarTarget {
+        input x[2];
+        target t;
+        param w[2] = [0.5, -0.5];
+        output p = sigmoid([dot(w, x)]);
+        loss = bce(p, t) + mse(p, 0.0);
+    }
+}
+
+#[test]
+fn losses_broadcast_scalars() {
+    let net = ScalarTarget::new();
+    let p = net.forward(&[1.0, 1.0])[0];
+    assert_eq!(p, 0.5);
+    let loss = net.loss(&[1.0, 1.0], &[1.0]);
+    assert!((loss - (2.0f64.ln() + 0.25)).abs() < 1e-15, "{loss}");
+}

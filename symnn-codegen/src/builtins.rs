@@ -140,8 +140,12 @@ impl Builtin {
             (Transpose, [x]) => x.transpose().ok_or_else(|| format!("expects a matrix, found a {x}")),
             (Dot, [x, y]) if x == y && *x != Shape::Scalar => Ok(Shape::Scalar),
             (Dot, [x, y]) => Err(format!("expects two vectors (or matrices) of the same shape, found {x} and {y}")),
-            (Mse | Bce | BceLogits, [x, y]) if x == y => Ok(Shape::Scalar),
-            (Mse | Bce | BceLogits, [x, y]) => Err(format!("prediction and target shapes differ: {x} and {y}")),
+            // Elementwise losses broadcast a scalar like `-` does: `mse(y, 0.0)`, or a
+            // one-output `dense` against a scalar `target t;`.
+            (Mse | Bce | BceLogits, [x, y]) if x.broadcast(*y).is_some() => Ok(Shape::Scalar),
+            (Mse | Bce | BceLogits, [x, y]) => Err(format!(
+                "prediction and target shapes differ: {x} and {y} (they must be equal, or one a scalar)"
+            )),
             (CrossEntropy, [Shape::Vector(n), Shape::Vector(m)]) if n == m => Ok(Shape::Scalar),
             (CrossEntropy, [x, y]) => Err(format!("expects logits and target vectors of the same length, found {x} and {y}")),
             _ => Err(format!("expects {} argument(s), found {}", self.arity(), args.len())),
