@@ -12,6 +12,7 @@ use syn::punctuated::Punctuated;
 use syn::{braced, bracketed, parenthesized, Attribute, Ident, Token, Visibility};
 
 /// DSL keywords that are not Rust keywords.
+#[allow(missing_docs)]
 pub mod kw {
     syn::custom_keyword!(input);
     syn::custom_keyword!(target);

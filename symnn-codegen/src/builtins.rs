@@ -7,17 +7,29 @@ use crate::shape::Shape;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Builtin {
     // Scalar functions, applied elementwise to arrays.
+    /// `exp(x)`
     Exp,
+    /// `ln(x)` / `log(x)`, natural logarithm
     Ln,
+    /// `sqrt(x)`
     Sqrt,
+    /// `abs(x)`; derivative 0 at 0
     Abs,
+    /// `sin(x)`
     Sin,
+    /// `cos(x)`
     Cos,
+    /// `tanh(x)`
     Tanh,
+    /// `sigmoid(x) = 1 / (1 + exp(-x))`
     Sigmoid,
+    /// `relu(x) = max(x, 0)`; derivative 0 at 0
     Relu,
+    /// `softplus(x) = ln(1 + exp(x))`, evaluated stably
     Softplus,
+    /// `sq(x) = x * x`
     Sq,
+    /// `identity(x) = x`
     Identity,
     /// `leaky_relu(x, slope)`
     LeakyRelu,
@@ -36,16 +48,22 @@ pub enum Builtin {
     Mean,
     /// `dot(a, b)`: sum of elementwise products of equal shapes.
     Dot,
+    /// `softmax(v)` of a vector
     Softmax,
+    /// `log_softmax(v)` of a vector, with a max shift
     LogSoftmax,
     /// `transpose(m)`
     Transpose,
     /// `dense(x, units, activation)`
     Dense,
     // Losses, each a scalar.
+    /// `mse(y, t)`: mean of squared differences
     Mse,
+    /// `bce(p, t)`: mean binary cross-entropy of probabilities
     Bce,
+    /// `bce_logits(z, t)`: the same from logits, stably
     BceLogits,
+    /// `cross_entropy(z, t) = -sum(t * log_softmax(z))`
     CrossEntropy,
 }
 

@@ -11,6 +11,8 @@
 //! The derivative is built in the same graph, so it reuses forward nodes (σ' = σ(1−σ)
 //! mentions the σ node itself) and never expands into trees. See `docs/DESIGN.md`.
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod builtins;
 pub mod check;
