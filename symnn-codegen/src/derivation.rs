@@ -125,6 +125,22 @@ pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
     out
 }
 
+/// A flattened sum: `(term, coefficient)` in first-appearance order, plus a constant.
+#[derive(Default)]
+struct Terms {
+    terms: Vec<(NodeId, f64)>,
+    constant: f64,
+}
+
+impl Terms {
+    fn add(&mut self, id: NodeId, coefficient: f64) {
+        match self.terms.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, c)) => *c += coefficient,
+            None => self.terms.push((id, coefficient)),
+        }
+    }
+}
+
 struct Printer<'a> {
     g: &'a Graph,
     names: HashMap<NodeId, String>,
@@ -148,6 +164,98 @@ impl Printer<'_> {
         }
     }
 
+    /// Collects the terms of an (unnamed) sum: `a + (b - 2*a)` is `-a + b`.
+    fn collect(&self, id: NodeId, sign: f64, top: bool, out: &mut Terms) {
+        if !top && self.names.contains_key(&id) {
+            return out.add(id, sign);
+        }
+        match self.g.node(id) {
+            Node::Add(a, b) => {
+                self.collect(a, sign, false, out);
+                self.collect(b, sign, false, out);
+            }
+            Node::Sub(a, b) => {
+                self.collect(a, sign, false, out);
+                self.collect(b, -sign, false, out);
+            }
+            Node::Neg(a) => self.collect(a, -sign, false, out),
+            Node::Const(bits) => out.constant += sign * f64::from_bits(bits),
+            Node::Mul(a, b) => match (self.g.as_const(a), self.g.as_const(b)) {
+                (Some(c), None) => self.collect(b, sign * c, false, out),
+                (None, Some(c)) => self.collect(a, sign * c, false, out),
+                _ => out.add(id, sign),
+            },
+            _ => out.add(id, sign),
+        }
+    }
+
+    /// A sum with like terms collected, and a common factor pulled out:
+    /// `t4 + (t3 + (2*t2 + t3) + t4)` prints as `2*(t2 + t3 + t4)`.
+    fn sum(&self, node: Node) -> (String, u8) {
+        let mut terms = Terms::default();
+        for (child, sign) in node.children().zip([
+            1.0,
+            if matches!(node, Node::Sub(..)) {
+                -1.0
+            } else {
+                1.0
+            },
+        ]) {
+            self.collect(child, sign, false, &mut terms);
+        }
+        terms.terms.retain(|(_, c)| *c != 0.0);
+        // Positive terms first: `f5 - y`, not `-y + f5`.
+        terms.terms.sort_by_key(|&(id, c)| (c < 0.0, id));
+        let common = terms.terms.first().map(|(_, c)| c.abs()).unwrap_or(1.0);
+        let factor = if terms.terms.len() > 1
+            && terms.constant == 0.0
+            && common != 1.0
+            && terms.terms.iter().all(|(_, c)| c.abs() == common)
+        {
+            common
+        } else {
+            1.0
+        };
+        let mut text = String::new();
+        // A positive constant leads when every term is negative: `1 - f4`.
+        let constant_first =
+            terms.constant > 0.0 && factor == 1.0 && terms.terms.iter().all(|(_, c)| *c < 0.0);
+        if constant_first {
+            text = format!("{}", terms.constant);
+            terms.constant = 0.0;
+        }
+        for (i, &(id, c)) in terms.terms.iter().enumerate() {
+            let i = i + usize::from(constant_first);
+            let c = c / factor;
+            let magnitude = c.abs();
+            let term = self.expr(id, 2, false);
+            let body = if magnitude == 1.0 {
+                term
+            } else {
+                format!("{magnitude}*{term}")
+            };
+            match (i, c < 0.0) {
+                (0, false) => text.push_str(&body),
+                (0, true) => text.push_str(&format!("-{body}")),
+                (_, false) => text.push_str(&format!(" + {body}")),
+                (_, true) => text.push_str(&format!(" - {body}")),
+            }
+        }
+        if terms.constant != 0.0 || text.is_empty() {
+            let c = terms.constant;
+            match (text.is_empty(), c < 0.0) {
+                (true, _) => text = format!("{c}"),
+                (false, false) => text.push_str(&format!(" + {c}")),
+                (false, true) => text.push_str(&format!(" - {}", -c)),
+            }
+        }
+        if factor != 1.0 {
+            (format!("{factor}*({text})"), 2)
+        } else {
+            (text, 1)
+        }
+    }
+
     fn infix(&self, node: Node) -> (String, u8) {
         let e = |id, min| self.expr(id, min, false);
         match node {
@@ -159,16 +267,7 @@ impl Printer<'_> {
             Node::Target(k) => (format!("target[{k}]"), 4),
             Node::Param(k) => (format!("params[{k}]"), 4),
             Node::Neg(a) => (format!("-{}", e(a, 3)), 3),
-            Node::Add(a, b) => {
-                // Constants read better last in a sum, first in a product.
-                let (a, b) = if self.g.as_const(a).is_some() {
-                    (b, a)
-                } else {
-                    (a, b)
-                };
-                (format!("{} + {}", e(a, 1), e(b, 2)), 1)
-            }
-            Node::Sub(a, b) => (format!("{} - {}", e(a, 1), e(b, 2)), 1),
+            Node::Add(..) | Node::Sub(..) => self.sum(node),
             Node::Mul(a, b) => {
                 let (a, b) = if self.g.as_const(b).is_some() {
                     (b, a)
@@ -204,6 +303,49 @@ impl Printer<'_> {
                 4,
             ),
             Node::StopGradient(a) => (e(a, 4), 4),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn derivation(body: proc_macro2::TokenStream) -> String {
+        crate::derive(body)
+            .map(|(_, d)| d.derivation)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn like_terms_are_collected_and_common_factors_pulled_out() {
+        let d = derivation(quote::quote! {
+            struct N { input x; param a, b; output y = (x * a + b) + (x * a + b) - b; loss = y * 1.0; }
+        });
+        assert!(d.contains("  y = b + 2*x*a"), "{d}");
+        let d = derivation(quote::quote! {
+            struct N { input x; param a; let s = sigmoid(a * x); output y = 1.0 - s; loss = y; }
+        });
+        assert!(d.contains("  y = 1 - s"), "{d}");
+    }
+
+    #[test]
+    fn seed_003_reads_like_the_textbook() {
+        let d = derivation(quote::quote! {
+            struct Seed003 {
+                input x1, x2; target y;
+                param w0 = 0.1, w13 = 0.2, w14 = 0.8, w23 = 0.6, w24 = 0.4, w35 = 0.1, w45 = 0.5;
+                let f3 = sigmoid((x1 * w13 + w0) + (x2 * w23 + w0));
+                let f4 = sigmoid((x1 * w14 + w0) + (x2 * w24 + w0));
+                output f5 = sigmoid((f3 * w35 + w0) + (f4 * w45 + w0));
+                loss = -(y * ln(f5) + (1.0 - y) * ln(1.0 - f5));
+            }
+        });
+        for line in [
+            "f3 = sigmoid(2*w0 + x1*w13 + x2*w23)",
+            "= f5 - y",
+            "dL/dw0 = 2*(",
+            "dL/dw35 = f3*t",
+        ] {
+            assert!(d.contains(line), "missing {line:?} in\n{d}");
         }
     }
 }
