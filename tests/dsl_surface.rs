@@ -16,15 +16,29 @@ network! {
 
 #[test]
 fn shapes_flatten_row_major_in_declaration_order() {
-    assert_eq!((Shapes::NUM_INPUTS, Shapes::NUM_TARGETS, Shapes::NUM_OUTPUTS, Shapes::NUM_PARAMS), (8, 4, 4, 7));
-    assert_eq!(Shapes::PARAM_NAMES, ["W[0][0]", "W[0][1]", "W[1][0]", "W[1][1]", "b[0]", "b[1]", "s"]);
+    assert_eq!(
+        (
+            Shapes::NUM_INPUTS,
+            Shapes::NUM_TARGETS,
+            Shapes::NUM_OUTPUTS,
+            Shapes::NUM_PARAMS
+        ),
+        (8, 4, 4, 7)
+    );
+    assert_eq!(
+        Shapes::PARAM_NAMES,
+        ["W[0][0]", "W[0][1]", "W[1][0]", "W[1][1]", "b[0]", "b[1]", "s"]
+    );
     let net = Shapes::new();
     assert_eq!(net.params, [1.0, 0.5, 0.0, 1.0, 0.25, 0.25, 2.0]);
     // input = [a, v0, v1, v2, m00, m01, m10, m11]
     let y = net.forward(&[1.0, 9.0, 9.0, 9.0, 1.0, 2.0, 3.0, 4.0]);
     // W*m = [[1 + 1.5, 2 + 2], [3, 4]]; *2 + 1
     assert_eq!(y, [6.0, 9.0, 7.0, 9.0]);
-    let loss = net.loss(&[1.0, 9.0, 9.0, 9.0, 1.0, 2.0, 3.0, 4.0], &[6.0, 9.0, 7.0, 8.0]);
+    let loss = net.loss(
+        &[1.0, 9.0, 9.0, 9.0, 1.0, 2.0, 3.0, 4.0],
+        &[6.0, 9.0, 7.0, 8.0],
+    );
     assert!((loss - (0.25 + 0.25)).abs() < 1e-15); // mse = 1/4, mean(b) = 0.25
 }
 
@@ -106,7 +120,10 @@ fn functions_inline_and_method_forms() {
     assert_eq!(Functions::PARAM_NAMES[8], "h.bias[2]");
     let (loss, grad) = net.gradient(&[1.0, 3.0], &[10.0]);
     assert_eq!(loss, 0.25);
-    assert!(grad.iter().all(|g| *g == 0.0), "h only enters times 0: {grad:?}");
+    assert!(
+        grad.iter().all(|g| *g == 0.0),
+        "h only enters times 0: {grad:?}"
+    );
 }
 
 network! {
@@ -156,7 +173,14 @@ fn f32_softmax_classifier() {
     // dL/dW[i][j] = (p_i - t_i) x_j
     let s = (1.0f64).exp() + (2.0f64).exp() + (3.0f64).exp();
     let p: Vec<f64> = [1.0f64, 2.0, 3.0].iter().map(|z| z.exp() / s).collect();
-    let want = [p[0], 2.0 * p[0], p[1], 2.0 * p[1], p[2] - 1.0, 2.0 * (p[2] - 1.0)];
+    let want = [
+        p[0],
+        2.0 * p[0],
+        p[1],
+        2.0 * p[1],
+        p[2] - 1.0,
+        2.0 * (p[2] - 1.0),
+    ];
     for (g, w) in grad.iter().zip(want) {
         assert!((f64::from(*g) - w).abs() < 1e-6, "{grad:?}");
     }
@@ -208,7 +232,10 @@ fn initialisation_is_deterministic_and_documented() {
     assert_eq!(&a.params[24..26], &[0.0, 0.0], "dense biases start at zero");
     assert_eq!(Init::param_index("h.bias[1]"), Some(25));
     assert_eq!(Init::param_index("nope"), None);
-    let groups: Vec<_> = Init::PARAM_GROUPS.iter().map(|g| (g.name, g.shape.to_vec(), g.offset)).collect();
+    let groups: Vec<_> = Init::PARAM_GROUPS
+        .iter()
+        .map(|g| (g.name, g.shape.to_vec(), g.offset))
+        .collect();
     assert_eq!(
         groups,
         [
@@ -276,4 +303,28 @@ fn losses_broadcast_scalars() {
     assert_eq!(p, 0.5);
     let loss = net.loss(&[1.0, 1.0], &[1.0]);
     assert!((loss - (2.0f64.ln() + 0.25)).abs() < 1e-15, "{loss}");
+}
+
+network! {
+    /// No parameters at all; constants that overflow f32; a folded non-finite constant.
+    struct Constants32 {
+        type Float = f32;
+        input x;
+        target t;
+        output y = x * 1e40 + ln(0.0) * 0.0 + 1e-50;
+        loss = sq(y - t) * 0.0 + min(x, 1e39);
+    }
+}
+
+#[test]
+fn constants_beyond_f32_and_networks_without_params() {
+    assert_eq!(Constants32::NUM_PARAMS, 0);
+    let mut net = Constants32::new();
+    let y = net.forward(&[1.0])[0];
+    assert!(y.is_nan(), "ln(0) * 0 is NaN, folded at compile time: {y}");
+    // `expr * 0` is folded to 0 symbolically (documented), so the NaN does not reach
+    // the loss; 1e39 rounds to +inf in f32.
+    assert_eq!(net.loss(&[-2.0], &[0.0]), -2.0);
+    assert_eq!(net.sgd_step(&[0.5], &[0.0], 0.1), 0.5);
+    assert_eq!(net.gradient(&[0.5], &[0.0]).1.len(), 0);
 }

@@ -450,6 +450,11 @@ impl Float {
     /// A literal of the float type; non-finite values through the type's constants.
     fn literal(self, v: f64) -> TokenStream {
         let ty = self.ty();
+        // Round to the float type first: 1e40 is finite in f64 but infinite in f32.
+        let v = match self.0 {
+            FloatType::F32 => f64::from(v as f32),
+            FloatType::F64 => v,
+        };
         if v.is_nan() {
             return quote!(#ty::NAN);
         }

@@ -166,6 +166,7 @@ struct Lowering<'a> {
     statement: usize,
     binding_name: Option<String>,
     output: Option<(String, Tensor)>,
+    output_span: Option<proc_macro2::Span>,
     loss: Option<NodeId>,
     bindings: Vec<(String, NodeId)>,
     versions: HashMap<String, usize>,
@@ -186,6 +187,7 @@ impl<'a> Lowering<'a> {
             statement: 0,
             binding_name: None,
             output: None,
+            output_span: None,
             loss: None,
             bindings: Vec::new(),
             versions: HashMap::new(),
@@ -316,6 +318,7 @@ impl<'a> Lowering<'a> {
                 self.binding_name = None;
                 self.bind(&name.to_string(), value.clone());
                 self.output = Some((name.to_string(), value));
+                self.output_span = Some(name.span());
                 Ok(())
             }
             Stmt::Loss { value, keyword } => {
@@ -921,6 +924,26 @@ impl<'a> Lowering<'a> {
         let missing =
             |what: &str| Loc::at(network.name.span()).error(format!("missing `{what}` statement"));
         let (output_name, mut output) = self.output.ok_or_else(|| missing("output"))?;
+        // `forward` has no target argument, so the output cannot depend on one.
+        let live = self.graph.reachable(&output.elems);
+        let target = self.graph.iter().find_map(|(id, node)| match node {
+            Node::Target(k) if live[id.index()] => Some(k as usize),
+            _ => None,
+        });
+        if let Some(k) = target {
+            let name = self
+                .targets
+                .iter()
+                .find(|s| (s.offset..s.offset + s.shape.len()).contains(&k))
+                .map_or_else(
+                    || "a target".to_string(),
+                    |s| format!("the target `{}`", s.name),
+                );
+            let span = self.output_span.unwrap_or_else(|| network.name.span());
+            return Err(Loc::at(span).error(format!(
+                "the output `{output_name}` depends on {name}, but `forward` takes only inputs; use targets in the `loss` only"
+            )));
+        }
         let mut loss = self.loss.ok_or_else(|| missing("loss"))?;
         let mut bindings = self.bindings;
         let mut graph = self.graph;
