@@ -328,3 +328,34 @@ fn constants_beyond_f32_and_networks_without_params() {
     assert_eq!(net.sgd_step(&[0.5], &[0.0], 0.1), 0.5);
     assert_eq!(net.gradient(&[0.5], &[0.0]).1.len(), 0);
 }
+
+network! {
+    /// The loss is a bare parameter; a gradient is a bare parameter.
+    struct BareLoss {
+        param w = 3.0, v = 2.0;
+        output y = w;
+        loss = w;
+    }
+}
+
+network! {
+    struct BareGradient {
+        param w = 3.0, v = 2.0;
+        output y = w * v;
+        loss = w * v;
+    }
+}
+
+#[test]
+fn bare_parameter_losses_and_gradients_update_simultaneously() {
+    let mut net = BareLoss::new();
+    assert_eq!(net.sgd_step(&[], &[], 0.5), 3.0, "the loss before the step");
+    assert_eq!(net.params, [2.5, 2.0]);
+    let mut net = BareGradient::new();
+    assert_eq!(net.sgd_step(&[], &[], 0.5), 6.0);
+    // dL/dw = v = 2, dL/dv = w = 3, both from the old values.
+    assert_eq!(net.params, [2.0, 0.5]);
+    let mut grad = [0.0; 2];
+    assert_eq!(net.accumulate_gradient(&[], &[], &mut grad), 1.0);
+    assert_eq!(grad, [0.5, 2.0]);
+}

@@ -134,6 +134,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let g_index: Vec<_> = (0..nonzero.len()).map(Literal::usize_unsuffixed).collect();
     let n_nonzero = nonzero.len();
     let g_array = local("__g");
+    let loss_local = local("__loss");
     let nz_index: Vec<_> = nonzero
         .iter()
         .map(|&k| Literal::usize_unsuffixed(k))
@@ -161,9 +162,11 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         quote! {
             #grad_params
             #(#gradient_lets)*
+            // Every value is read before any parameter is written.
+            let #loss_local: #fty = #gradient_loss;
             let #g_array: [#fty; #n_nonzero] = [#(#g_values),*];
             #(self.params[#nz_index] -= #lr * #g_array[#g_index];)*
-            #gradient_loss
+            #loss_local
         }
     } else {
         quote! {
