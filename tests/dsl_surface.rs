@@ -359,3 +359,21 @@ fn bare_parameter_losses_and_gradients_update_simultaneously() {
     assert_eq!(net.accumulate_gradient(&[], &[], &mut grad), 1.0);
     assert_eq!(grad, [0.5, 2.0]);
 }
+
+network! {
+    /// Each gradient is a product with the *other* parameter.
+    struct Product {
+        param w = 3.0, v = 2.0;
+        output y = w * v;
+        loss = sq(w * v - 1.0);
+    }
+}
+
+#[test]
+fn fused_updates_read_only_old_parameters() {
+    let mut net = Product::new();
+    // dL/dw = 2 (wv - 1) v = 20, dL/dv = 2 (wv - 1) w = 30.
+    assert_eq!(net.gradient(&[], &[]).1, [20.0, 30.0]);
+    net.sgd_step(&[], &[], 0.01);
+    assert_eq!(net.params, [3.0 - 0.2, 2.0 - 0.3]);
+}

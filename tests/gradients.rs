@@ -9,6 +9,20 @@ fn check_against_finite_differences<M: Model<Float = f64>>(net: &M, input: &[f64
     let loss = net.accumulate_gradient_slice(input, target, &mut grad);
     assert!(loss.is_finite(), "loss {loss}");
     assert!((loss - net.loss_slice(input, target)).abs() <= 1e-12 * loss.abs().max(1.0));
+    // The fused sgd_step is the simultaneous update params - lr * grad, every gradient
+    // from the old parameters (its code interleaves writes with the backward pass).
+    let lr = 0.01;
+    let mut stepped = net.clone();
+    let step_loss = stepped.sgd_step_slice(input, target, lr);
+    assert!((step_loss - loss).abs() <= 1e-12 * loss.abs().max(1.0));
+    for (k, (&after, &g)) in stepped.params().iter().zip(&grad).enumerate() {
+        let want = net.params()[k] - lr * g;
+        assert!(
+            (after - want).abs() <= 1e-13 * want.abs().max(1.0),
+            "sgd_step {}: {after} vs {want}",
+            M::param_names()[k]
+        );
+    }
     for (k, &symbolic) in grad.iter().enumerate() {
         let h = 1e-6 * net.params()[k].abs().max(1.0);
         let mut plus = net.clone();
@@ -216,3 +230,11 @@ fn hand_derived_gradient_of_a_two_layer_net() {
         );
     }
 }
+
+gradient_test!(parameter_products, [0.7], [0.2], {
+    input x; target t; param a = 0.9, b = -0.4, c = 1.7;
+    output o = a * b;
+    // Single-product gradients (dL/da = 2(ab - x) b, ...) are what the fused update
+    // rewrites as (lr * adjoint) * factor; they must still read old parameters.
+    loss = sq(a * b - x) + tanh(c) * t;
+});

@@ -787,7 +787,14 @@ impl<'a, 'b> ScaledByLr<'a, 'b> {
             return quote!(#declaration self.params[#index] -= #name;);
         }
         match g.node(grad) {
-            Node::Mul(a, b) if shareable(a) || shareable(b) => {
+            // (Not when the other factor is a parameter: the update would read it at
+            // update time, possibly after its own update; the product node read it in
+            // its place, which the write placement accounts for.)
+            Node::Mul(a, b)
+                if (shareable(a) || shareable(b))
+                    && !matches!(g.node(a), Node::Param(_))
+                    && !matches!(g.node(b), Node::Param(_)) =>
+            {
                 // Scale the factor that is itself a gradient (the neuron's adjoint) if
                 // there is one, else the non-leaf one.
                 let (scaled, other) = if self.roots.contains(&a) || !shareable(b) {
