@@ -134,7 +134,7 @@ impl Program {
 
 /// Lowers a checked network.
 pub fn lower(network: &Network, float: FloatType) -> syn::Result<Program> {
-    let mut lowering = Lowering::new(network);
+    let mut lowering = Lowering::new();
     lowering.declare(&network.body)?;
     lowering.block(&network.body, true)?;
     lowering.finish(network, float)
@@ -174,7 +174,7 @@ struct Lowering<'a> {
 }
 
 impl<'a> Lowering<'a> {
-    fn new(_network: &'a Network) -> Self {
+    fn new() -> Self {
         Lowering {
             graph: Graph::new(),
             globals: HashMap::new(),
