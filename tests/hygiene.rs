@@ -1,6 +1,6 @@
 //! Generated items must not clash with user names, and must compile warning-free.
-#![deny(warnings, missing_docs, unused, clippy::all)]
-#![allow(non_upper_case_globals, dead_code)]
+#![deny(warnings, missing_docs, unused, clippy::all, clippy::pedantic)]
+#![allow(non_upper_case_globals, dead_code, clippy::float_cmp)]
 //! (crate docs, required by `missing_docs`)
 
 use symnn::network;

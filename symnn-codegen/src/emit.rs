@@ -280,7 +280,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             pub params: [#fty; #p],
         }
 
-        #[allow(clippy::all, clippy::pedantic, clippy::nursery, unused_parens, non_snake_case)]
+
         impl #name {
             /// Number of trainable parameters.
             pub const NUM_PARAMS: usize = #p;
