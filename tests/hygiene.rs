@@ -76,3 +76,47 @@ fn empty_network_has_zero_sizes() {
     assert_eq!(net.sgd_step(&[], &[], 0.1), 0.0);
     assert_eq!(net.gradient(&[], &[]).1, [0.0]);
 }
+
+network! {
+    /// Negative literals everywhere the emitter may put one.
+    pub struct Negatives {
+        input x;
+        param w = -0.5, v[2] = [-1.0, 2.0];
+        output y = [-1.0, x * -2.5, w];
+        loss = -3.0 + sum(v) * -1.0 + w * -2.0;
+    }
+}
+
+#[test]
+fn negative_literals_compile_cleanly() {
+    let net = Negatives::new();
+    assert_eq!(net.forward(&[1.0]), [-1.0, -2.5, -0.5]);
+    assert_eq!(net.loss(&[0.0], &[]), -3.0 - 1.0 + 1.0);
+}
+
+network! {
+    /// Long folded constants (1/6, 1/3, e) in f64 and f32.
+    pub struct LongConstants {
+        input x[6];
+        output y = mean(x) + 1.0 / 3.0 + exp(1.0) * x[0];
+        loss = sum(x * 0.123456789012);
+    }
+}
+
+network! {
+    /// The same in f32.
+    pub struct LongConstants32 {
+        type Float = f32;
+        input x[6];
+        output y = mean(x) + 1.0 / 3.0 + exp(1.0) * x[0];
+        loss = sum(x * 0.123456789012);
+    }
+}
+
+#[test]
+fn long_constants_compile_cleanly() {
+    let y = LongConstants::new().forward(&[1.0; 6])[0];
+    assert!((y - (1.0 + 1.0 / 3.0 + std::f64::consts::E)).abs() < 1e-15);
+    let y = LongConstants32::new().forward(&[1.0; 6])[0];
+    assert!((y - (1.0 + 1.0 / 3.0 + std::f32::consts::E)).abs() < 1e-6);
+}

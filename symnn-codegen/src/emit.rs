@@ -461,6 +461,12 @@ impl Float {
         if v.is_nan() {
             return quote!(#ty::NAN);
         }
+        // A folded constant that *is* e, π, ln 2, ... must be written by name: clippy's
+        // deny-by-default `approx_constant` rejects the literal in the user's crate.
+        if let Some(name) = named_constant(v.abs(), self.0) {
+            let path = quote!(::core::#ty::consts::#name);
+            return if v < 0.0 { quote!((-#path)) } else { path };
+        }
         if v.is_infinite() {
             return if v > 0.0 {
                 quote!(#ty::INFINITY)
@@ -485,6 +491,40 @@ impl Float {
 /// overflow LLVM's stack in debug builds (seen with a 2-32-32-1 net). Small bodies keep
 /// plain `let`s, which LLVM optimises best.
 const LET_LIMIT: usize = 1000;
+
+/// The name in `core::{f32,f64}::consts` of a value equal to one of them.
+fn named_constant(v: f64, float: FloatType) -> Option<syn::Ident> {
+    use std::f64::consts as c;
+    const NAMED: [(&str, f64); 19] = [
+        ("E", c::E),
+        ("FRAC_1_PI", c::FRAC_1_PI),
+        ("FRAC_1_SQRT_2", c::FRAC_1_SQRT_2),
+        ("FRAC_2_PI", c::FRAC_2_PI),
+        ("FRAC_2_SQRT_PI", c::FRAC_2_SQRT_PI),
+        ("FRAC_PI_2", c::FRAC_PI_2),
+        ("FRAC_PI_3", c::FRAC_PI_3),
+        ("FRAC_PI_4", c::FRAC_PI_4),
+        ("FRAC_PI_6", c::FRAC_PI_6),
+        ("FRAC_PI_8", c::FRAC_PI_8),
+        ("LN_10", c::LN_10),
+        ("LN_2", c::LN_2),
+        ("LOG10_E", c::LOG10_E),
+        ("LOG2_E", c::LOG2_E),
+        ("LOG2_10", c::LOG2_10),
+        ("LOG10_2", c::LOG10_2),
+        ("PI", c::PI),
+        ("SQRT_2", c::SQRT_2),
+        ("TAU", c::TAU),
+    ];
+    let round = |x: f64| match float {
+        FloatType::F32 => f64::from(x as f32),
+        FloatType::F64 => x,
+    };
+    NAMED
+        .iter()
+        .find(|(_, value)| round(*value) == v)
+        .map(|(name, _)| syn::Ident::new(name, Span::call_site()))
+}
 
 /// One method body: the `let` statements for a set of roots.
 struct Body<'a> {
@@ -811,8 +851,17 @@ impl<'a, 'b> ScaledByLr<'a, 'b> {
                 quote!(#declaration self.params[#index] -= #name;)
             }
             _ => {
-                let (lr, value) = (self.lr, self.body.operand(grad));
-                quote!(self.params[#index] -= #lr * #value;)
+                let lr = self.lr;
+                match g.as_const(grad) {
+                    // (Constant gradients of ±1 without a multiplication: clippy's
+                    // neg_multiply would fire on `lr * -1.0` in the user's crate.)
+                    Some(1.0) => quote!(self.params[#index] -= #lr;),
+                    Some(-1.0) => quote!(self.params[#index] += #lr;),
+                    _ => {
+                        let value = self.body.operand(grad);
+                        quote!(self.params[#index] -= #lr * #value;)
+                    }
+                }
             }
         }
     }
