@@ -83,7 +83,7 @@ network! {
         input x;
         param w = -0.5, v[2] = [-1.0, 2.0];
         output y = [-1.0, x * -2.5, w];
-        loss = -3.0 + sum(v) * -1.0 + w * -2.0;
+        loss = -3.0 + sum(v) * -1.0 + w * -2.0 + (softplus(x) + sigmoid(x) + abs(x) + relu(-x) + leaky_relu(x, 0.1) + max(x, w) + min(w, x)) * w;
     }
 }
 
@@ -91,7 +91,9 @@ network! {
 fn negative_literals_compile_cleanly() {
     let net = Negatives::new();
     assert_eq!(net.forward(&[1.0]), [-1.0, -2.5, -0.5]);
-    assert_eq!(net.loss(&[0.0], &[]), -3.0 - 1.0 + 1.0);
+    // x = 0, w = -0.5: softplus ln 2, sigmoid 0.5, abs/relu/leaky/max 0, min -0.5.
+    let want = -3.0 - 1.0 + 1.0 + (2f64.ln() + 0.5 - 0.5) * -0.5;
+    assert!((net.loss(&[0.0], &[]) - want).abs() < 1e-15);
 }
 
 network! {
