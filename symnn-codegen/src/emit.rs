@@ -125,7 +125,12 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         arg(gradient.uses_target, &target),
     );
 
-    // The fused update: every gradient value first (simultaneous update), then the writes.
+    // sgd_step and accumulate_gradient, in one of three shapes:
+    // 1. fused and interleaved (the normal case): each write right after its gradient
+    //    is final and its parameter's old value is dead (`Body::interleaved`);
+    // 2. fused, all gradients first and then all writes (a gradient or the loss is a
+    //    bare parameter, whose read the interleaving cannot place);
+    // 3. above FUSE_LIMIT, a call to `gradient` and a loop (bounds compile time).
     let fused = gradient.instructions <= FUSE_LIMIT;
     let nonzero: Vec<usize> = (0..p)
         .filter(|&k| g.as_const(derived.grads[k]) != Some(0.0))
