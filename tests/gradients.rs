@@ -238,3 +238,33 @@ gradient_test!(parameter_products, [0.7], [0.2], {
     // rewrites as (lr * adjoint) * factor; they must still read old parameters.
     loss = sq(a * b - x) + tanh(c) * t;
 });
+
+// Large enough (524 params, > 1000 instructions) for the emitter's array mode and the
+// unfused sgd_step, which small nets never reach.
+gradient_test!(array_mode_wide_layer, [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8], [0.0, 1.0, 0.0, 0.0], {
+    input x[8]; target t[4];
+    let h = dense(x, 40, tanh);
+    output y = dense(h, 4, identity);
+    loss = cross_entropy(y, t);
+});
+
+#[test]
+fn array_mode_is_used_for_the_wide_layer() {
+    let tokens: proc_macro2::TokenStream = quote::quote! {
+        struct Wide {
+            input x[8]; target t[4];
+            let h = dense(x, 40, tanh);
+            output y = dense(h, 4, identity);
+            loss = cross_entropy(y, t);
+        }
+    };
+    let code = symnn_codegen::expand(tokens).to_string();
+    assert!(
+        code.contains("let mut __t"),
+        "expected the temporaries array"
+    );
+    assert!(
+        code.contains("Self :: gradient"),
+        "expected the unfused sgd_step"
+    );
+}
