@@ -156,3 +156,28 @@ fn f32_matches_f64_on_ordinary_values() {
     assert!((f64::from(l32) - l64).abs() < 1e-6);
     assert!((f64::from(g32[0]) - g64[0]).abs() < 1e-6);
 }
+
+network! {
+    /// tanh written with exp, as notebooks do: (e^u - e^-u) / (e^u + e^-u) is inf/inf
+    /// for u > 710 when evaluated as written.
+    struct WrittenOutTanh {
+        input u; param a = 1.0;
+        fn th(v) = (exp(v) - exp(-v)) / (exp(v) + exp(-v));
+        output y = th(a * u);
+        loss = y;
+    }
+}
+
+#[test]
+fn written_out_tanh_is_evaluated_as_tanh() {
+    for u in [-800.0, -1.0, 0.0, 0.5, 800.0] {
+        let (loss, grad) = WrittenOutTanh::new().gradient(&[u], &[]);
+        let t: f64 = f64::tanh(u);
+        assert!((loss - t).abs() < 1e-15, "u={u}: {loss}");
+        assert!(
+            (grad[0] - u * (1.0 - t * t)).abs() < 1e-12,
+            "u={u}: {}",
+            grad[0]
+        );
+    }
+}

@@ -196,7 +196,8 @@ fn stable_logs(g: &mut Graph, node: Node) -> Option<NodeId> {
 }
 
 /// A sigmoid written out, `1 / (1 + exp(-z))`, is the sigmoid (so it gets the stable
-/// logs and the σ(1−σ) derivative), and `sigmoid(-z) = 1 - sigmoid(z)`.
+/// logs and the σ(1−σ) derivative), likewise a tanh written with `exp`, and
+/// `sigmoid(-z) = 1 - sigmoid(z)`.
 fn sigmoid_forms(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
         Node::Div(one, denom) if is_const(g, one, 1.0) => {
@@ -218,6 +219,19 @@ fn sigmoid_forms(g: &mut Graph, node: Node) -> Option<NodeId> {
                 _ => None,
             }
         }
+        // (e^z - e^-z) / (e^z + e^-z) = tanh(z): finite for large z, where the written
+        // form is inf/inf.
+        Node::Div(num, den) => {
+            let (Node::Sub(a, b), Node::Add(c, d)) = (g.node(num), g.node(den)) else {
+                return None;
+            };
+            let z = arg_of_exp(g, a)?;
+            if g.node(arg_of_exp(g, b)?) != Node::Neg(z) {
+                return None;
+            }
+            // The sum's operands are sorted: the same two exp nodes in either order.
+            ((c, d) == (a, b) || (c, d) == (b, a)).then(|| g.call(Func::Tanh, z))
+        }
         Node::Call(Func::Sigmoid, a) => match g.node(a) {
             Node::Neg(z) => {
                 let s = g.call(Func::Sigmoid, z);
@@ -225,6 +239,13 @@ fn sigmoid_forms(g: &mut Graph, node: Node) -> Option<NodeId> {
             }
             _ => None,
         },
+        _ => None,
+    }
+}
+
+fn arg_of_exp(g: &Graph, id: NodeId) -> Option<NodeId> {
+    match g.node(id) {
+        Node::Call(Func::Exp, z) => Some(z),
         _ => None,
     }
 }
@@ -305,6 +326,18 @@ mod tests {
         simplifies!(|g, x, y, z| { let s = g.call(Func::Sigmoid, x); let r = g.rsub(1.0, s); g.call(Func::Ln, r) }
             => { let sp = g.call(Func::Softplus, x); g.neg(sp) });
         simplifies!(|g, x, y, z| { let e = g.call(Func::Exp, x); g.call(Func::Ln, e) } => x);
+    }
+
+    #[test]
+    fn written_out_tanh_is_recognised() {
+        simplifies!(|g, x, y, z| {
+            let e = g.call(Func::Exp, x);
+            let n = g.neg(x);
+            let m = g.call(Func::Exp, n);
+            let num = g.sub(e, m);
+            let den = g.add(e, m);
+            g.div(num, den)
+        } => g.call(Func::Tanh, x));
     }
 
     #[test]
