@@ -195,7 +195,7 @@ fn stable_logs(g: &mut Graph, node: Node) -> Option<NodeId> {
     }
 }
 
-/// A sigmoid written out, `1 / (1 + exp(-z))`, is the sigmoid (so it gets the stable
+/// A sigmoid written out, `1 / (1 + exp(-z))` or `exp(z) / (1 + exp(z))`, is the sigmoid (so it gets the stable
 /// logs and the σ(1−σ) derivative), likewise a tanh written with `exp`, and
 /// `sigmoid(-z) = 1 - sigmoid(z)`.
 fn sigmoid_forms(g: &mut Graph, node: Node) -> Option<NodeId> {
@@ -221,6 +221,13 @@ fn sigmoid_forms(g: &mut Graph, node: Node) -> Option<NodeId> {
         }
         // (e^z - e^-z) / (e^z + e^-z) = tanh(z): finite for large z, where the written
         // form is inf/inf.
+        // e^z / (1 + e^z) = sigmoid(z).
+        Node::Div(num, den)
+            if matches!(g.node(num), Node::Call(Func::Exp, _))
+                && matches!(g.node(den), Node::Add(p, q) if (p == num && is_const(g, q, 1.0)) || (q == num && is_const(g, p, 1.0))) =>
+        {
+            arg_of_exp(g, num).map(|z| g.call(Func::Sigmoid, z))
+        }
         Node::Div(num, den) => {
             let (Node::Sub(a, b), Node::Add(c, d)) = (g.node(num), g.node(den)) else {
                 return None;
@@ -326,6 +333,16 @@ mod tests {
         simplifies!(|g, x, y, z| { let s = g.call(Func::Sigmoid, x); let r = g.rsub(1.0, s); g.call(Func::Ln, r) }
             => { let sp = g.call(Func::Softplus, x); g.neg(sp) });
         simplifies!(|g, x, y, z| { let e = g.call(Func::Exp, x); g.call(Func::Ln, e) } => x);
+    }
+
+    #[test]
+    fn sigmoid_as_exp_ratio_is_recognised() {
+        simplifies!(|g, x, y, z| {
+            let e = g.call(Func::Exp, x);
+            let one = g.constant(1.0);
+            let d = g.add(one, e);
+            g.div(e, d)
+        } => g.call(Func::Sigmoid, x));
     }
 
     #[test]
