@@ -181,3 +181,19 @@ fn written_out_tanh_is_evaluated_as_tanh() {
         );
     }
 }
+
+network! {
+    /// Cross-entropy written by hand with ln(softmax(z)).
+    struct LnSoftmax {
+        input z[3]; target t[3]; param a = 1.0;
+        output p = softmax(a * z);
+        loss = -sum(t * ln(softmax(a * z)));
+    }
+}
+
+#[test]
+fn ln_of_softmax_is_log_softmax() {
+    let (loss, grad) = LnSoftmax::new().gradient(&[700.0, -700.0, 0.0], &[0.0, 1.0, 0.0]);
+    assert!(close(loss, 1400.0), "{loss}");
+    assert!(close(grad[0], 1400.0), "{}", grad[0]);
+}

@@ -164,12 +164,20 @@ fn powers(g: &mut Graph, node: Node) -> Option<NodeId> {
     }
 }
 
-/// `ln(exp(x)) = x`, `ln(sigmoid(z)) = -softplus(-z)`, `ln(1 - sigmoid(z)) = -softplus(z)`,
+/// `ln(exp(x)) = x`, `ln(exp(x) / s) = x - ln(s)`, `ln(sigmoid(z)) = -softplus(-z)`,
+/// `ln(1 - sigmoid(z)) = -softplus(z)`,
 /// `softplus(-z) = softplus(z) - z`.
 fn stable_logs(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
         Node::Call(Func::Ln, a) => match g.node(a) {
             Node::Call(Func::Exp, x) => Some(x),
+            // ln(e^x / s) = x - ln(s): `ln(softmax(z))` becomes log-softmax, finite even
+            // where a softmax entry underflows to 0.
+            Node::Div(e, s) if matches!(g.node(e), Node::Call(Func::Exp, _)) => {
+                let x = arg_of_exp(g, e)?;
+                let ln_s = g.call(Func::Ln, s);
+                Some(g.sub(x, ln_s))
+            }
             Node::Call(Func::Sigmoid, z) => {
                 let nz = g.neg(z);
                 let sp = g.call(Func::Softplus, nz);
