@@ -62,11 +62,11 @@ pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "network {name}: {} params, {} inputs, {} targets, {} outputs",
-        program.num_params(),
-        program.num_inputs(),
-        program.num_targets(),
-        program.output.elems.len()
+        "network {name}: {}, {}, {}, {}",
+        count(program.num_params(), "param"),
+        count(program.num_inputs(), "input"),
+        count(program.num_targets(), "target"),
+        count(program.output.elems.len(), "output")
     );
     out.push_str("\nforward:\n");
     let mut defined = Vec::new();
@@ -123,6 +123,11 @@ pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
         let _ = writeln!(out, "  dL/d{name} = {}", printer.expr(grad, 0, false));
     }
     out
+}
+
+/// `1 param`, `7 params`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// A flattened sum: `(term, coefficient)` in first-appearance order, plus a constant.
