@@ -238,20 +238,26 @@ impl<F: Float> Adam<F> {
     }
 }
 
-impl<F: Float> Optimizer<F> for Adam<F> {
-    fn step(&mut self, params: &mut [F], grad: &[F]) {
-        self.0.step(params, grad, false);
-    }
-    fn learning_rate(&self) -> F {
-        self.0.lr
-    }
-    fn set_learning_rate(&mut self, lr: F) {
-        self.0.lr = lr;
-    }
-    fn reset(&mut self) {
-        self.0.reset();
-    }
+/// `Optimizer` for a wrapper around `AdamCore`; `$decoupled` selects AdamW's decay.
+macro_rules! adam_optimizer {
+    ($name:ident, $decoupled:expr) => {
+        impl<F: Float> Optimizer<F> for $name<F> {
+            fn step(&mut self, params: &mut [F], grad: &[F]) {
+                self.0.step(params, grad, $decoupled);
+            }
+            fn learning_rate(&self) -> F {
+                self.0.lr
+            }
+            fn set_learning_rate(&mut self, lr: F) {
+                self.0.lr = lr;
+            }
+            fn reset(&mut self) {
+                self.0.reset();
+            }
+        }
+    };
 }
+adam_optimizer!(Adam, false);
 
 /// AdamW (Loshchilov & Hutter 2019): Adam with *decoupled* weight decay, as in
 /// PyTorch. Each step first shrinks the parameters, `p = p - lr * weight_decay * p`,
@@ -268,20 +274,7 @@ impl<F: Float> AdamW<F> {
     adam_builders!();
 }
 
-impl<F: Float> Optimizer<F> for AdamW<F> {
-    fn step(&mut self, params: &mut [F], grad: &[F]) {
-        self.0.step(params, grad, true);
-    }
-    fn learning_rate(&self) -> F {
-        self.0.lr
-    }
-    fn set_learning_rate(&mut self, lr: F) {
-        self.0.lr = lr;
-    }
-    fn reset(&mut self) {
-        self.0.reset();
-    }
-}
+adam_optimizer!(AdamW, true);
 
 /// A learning-rate schedule: the factor applied to the optimizer's initial learning
 /// rate at time `t`, where `t` counts epochs or optimizer steps from 0 depending on
