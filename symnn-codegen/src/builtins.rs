@@ -1,32 +1,67 @@
-//! The builtin functions: names, arities and result shapes. One table, read by the
-//! checker (arity, "did you mean", shape errors) and the lowering (meaning).
+//! The builtin functions: names, arities and result shapes. One table ([`BUILTINS`]),
+//! read by the checker (arity, "did you mean", shape errors), the lowering (meaning)
+//! and the IR: the scalar functions that are graph nodes ([`Func`]) are builtins too,
+//! so each name is listed once.
 
 use crate::shape::Shape;
+
+/// A one-argument function node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Func {
+    /// `e^x`
+    Exp,
+    /// natural logarithm
+    Ln,
+    /// square root
+    Sqrt,
+    /// `|x|`
+    Abs,
+    /// sine
+    Sin,
+    /// cosine
+    Cos,
+    /// hyperbolic tangent
+    Tanh,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+    /// `max(x, 0)`
+    Relu,
+    /// `ln(1 + e^x)`, evaluated stably
+    Softplus,
+}
+
+impl Func {
+    /// The DSL name (from [`BUILTINS`], the one table of names).
+    pub fn name(self) -> &'static str {
+        BUILTINS
+            .iter()
+            .find(|(_, b)| *b == Builtin::Func(self))
+            .map_or("?", |(name, _)| name)
+    }
+
+    /// The function's value, computed the way the emitted code computes it.
+    pub fn eval(self, x: f64) -> f64 {
+        match self {
+            Func::Exp => x.exp(),
+            Func::Ln => x.ln(),
+            Func::Sqrt => x.sqrt(),
+            Func::Abs => x.abs(),
+            Func::Sin => x.sin(),
+            Func::Cos => x.cos(),
+            Func::Tanh => x.tanh(),
+            Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Func::Relu => x.max(0.0),
+            Func::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+        }
+    }
+}
 
 /// A builtin function of the DSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Builtin {
-    // Scalar functions, applied elementwise to arrays.
-    /// `exp(x)`
-    Exp,
-    /// `ln(x)` / `log(x)`, natural logarithm
-    Ln,
-    /// `sqrt(x)`
-    Sqrt,
-    /// `abs(x)`; derivative 0 at 0
-    Abs,
-    /// `sin(x)`
-    Sin,
-    /// `cos(x)`
-    Cos,
-    /// `tanh(x)`
-    Tanh,
-    /// `sigmoid(x) = 1 / (1 + exp(-x))`
-    Sigmoid,
-    /// `relu(x) = max(x, 0)`; derivative 0 at 0
-    Relu,
-    /// `softplus(x) = ln(1 + exp(x))`, evaluated stably
-    Softplus,
+    /// A scalar function that is also a node of the IR (`exp`, `tanh`, ...), applied
+    /// elementwise to arrays.
+    Func(Func),
     /// `sq(x) = x * x`
     Sq,
     /// `identity(x) = x`
@@ -69,18 +104,18 @@ pub enum Builtin {
 
 /// Every builtin by name, in the order error messages list them.
 pub const BUILTINS: &[(&str, Builtin)] = &[
-    ("exp", Builtin::Exp),
-    ("ln", Builtin::Ln),
-    ("log", Builtin::Ln),
-    ("sqrt", Builtin::Sqrt),
-    ("abs", Builtin::Abs),
-    ("sin", Builtin::Sin),
-    ("cos", Builtin::Cos),
-    ("tanh", Builtin::Tanh),
-    ("sigmoid", Builtin::Sigmoid),
-    ("relu", Builtin::Relu),
+    ("exp", Builtin::Func(Func::Exp)),
+    ("ln", Builtin::Func(Func::Ln)),
+    ("log", Builtin::Func(Func::Ln)),
+    ("sqrt", Builtin::Func(Func::Sqrt)),
+    ("abs", Builtin::Func(Func::Abs)),
+    ("sin", Builtin::Func(Func::Sin)),
+    ("cos", Builtin::Func(Func::Cos)),
+    ("tanh", Builtin::Func(Func::Tanh)),
+    ("sigmoid", Builtin::Func(Func::Sigmoid)),
+    ("relu", Builtin::Func(Func::Relu)),
     ("leaky_relu", Builtin::LeakyRelu),
-    ("softplus", Builtin::Softplus),
+    ("softplus", Builtin::Func(Func::Softplus)),
     ("sq", Builtin::Sq),
     ("powi", Builtin::Powi),
     ("pow", Builtin::Pow),
@@ -110,8 +145,7 @@ impl Builtin {
     pub fn arity(self) -> usize {
         use Builtin::*;
         match self {
-            Exp | Ln | Sqrt | Abs | Sin | Cos | Tanh | Sigmoid | Relu | Softplus | Sq
-            | Identity | Sum | Mean | Softmax | LogSoftmax | Transpose => 1,
+            Func(_) | Sq | Identity | Sum | Mean | Softmax | LogSoftmax | Transpose => 1,
             LeakyRelu | Powi | Pow | Max | Min | Dot | Mse | Bce | BceLogits | CrossEntropy => 2,
             Dense => 3,
         }
@@ -123,22 +157,7 @@ impl Builtin {
         use Builtin::*;
         matches!(
             self,
-            Exp | Ln
-                | Sqrt
-                | Abs
-                | Sin
-                | Cos
-                | Tanh
-                | Sigmoid
-                | Relu
-                | Softplus
-                | Sq
-                | Identity
-                | LeakyRelu
-                | Powi
-                | Pow
-                | Max
-                | Min
+            Func(_) | Sq | Identity | LeakyRelu | Powi | Pow | Max | Min
         )
     }
 

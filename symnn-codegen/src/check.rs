@@ -39,14 +39,7 @@ pub const MAX_INLINED_NODES: u64 = 1_000_000;
 /// elements of every value computed, products and inlined `fn`s multiplied out).
 pub const MAX_WORK: u64 = 5_000_000;
 
-/// The element type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FloatType {
-    /// `f32`
-    F32,
-    /// `f64`
-    F64,
-}
+pub use crate::resolved::FloatType;
 
 /// What the checker learned that later stages need.
 #[derive(Debug)]

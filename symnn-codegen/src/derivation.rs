@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::graph::{Graph, Node, NodeId};
-use crate::lower::Program;
+use crate::lower::Lowered;
 
 /// Renders the derivation of `program` whose parameter gradients are `grads`.
-pub fn render(name: &str, program: &Program, grads: &[NodeId]) -> String {
+pub fn render(name: &str, program: &Lowered, grads: &[NodeId]) -> String {
     let g = &program.graph;
     let mut printer = Printer {
         g,
         names: HashMap::new(),
     };
-    let element_names = |slots: &[crate::lower::Slot]| -> Vec<String> {
+    let element_names = |slots: &[crate::resolved::Slot]| -> Vec<String> {
         slots
             .iter()
             .flat_map(|s| (0..s.shape.len()).map(move |i| s.element_name(i)))

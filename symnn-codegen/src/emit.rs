@@ -15,15 +15,15 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::quote;
 
 use crate::ast::Network;
-use crate::check::FloatType;
 use crate::graph::{Func, Graph, Node, NodeId};
-use crate::lower::{ParamInit, Program};
+use crate::lower::Lowered;
+use crate::resolved::{FloatType, ParamInit};
 use crate::schedule::{cost, schedule};
 
 /// Everything the emitter needs: the lowered program with its derivative.
 pub struct Derived {
     /// The program; its graph also holds the derivative nodes.
-    pub program: Program,
+    pub program: Lowered,
     /// `dL/dparams[k]` for every `k`.
     pub grads: Vec<NodeId>,
     /// The human-readable derivation.

@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+pub use crate::builtins::Func;
+
 /// Index of a node in a [`Graph`]. Prints as `v3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(u32);
@@ -30,65 +32,6 @@ impl NodeId {
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "v{}", self.0)
-    }
-}
-
-/// A one-argument function node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Func {
-    /// `e^x`
-    Exp,
-    /// natural logarithm
-    Ln,
-    /// square root
-    Sqrt,
-    /// `|x|`
-    Abs,
-    /// sine
-    Sin,
-    /// cosine
-    Cos,
-    /// hyperbolic tangent
-    Tanh,
-    /// `1 / (1 + e^-x)`
-    Sigmoid,
-    /// `max(x, 0)`
-    Relu,
-    /// `ln(1 + e^x)`, evaluated stably
-    Softplus,
-}
-
-impl Func {
-    /// The DSL name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Func::Exp => "exp",
-            Func::Ln => "ln",
-            Func::Sqrt => "sqrt",
-            Func::Abs => "abs",
-            Func::Sin => "sin",
-            Func::Cos => "cos",
-            Func::Tanh => "tanh",
-            Func::Sigmoid => "sigmoid",
-            Func::Relu => "relu",
-            Func::Softplus => "softplus",
-        }
-    }
-
-    /// The function's value, computed the way the emitted code computes it.
-    pub fn eval(self, x: f64) -> f64 {
-        match self {
-            Func::Exp => x.exp(),
-            Func::Ln => x.ln(),
-            Func::Sqrt => x.sqrt(),
-            Func::Abs => x.abs(),
-            Func::Sin => x.sin(),
-            Func::Cos => x.cos(),
-            Func::Tanh => x.tanh(),
-            Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Func::Relu => x.max(0.0),
-            Func::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
-        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod diff;
 pub mod emit;
 pub mod graph;
 pub mod lower;
+pub mod resolved;
 pub mod schedule;
 pub mod shape;
 pub mod simplify;

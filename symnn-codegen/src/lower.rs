@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use crate::ast::{BinOp, Expr, FnDef, Init, Loc, Network, Stmt};
 use crate::builtins::Builtin;
-use crate::check::FloatType;
 use crate::graph::{Func, Graph, Node, NodeId};
+use crate::resolved::{element_name, FloatType, ParamInit, Slot};
 use crate::shape::Shape;
 
 /// A value of the DSL: a shape and its elements' nodes, row-major.
@@ -32,57 +32,9 @@ impl Tensor {
     }
 }
 
-/// How a parameter group without a declared value is initialised (see the runtime's
-/// `init` module for the scheme).
-#[derive(Clone, Debug, PartialEq)]
-pub enum ParamInit {
-    /// Declared values, one per element.
-    Values(Vec<f64>),
-    /// Glorot-uniform.
-    Glorot {
-        /// Columns.
-        fan_in: usize,
-        /// Rows.
-        fan_out: usize,
-    },
-    /// All zero (dense biases).
-    Zero,
-    /// `U(-a, a)`.
-    Uniform(f64),
-}
-
-/// A named, shaped block of the flattened input, target or parameter array.
-#[derive(Clone, Debug)]
-pub struct Slot {
-    /// `x`, `W`, `h1.weight`.
-    pub name: String,
-    /// The shape.
-    pub shape: Shape,
-    /// First element's index in the flattened array.
-    pub offset: usize,
-    /// Parameters only: how it is initialised.
-    pub init: Option<ParamInit>,
-}
-
-impl Slot {
-    /// The name of element `i`: `w`, `v[2]`, `W[0][1]`.
-    pub fn element_name(&self, i: usize) -> String {
-        element_name(&self.name, self.shape, i)
-    }
-}
-
-/// The name of element `i` of a value called `name` of this shape.
-pub fn element_name(name: &str, shape: Shape, i: usize) -> String {
-    match shape {
-        Shape::Scalar => name.to_string(),
-        Shape::Vector(_) => format!("{name}[{i}]"),
-        Shape::Matrix(_, c) => format!("{name}[{}][{}]", i / c.max(1), i % c.max(1)),
-    }
-}
-
 /// The lowered network: its graph and everything the emitter needs around it.
 #[derive(Debug)]
-pub struct Program {
+pub struct Lowered {
     /// The DAG (forward pass only; [`crate::diff`] adds the derivative).
     pub graph: Graph,
     /// Element type.
@@ -104,7 +56,7 @@ pub struct Program {
     pub bindings: Vec<(String, NodeId)>,
 }
 
-impl Program {
+impl Lowered {
     /// Total number of parameters.
     pub fn num_params(&self) -> usize {
         self.params.iter().map(|s| s.shape.len()).sum()
@@ -133,7 +85,7 @@ impl Program {
 }
 
 /// Lowers a checked network.
-pub fn lower(network: &Network, float: FloatType) -> syn::Result<Program> {
+pub fn lower(network: &Network, float: FloatType) -> syn::Result<Lowered> {
     let mut lowering = Lowering::new();
     lowering.declare(&network.body)?;
     lowering.block(&network.body, true)?;
@@ -791,16 +743,7 @@ impl<'a> Lowering<'a> {
             this.zip(x.clone(), y, loc, f)
         };
         Ok(match b {
-            Builtin::Exp => self.map(x, func(Func::Exp)),
-            Builtin::Ln => self.map(x, func(Func::Ln)),
-            Builtin::Sqrt => self.map(x, func(Func::Sqrt)),
-            Builtin::Abs => self.map(x, func(Func::Abs)),
-            Builtin::Sin => self.map(x, func(Func::Sin)),
-            Builtin::Cos => self.map(x, func(Func::Cos)),
-            Builtin::Tanh => self.map(x, func(Func::Tanh)),
-            Builtin::Sigmoid => self.map(x, func(Func::Sigmoid)),
-            Builtin::Relu => self.map(x, func(Func::Relu)),
-            Builtin::Softplus => self.map(x, func(Func::Softplus)),
+            Builtin::Func(f) => self.map(x, func(f)),
             Builtin::Sq => self.map(x, |g, x| g.mul(x, x)),
             Builtin::Identity => x,
             Builtin::LeakyRelu => two(self, |g, x, s| {
@@ -920,7 +863,7 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    fn finish(self, network: &Network, float: FloatType) -> syn::Result<Program> {
+    fn finish(self, network: &Network, float: FloatType) -> syn::Result<Lowered> {
         let missing =
             |what: &str| Loc::at(network.name.span()).error(format!("missing `{what}` statement"));
         let (output_name, mut output) = self.output.ok_or_else(|| missing("output"))?;
@@ -973,7 +916,7 @@ impl<'a> Lowering<'a> {
                 *x = new_id[x.index()];
             }
         }
-        Ok(Program {
+        Ok(Lowered {
             graph,
             float,
             inputs: self.inputs,
