@@ -1,9 +1,15 @@
 //! The symbolic engine behind symnn's `network!` macro.
 //!
 //! ```text
-//! tokens ─parse─▶ ast::Network ─check─▶ (valid) ─lower─▶ Program { Graph, ... }
-//!        ─diff::gradient─▶ same Graph + adjoint nodes ─schedule─▶ instruction lists ─emit─▶ Rust
+//! tokens ─ast::parse─▶ ast::Network ─check::check─▶ resolved::Program ─lower::lower─▶ lower::Lowered
+//!        ─diff::gradient─▶ same Graph + adjoint nodes ─emit::emit─▶ Rust
+//!                                                   └─derivation::render─▶ derivation() text
 //! ```
+//!
+//! This file is the only place where the stages meet ([`derive`]). Every user-facing
+//! rule lives in [`check`], which reports all mistakes at once and hands over a
+//! [`resolved::Program`] (names as ids, shapes, evaluated loops, laid-out parameters);
+//! from there on nothing can fail.
 //!
 //! Simplification is not a separate pass: every node goes through the rewrite rules of
 //! [`simplify`] as it is created ([`graph::Graph::insert`]), so the forward pass, the
@@ -36,8 +42,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
 /// Runs every stage up to (not including) emission: parse, check, lower, differentiate.
 pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> {
     let network = ast::parse(input)?;
-    let checked = check::check(&network)?;
-    let mut program = lower::lower(&network, checked.float)?;
+    let resolved = check::check(&network)?;
+    let mut program = lower::lower(&resolved);
     let params = program.param_nodes();
     let grads = diff::gradient(&mut program.graph, program.loss, &params);
     let derivation = derivation::render(&network.name.to_string(), &program, &grads);
