@@ -36,8 +36,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
 /// Runs every stage up to (not including) emission: parse, check, lower, differentiate.
 pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> {
     let network = ast::parse(input)?;
-    let checked = check::check(&network)?;
-    let mut program = lower::lower(&network, checked.float)?;
+    let program = check::check(&network)?;
+    let mut program = lower::lower(&network, program.float)?;
     let params = program.param_nodes();
     let grads = diff::gradient(&mut program.graph, program.loss, &params);
     let derivation = derivation::render(&network.name.to_string(), &program, &grads);
