@@ -114,8 +114,8 @@ impl HandSeed {
         let d5 = f5 - y; // dL/dz5
         let d3 = d5 * self.w35 * f3 * (1.0 - f3); // dL/dz3
         let d4 = d5 * self.w45 * f4 * (1.0 - f4); // dL/dz4
-        // `lr` scales each neuron's adjoint once and is shared by its weights, as the
-        // generated step does (one multiply per weight saved).
+                                                  // `lr` scales each neuron's adjoint once and is shared by its weights, as the
+                                                  // generated step does (one multiply per weight saved).
         let (l3, l4, l5) = (lr * d3, lr * d4, lr * d5);
         self.w0 -= 2.0 * (l3 + l4 + l5);
         self.w13 -= x1 * l3;

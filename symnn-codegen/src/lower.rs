@@ -17,8 +17,8 @@ use crate::ast::BinOp;
 use crate::builtins::{Builtin, Func};
 use crate::graph::{Graph, Node, NodeId};
 use crate::resolved::{
-    element_name, Activation, BindingId, Expr, ExprKind, FloatType, FnId, Program, Slot,
-    SlotKind, SlotRef, Stmt,
+    element_name, Activation, BindingId, Expr, ExprKind, FloatType, FnId, Program, Slot, SlotKind,
+    SlotRef, Stmt,
 };
 use crate::shape::Shape;
 
@@ -235,9 +235,7 @@ impl Lowering<'_> {
                     shape = row;
                 }
                 let new = self.expr(value);
-                current
-                    .elems
-                    .splice(start..start + shape.len(), new.elems);
+                current.elems.splice(start..start + shape.len(), new.elems);
                 let name = self.program.bindings[binding_index(*binding)].name.clone();
                 let versioned = self.version(&name);
                 for (i, &id) in current
@@ -465,8 +463,11 @@ impl Lowering<'_> {
         let second = (v.len() > 1).then(|| v.remove(1));
         let x = v.remove(0);
         let y = second.unwrap_or_else(|| x.clone());
-        let mut two = |this: &mut Self, f: fn(&mut Graph, NodeId, NodeId) -> NodeId| {
-            this.zip(&x, &y, shape, f)
+        // Two-argument builtins zip their arguments (a scalar broadcasts); reductions
+        // and losses then reduce the zipped array to `shape`.
+        let zipped = x.shape.broadcast(y.shape).unwrap_or(shape);
+        let two = |this: &mut Self, f: fn(&mut Graph, NodeId, NodeId) -> NodeId| {
+            this.zip(&x, &y, zipped, f)
         };
         match b {
             Builtin::Func(f) => self.map(x, |g, x| g.call(f, x)),

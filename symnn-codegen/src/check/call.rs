@@ -1,0 +1,444 @@
+//! Calls: builtins ([`ExprKind::Apply`], [`ExprKind::Powi`]), user `fn`s
+//! ([`ExprKind::Call`], applied elementwise), and `dense` layers ([`ExprKind::Dense`],
+//! whose parameter groups [`super::decls`] has reserved) with their activations. A
+//! method call `x.f(y)` is the call `f(x, y)`.
+
+use syn::Ident;
+
+use super::budget::{cost, MAX_ELEMENTS};
+use super::suggest::suggest;
+use super::{Checker, Dense, Scope, Typed};
+use crate::ast::{Expr, FnDef, Loc};
+use crate::builtins::{self, Builtin};
+use crate::resolved::{Activation, ExprKind, FnId, ParamInit};
+use crate::shape::Shape;
+
+impl<'a> Checker<'a> {
+    /// Resolves `func(args)`.
+    pub(super) fn call(
+        &mut self,
+        func: &'a Ident,
+        args: &'a [Expr],
+        loc: Loc,
+        scope: &mut Scope<'a>,
+    ) -> Typed {
+        let name = func.to_string();
+        if let Some((id, def)) = self.user_fn(&name) {
+            return self.user_call(id, def, args, loc, scope);
+        }
+        let Some(builtin) = Builtin::lookup(&name) else {
+            for arg in args {
+                self.expr(arg, scope);
+            }
+            match self.lookup(&name, scope) {
+                Some(value) => {
+                    let describe = value.describe();
+                    self.error(
+                        Loc::at(func.span()),
+                        format!("`{name}` is {describe}, not a function"),
+                    );
+                }
+                None => self.unknown_function(func),
+            }
+            return Typed::unknown();
+        };
+        if args.len() != builtin.arity() {
+            self.arity_error(&name, builtin.arity(), args.len(), loc);
+            // `dense`'s last argument is a function name, not a value.
+            let values = if builtin == Builtin::Dense {
+                args.get(..1).unwrap_or_default()
+            } else {
+                args
+            };
+            for arg in values {
+                self.expr(arg, scope);
+            }
+            return Typed::unknown();
+        }
+        match builtin {
+            Builtin::Dense => self.dense(args, loc, scope),
+            Builtin::Powi => self.powi(args, scope),
+            _ => {
+                let items: Vec<Typed> = args.iter().map(|a| self.expr(a, scope)).collect();
+                let work = items
+                    .iter()
+                    .fold(1u64, |acc, t| acc.saturating_add(cost(t.ty)));
+                self.spend(loc, work);
+                let known: Option<Vec<Shape>> = items.iter().map(|t| t.ty).collect();
+                let ty = match known {
+                    Some(known) => match builtin.result_shape(&known) {
+                        Ok(shape) => Some(shape),
+                        Err(message) => {
+                            self.error(loc, format!("`{name}` {message}"));
+                            None
+                        }
+                    },
+                    None => {
+                        use Builtin::*;
+                        let scalar = matches!(
+                            builtin,
+                            Sum | Mean | Dot | Mse | Bce | BceLogits | CrossEntropy
+                        );
+                        scalar.then_some(Shape::Scalar)
+                    }
+                };
+                let args = items.into_iter().map(|t| t.expr).collect();
+                Typed::new(ty, ExprKind::Apply(builtin, args))
+            }
+        }
+    }
+
+    fn arity_error(&mut self, name: &str, arity: usize, found: usize, loc: Loc) {
+        let plural = if arity == 1 { "" } else { "s" };
+        self.error(
+            loc,
+            format!("`{name}` takes {arity} argument{plural}, found {found}"),
+        );
+    }
+
+    /// `powi(x, N)`: `N` an integer literal that fits an `i32` and whose `N - 1` does
+    /// too (the derivative is `N x^(N-1)`).
+    fn powi(&mut self, args: &'a [Expr], scope: &mut Scope<'a>) -> Typed {
+        let [x, exponent] = args else {
+            return Typed::unknown();
+        };
+        let x = self.expr(x, scope);
+        let n = match literal_int(exponent) {
+            None => {
+                self.error(
+                    exponent.loc(),
+                    "the exponent of `powi` must be an integer literal, e.g. `x.powi(2)` or `powi(x, -1)`; use `pow(x, y)` for other exponents",
+                );
+                None
+            }
+            Some(n) => match i32::try_from(n) {
+                Ok(n) if n != i32::MIN => Some(n),
+                _ => {
+                    self.error(
+                        exponent.loc(),
+                        format!("the exponent of `powi` must be an integer literal with |N| < 2^31, found {n}; use `pow(x, y)` for other exponents"),
+                    );
+                    None
+                }
+            },
+        };
+        Typed::new(x.ty, ExprKind::Powi(Box::new(x.expr), n.unwrap_or(1)))
+    }
+
+    fn user_call(
+        &mut self,
+        id: FnId,
+        def: &'a FnDef,
+        args: &'a [Expr],
+        loc: Loc,
+        scope: &mut Scope<'a>,
+    ) -> Typed {
+        let items: Vec<Typed> = args.iter().map(|a| self.expr(a, scope)).collect();
+        let name = def.name.to_string();
+        if args.len() != def.args.len() {
+            self.arity_error(&name, def.args.len(), args.len(), loc);
+            return Typed::unknown();
+        }
+        let mut result = Shape::Scalar;
+        for item in &items {
+            let Some(shape) = item.ty else {
+                return Typed::unknown();
+            };
+            match result.broadcast(shape) {
+                Some(next) => result = next,
+                None => {
+                    self.error(
+                        loc,
+                        format!(
+                            "`{name}` is applied elementwise, so its arguments must have one shape (or be scalars); found {result} and {shape}"
+                        ),
+                    );
+                    return Typed::unknown();
+                }
+            }
+        }
+        let size = self.fn_sizes.get(id.0 as usize).copied().unwrap_or(1);
+        self.spend(loc, cost(Some(result)).saturating_mul(size));
+        let args = items.into_iter().map(|t| t.expr).collect();
+        Typed::new(Some(result), ExprKind::Call(id, args))
+    }
+
+    /// `dense(x, units, activation)`, in the value of the top-level `let` / `output`
+    /// being checked, which owns the layer's two parameter groups.
+    fn dense(&mut self, args: &'a [Expr], loc: Loc, scope: &mut Scope<'a>) -> Typed {
+        match &mut scope.dense {
+            Dense::Forbidden(place) => {
+                let place = *place;
+                self.error(
+                    loc,
+                    format!(
+                        "`dense` can only be used in the value of a top-level `let` or `output` (its parameters are named after the binding), not {place}; write one `let` per layer"
+                    ),
+                );
+            }
+            Dense::Allowed { used: true } => self.error(
+                loc,
+                "only one `dense` per statement: its parameters are named after the binding (`h.weight`, `h.bias`); split this into two `let`s",
+            ),
+            Dense::Allowed { used } => *used = true,
+        }
+        let [x, units, activation] = args else {
+            return Typed::unknown();
+        };
+        let input = self.expr(x, scope);
+        let units = match units {
+            Expr::Num { int: Some(n), .. } if *n >= 1 => usize::try_from(*n).ok(),
+            _ => {
+                self.error(
+                    units.loc(),
+                    "the number of units of `dense` must be a positive integer literal, e.g. `dense(x, 8, tanh)`",
+                );
+                None
+            }
+        };
+        let activation = self.activation(activation, scope);
+        let n = match input.ty {
+            None => return Typed::unknown(),
+            Some(Shape::Vector(n)) => n,
+            Some(other) => {
+                self.error(
+                    x.loc(),
+                    format!("`dense` expects a vector input, found a {other}"),
+                );
+                return Typed::unknown();
+            }
+        };
+        let Some(units) = units else {
+            return Typed::unknown();
+        };
+        if units
+            .checked_mul(n)
+            .map_or(true, |size| size > MAX_ELEMENTS)
+        {
+            self.error(
+                loc,
+                format!("this `dense` layer is too large: more than {MAX_ELEMENTS} weights"),
+            );
+            return Typed::unknown();
+        }
+        let activation_size = match activation {
+            Some(Activation::Fn(id)) => self.fn_sizes.get(id.0 as usize).copied().unwrap_or(1),
+            _ => 1,
+        };
+        let work = (units as u64)
+            .saturating_mul(n as u64 + 1)
+            .saturating_add((units as u64).saturating_mul(activation_size));
+        self.spend(loc, work);
+        let (Some(activation), Some(&weight)) =
+            (activation, self.dense_groups.get(&self.statement))
+        else {
+            return Typed::unknown();
+        };
+        let bias = weight + 1;
+        if let [w, b] = &mut self.params[weight..=bias] {
+            w.shape = Shape::Matrix(units, n);
+            w.init = Some(ParamInit::Glorot {
+                fan_in: n,
+                fan_out: units,
+            });
+            b.shape = Shape::Vector(units);
+            b.init = Some(ParamInit::Zero);
+        }
+        Typed::new(
+            Some(Shape::Vector(units)),
+            ExprKind::Dense {
+                input: Box::new(input.expr),
+                weight,
+                bias,
+                activation,
+            },
+        )
+    }
+
+    /// Checks a `dense` activation: the bare name of a one-argument elementwise function.
+    fn activation(&mut self, e: &Expr, scope: &Scope) -> Option<Activation> {
+        let hint = "a `dense` activation must be the name of a one-argument elementwise function, e.g. `tanh`, `relu`, `sigmoid` or `identity`";
+        let Expr::Name(id) = e else {
+            self.error(
+                e.loc(),
+                format!("{hint}; write just the name, without a call"),
+            );
+            return None;
+        };
+        let name = id.to_string();
+        let loc = Loc::at(id.span());
+        if let Some((fn_id, def)) = self.user_fn(&name) {
+            if def.args.len() != 1 {
+                self.error(
+                    loc,
+                    format!("`{name}` takes {} arguments, but {hint}", def.args.len()),
+                );
+                return None;
+            }
+            return Some(Activation::Fn(fn_id));
+        }
+        if let Some(builtin) = Builtin::lookup(&name) {
+            if !(builtin.is_elementwise() && builtin.arity() == 1) {
+                self.error(
+                    loc,
+                    format!("`{name}` cannot be a `dense` activation: {hint}"),
+                );
+                return None;
+            }
+            return Some(Activation::Builtin(builtin));
+        }
+        if let Some(value) = self.lookup(&name, scope) {
+            let describe = value.describe();
+            self.error(
+                loc,
+                format!("`{name}` is {describe}, not a function; {hint}"),
+            );
+            return None;
+        }
+        let mut names: Vec<String> = builtins::BUILTINS
+            .iter()
+            .filter(|(_, b)| b.is_elementwise() && b.arity() == 1)
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        names.extend(
+            self.fn_defs
+                .iter()
+                .filter(|d| d.args.len() == 1)
+                .map(|d| d.name.to_string()),
+        );
+        let mut message = format!("cannot find the activation function `{name}`");
+        if let Some(best) = suggest(&name, names.iter().map(String::as_str)) {
+            message.push_str(&format!("; did you mean `{best}`?"));
+        }
+        message.push_str(&format!(
+            "\nthe possible activations are: {}",
+            names.join(", ")
+        ));
+        self.error(loc, message);
+        None
+    }
+}
+
+/// An integer literal, possibly negated.
+fn literal_int(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Num { int: Some(n), .. } => Some(*n),
+        Expr::Neg { operand, .. } => literal_int(operand)?.checked_neg(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{assert_error, assert_ok};
+    use quote::quote;
+
+    #[test]
+    fn arity() {
+        assert_error(
+            quote! { output y = tanh(1.0, 2.0); loss = y; },
+            "`tanh` takes 1 argument, found 2",
+        );
+        assert_error(
+            quote! { output y = max(1.0); loss = y; },
+            "`max` takes 2 arguments, found 1",
+        );
+        assert_error(
+            quote! { input x; output y = x.tanh(1.0); loss = y; },
+            "`tanh` takes 1 argument, found 2",
+        );
+        assert_error(
+            quote! { fn f(a, b) = a * b; output y = f(1.0); loss = y; },
+            "`f` takes 2 arguments, found 1",
+        );
+    }
+
+    #[test]
+    fn special_builtins() {
+        assert_error(
+            quote! { input x; output y = x.powi(2.0); loss = y; },
+            "the exponent of `powi` must be an integer literal",
+        );
+        assert_error(
+            quote! { input x; param n; output y = powi(x, n); loss = y; },
+            "the exponent of `powi` must be an integer literal",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 0, tanh); loss = sum(y); },
+            "the number of units of `dense` must be a positive integer literal",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2, softmax); loss = sum(y); },
+            "`softmax` cannot be a `dense` activation",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2, tanh(x)); loss = sum(y); },
+            "write just the name, without a call",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2, tahn); loss = sum(y); },
+            "did you mean `tanh`?",
+        );
+        assert_error(
+            quote! { fn f(a, b) = a; input x[2]; output y = dense(x, 2, f); loss = sum(y); },
+            "`f` takes 2 arguments, but a `dense` activation",
+        );
+        assert_error(
+            quote! { input x; output y = dense(x, 2, tanh); loss = sum(y); },
+            "`dense` expects a vector input, found a scalar",
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(x, 2); loss = sum(y); },
+            "`dense` takes 3 arguments, found 2",
+        );
+    }
+
+    #[test]
+    fn powi_exponent_range() {
+        // `i32::MIN` would overflow `N - 1` in the derivative.
+        let message = "the exponent of `powi` must be an integer literal with |N| < 2^31";
+        assert_error(
+            quote! { param w; output y = powi(w, -2147483648); loss = y; },
+            message,
+        );
+        assert_error(
+            quote! { param w; output y = w.powi(2147483648); loss = y; },
+            message,
+        );
+        assert_error(
+            quote! { param w; output y = powi(w, -9223372036854775808); loss = y; },
+            "the exponent of `powi` must be an integer literal",
+        );
+        assert_ok(
+            quote! { param w; output y = powi(w, -2147483647) + w.powi(2147483647); loss = y; },
+        );
+    }
+
+    #[test]
+    fn dense_placement() {
+        let not = "`dense` can only be used in the value of a top-level `let` or `output`";
+        assert_error(
+            quote! { input x[2]; let mut h = x; h = dense(x, 2, tanh); output y = h; loss = sum(y); },
+            not,
+        );
+        assert_error(
+            quote! { input x[2]; for _ in 0..2 { let h = dense(x, 2, tanh); } output y = x; loss = sum(y); },
+            not,
+        );
+        assert_error(
+            quote! { input x[2]; output y = x; loss = sum(dense(x, 2, tanh)); },
+            not,
+        );
+        assert_error(
+            quote! { fn f(u) = sum(dense(x, 2, tanh)) * u; input x[2]; output y = f(1.0); loss = y; },
+            not,
+        );
+        assert_error(
+            quote! { input x[2]; output y = dense(dense(x, 2, tanh), 2, tanh); loss = sum(y); },
+            "only one `dense` per statement",
+        );
+        assert_ok(
+            quote! { input x[2]; let h = sigmoid(dense(x, 3, relu)) * 2.0; output y = dense(h, 2, identity)[1]; loss = y; },
+        );
+    }
+}

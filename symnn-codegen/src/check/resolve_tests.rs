@@ -1,0 +1,1 @@
+//! Resolution tests: the structure of the resolved program.
