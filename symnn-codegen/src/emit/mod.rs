@@ -101,8 +101,8 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         gradient.instrs.clone(),
         Returns::ValueAndArray(gradient.operand(loss), operands(&gradient, grads)),
     );
+    let grad_operands: Vec<_> = operands(&gradient, grads);
     let form = |method: StepMethod| -> StepForm {
-        let grad_operands: Vec<_> = operands(&gradient, grads);
         step::choose(
             method,
             gradient.len(),
@@ -116,28 +116,18 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
 
     // Signatures: `_` for an argument the body does not use.
     let arg = |used: bool, ident: &syn::Ident| if used { quote!(#ident) } else { quote!(_) };
-    let (fwd_uses, loss_uses, lo_uses, grad_uses, acc_uses, sgd_uses) = (
-        forward_method.uses(),
-        loss_method.uses(),
-        loss_out_method.uses(),
-        gradient_method.uses(),
-        acc_method.uses(),
-        sgd_method.uses(),
-    );
-    let fwd_input = arg(fwd_uses.input, &input);
-    let (loss_input, loss_target) = (arg(loss_uses.input, &input), arg(loss_uses.target, &target));
-    let (lo_input, lo_target) = (arg(lo_uses.input, &input), arg(lo_uses.target, &target));
-    let (grad_input, grad_target) = (arg(grad_uses.input, &input), arg(grad_uses.target, &target));
-    let (acc_input, acc_target, acc_grad) = (
-        arg(acc_uses.input, &input),
-        arg(acc_uses.target, &target),
-        arg(acc_uses.grad, &grad),
-    );
-    let (sgd_input, sgd_target, sgd_lr) = (
-        arg(sgd_uses.input, &input),
-        arg(sgd_uses.target, &target),
-        arg(sgd_uses.lr, &lr),
-    );
+    let sample_args = |method: &Method| {
+        let uses = method.uses();
+        (arg(uses.input, &input), arg(uses.target, &target))
+    };
+    let (fwd_input, _) = sample_args(&forward_method);
+    let (loss_input, loss_target) = sample_args(&loss_method);
+    let (lo_input, lo_target) = sample_args(&loss_out_method);
+    let (grad_input, grad_target) = sample_args(&gradient_method);
+    let (acc_input, acc_target) = sample_args(&acc_method);
+    let acc_grad = arg(acc_method.uses().grad, &grad);
+    let (sgd_input, sgd_target) = sample_args(&sgd_method);
+    let sgd_lr = arg(sgd_method.uses().lr, &lr);
     let forward_body = render.method(&forward_method);
     let loss_body = render.method(&loss_method);
     let loss_out_body = render.method(&loss_out_method);

@@ -19,8 +19,8 @@ pub fn local(name: &str) -> syn::Ident {
     syn::Ident::new(&format!("__{name}"), Span::mixed_site())
 }
 
-/// A public method's parameter (`input`, `target`, `lr`, `grad`, `seed`, `name`): API,
-/// so not prefixed.
+/// A public method's parameter (`input`, `target`, `lr`, `grad`, `seed`, `name`, and
+/// `output` of `Model::forward_slice`): API, so not prefixed.
 pub fn argument(name: &str) -> syn::Ident {
     syn::Ident::new(name, Span::mixed_site())
 }
