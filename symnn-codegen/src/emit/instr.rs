@@ -460,3 +460,59 @@ impl<'g> Body<'g> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_one_let_per_scheduled_node_with_leaves_inline() {
+        let mut g = Graph::new();
+        let (w, x) = (g.insert(Node::Param(0)), g.insert(Node::Input(0)));
+        let wx = g.insert(Node::Mul(w, x));
+        let y = g.insert(Node::Call(Func::Tanh, wx));
+        let body = Body::new(&g, &[y], ParamAccess::Shared);
+        let (Operand::Temp(t_wx), Operand::Temp(t_y)) = (body.operand(wx), body.operand(y)) else {
+            panic!("computed nodes are temporaries");
+        };
+        let op = |id| match g.node(id) {
+            Node::Mul(a, b) => Op::Mul(body.operand(a), body.operand(b)),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            body.instrs,
+            vec![
+                Instr::Let {
+                    dst: t_wx,
+                    op: op(wx)
+                },
+                Instr::Let {
+                    dst: t_y,
+                    op: Op::Call(Func::Tanh, Operand::Temp(t_wx))
+                },
+            ]
+        );
+        let via_self = Body::new(&g, &[y], ParamAccess::ViaSelf);
+        assert_eq!(via_self.operand(w), Operand::ParamViaSelf(0));
+    }
+
+    #[test]
+    fn methods_bind_params_only_when_they_read_them() {
+        let read = Instr::Let {
+            dst: Temp::Node(0),
+            op: Op::Neg(Operand::Param(3)),
+        };
+        let method = Method::new(vec![read.clone()], Returns::Value(Operand::Input(1)));
+        assert_eq!(method.instrs, vec![Instr::BindParams, read]);
+        let uses = method.uses();
+        assert!(uses.params && uses.input && !uses.target && !uses.lr && !uses.grad);
+
+        let call = Method::new(
+            vec![Instr::CallGradient, Instr::UpdateAll],
+            Returns::Value(Operand::Temp(Temp::Loss)),
+        );
+        assert_eq!(call.instrs.len(), 2);
+        let uses = call.uses();
+        assert!(uses.input && uses.target && uses.lr && !uses.params && !uses.grad);
+    }
+}

@@ -74,8 +74,8 @@ pub fn sgd_step(
             let writes = nonzero(&body, grads)
                 .map(|(param, grad)| Instr::Update { param, grad })
                 .collect();
-            let instrs = scale_by_lr(interleave(body.instrs.clone(), writes));
-            Method::new(instrs, Returns::Value(body.operand(loss)))
+            let returns = Returns::Value(body.operand(loss));
+            Method::new(scale_by_lr(interleave(body.instrs, writes)), returns)
         }
         StepForm::GradientsThenWrites => {
             let mut instrs = gradient.instrs.clone();

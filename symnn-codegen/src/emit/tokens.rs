@@ -340,3 +340,72 @@ impl Render {
 fn binary(a: TokenStream, op: TokenStream, b: TokenStream) -> TokenStream {
     quote!(#a #op #b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(instr: &Instr) -> String {
+        Render {
+            float: Float(FloatType::F64),
+        }
+        .instr(instr)
+        .to_string()
+    }
+
+    #[test]
+    fn locals_are_prefixed() {
+        // (The span cannot be told apart outside a proc macro; tests/hygiene.rs checks
+        // it in a real expansion.)
+        assert_eq!(local("t3").to_string(), "__t3");
+        assert_eq!(argument("input").to_string(), "input");
+    }
+
+    #[test]
+    fn statements() {
+        let update = |grad| Instr::Update { param: 2, grad };
+        assert_eq!(
+            render(&update(Operand::Const(1.0))),
+            "self . params [2] -= lr ;"
+        );
+        assert_eq!(
+            render(&update(Operand::Const(-1.0))),
+            "self . params [2] += lr ;"
+        );
+        assert_eq!(
+            render(&update(Operand::Input(0))),
+            "self . params [2] -= lr * input [0] ;"
+        );
+        let by_step = Instr::UpdateByStep {
+            param: 1,
+            step: Temp::Step(0),
+            factor: Some(Operand::Param(4)),
+        };
+        assert_eq!(
+            render(&by_step),
+            "self . params [1] -= __lr0 * __params [4] ;"
+        );
+        let op = Op::Add(Operand::Temp(Temp::Node(5)), Operand::Const(0.5));
+        let named = Instr::Let {
+            dst: Temp::Node(6),
+            op,
+        };
+        assert_eq!(render(&named), "let __t6 : f64 = __t5 + 0.5f64 ;");
+        let slot = Instr::Let {
+            dst: Temp::Slot(6),
+            op,
+        };
+        assert_eq!(render(&slot), "__t [6] = __t5 + 0.5f64 ;");
+    }
+
+    #[test]
+    fn literals_round_to_the_float_type_and_name_constants() {
+        let f32 = Float(FloatType::F32);
+        assert_eq!(f32.literal(1e40).to_string(), "f32 :: INFINITY");
+        assert_eq!(
+            f32.literal(-std::f64::consts::PI).to_string(),
+            "(- :: core :: f32 :: consts :: PI)"
+        );
+        assert_eq!(Float(FloatType::F64).literal(-2.0).to_string(), "(- 2f64)");
+    }
+}
