@@ -1,0 +1,347 @@
+//! Stage 5, emit: the generated struct, its constants and methods, as Rust tokens.
+//!
+//! Every method body is first a flat list of instructions ([`instr::Instr`]: one
+//! `let __tN = ...;` per scheduled node, plus parameter and gradient writes), built from
+//! a schedule ([`instr::Body`]), rewritten by pure functions for `sgd_step` and
+//! `accumulate_gradient` ([`step`]), and turned into tokens only at the end
+//! ([`tokens`]). Paths are fully qualified (`::symnn::...`, `::core::...`).
+//!
+//! Hygiene: every local is `__`-prefixed with `Span::mixed_site()` ([`tokens::local`]).
+//! Mixed-site hygiene keeps locals apart from user *variables*, but a pattern still
+//! resolves *constants* at the call site ("let bindings cannot shadow constants"), so
+//! the prefix keeps a user's `const t3` from colliding. The public methods' parameter
+//! names (`input`, `target`, `lr`, `grad`, `seed`, `name`, `params`) are API and
+//! unprefixed; a lowercase user `const` of one of those names in the same module is the
+//! one clash Rust leaves possible.
+
+mod instr;
+mod step;
+mod tokens;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use crate::ast::Network;
+use crate::graph::NodeId;
+use crate::lower::Lowered;
+use crate::resolved::ParamInit;
+use crate::schedule::cost;
+
+use instr::{Body, Method, ParamAccess, Returns};
+use step::{StepForm, StepMethod};
+use tokens::{argument, local, Float, Render};
+
+/// Everything the emitter needs: the lowered program with its derivative.
+pub struct Derived {
+    /// The program; its graph also holds the derivative nodes.
+    pub program: Lowered,
+    /// `dL/dparams[k]` for every `k`.
+    pub grads: Vec<NodeId>,
+    /// The human-readable derivation.
+    pub derivation: String,
+}
+
+/// Emits the items of one network.
+pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
+    let program = &derived.program;
+    let g = &program.graph;
+    let f = Float(program.float);
+    let render = Render { float: f };
+    let fty = f.ty();
+    let size = |slots: &[crate::resolved::Slot]| slots.iter().map(|s| s.shape.len()).sum::<usize>();
+    let (p, i, t, o) = (
+        size(&program.params),
+        size(&program.inputs),
+        size(&program.targets),
+        program.output.elems.len(),
+    );
+
+    let name = &network.name;
+    let vis = &network.vis;
+    let attrs = &network.attrs;
+
+    let params = local("params");
+    let input = argument("input");
+    let target = argument("target");
+    let grad = argument("grad");
+    let lr = argument("lr");
+    let seed = argument("seed");
+    let rng = local("rng");
+    let name_arg = argument("name");
+    let output = argument("output");
+    let (out, element) = (local("out"), local("name"));
+
+    // The bodies: the scheduled instructions for each method's roots.
+    let (loss, outputs, grads) = (program.loss, &program.output.elems, &derived.grads);
+    let gradient_roots: Vec<NodeId> = std::iter::once(loss).chain(grads.iter().copied()).collect();
+    let loss_and_output_roots: Vec<NodeId> = std::iter::once(loss)
+        .chain(outputs.iter().copied())
+        .collect();
+    let body = |roots: &[NodeId]| Body::new(g, roots, ParamAccess::Shared);
+    let forward = body(outputs);
+    let loss_only = body(&[loss]);
+    let loss_out = body(&loss_and_output_roots);
+    let gradient = body(&gradient_roots);
+    let operands =
+        |body: &Body<'_>, ids: &[NodeId]| ids.iter().map(|&id| body.operand(id)).collect();
+
+    let forward_method = Method::new(
+        forward.instrs.clone(),
+        Returns::Array(operands(&forward, outputs)),
+    );
+    let loss_method = Method::new(
+        loss_only.instrs.clone(),
+        Returns::Value(loss_only.operand(loss)),
+    );
+    let loss_out_method = Method::new(
+        loss_out.instrs.clone(),
+        Returns::ValueAndArray(loss_out.operand(loss), operands(&loss_out, outputs)),
+    );
+    let gradient_method = Method::new(
+        gradient.instrs.clone(),
+        Returns::ValueAndArray(gradient.operand(loss), operands(&gradient, grads)),
+    );
+    let grad_operands: Vec<_> = operands(&gradient, grads);
+    let form = |method: StepMethod| -> StepForm {
+        step::choose(
+            method,
+            gradient.len(),
+            gradient.operand(loss),
+            &grad_operands,
+        )
+    };
+    let sgd_method = step::sgd_step(form(StepMethod::SgdStep), g, &gradient, loss, grads);
+    let acc_method =
+        step::accumulate_gradient(form(StepMethod::AccumulateGradient), &gradient, loss, grads);
+
+    // Signatures: `_` for an argument the body does not use.
+    let arg = |used: bool, ident: &syn::Ident| if used { quote!(#ident) } else { quote!(_) };
+    let sample_args = |method: &Method| {
+        let uses = method.uses();
+        (arg(uses.input, &input), arg(uses.target, &target))
+    };
+    let (fwd_input, _) = sample_args(&forward_method);
+    let (loss_input, loss_target) = sample_args(&loss_method);
+    let (lo_input, lo_target) = sample_args(&loss_out_method);
+    let (grad_input, grad_target) = sample_args(&gradient_method);
+    let (acc_input, acc_target) = sample_args(&acc_method);
+    let acc_grad = arg(acc_method.uses().grad, &grad);
+    let (sgd_input, sgd_target) = sample_args(&sgd_method);
+    let sgd_lr = arg(sgd_method.uses().lr, &lr);
+    let forward_body = render.method(&forward_method);
+    let loss_body = render.method(&loss_method);
+    let loss_out_body = render.method(&loss_out_method);
+    let gradient_body = render.method(&gradient_method);
+    let acc_body = render.method(&acc_method);
+    let sgd_body = render.method(&sgd_method);
+
+    // Constants.
+    let names = program
+        .params
+        .iter()
+        .flat_map(|s| (0..s.shape.len()).map(move |i| s.element_name(i)));
+    let groups = program.params.iter().map(|s| {
+        let n = &s.name;
+        let dims = s.shape.dims().into_iter().map(Literal::usize_unsuffixed);
+        let off = Literal::usize_unsuffixed(s.offset);
+        quote!(::symnn::ParamGroup { name: #n, shape: &[#(#dims),*], offset: #off })
+    });
+    let n_groups = program.params.len();
+    let (forward_ops, forward_calls) = cost(g, &forward.schedule);
+    let (gradient_ops, gradient_calls) = cost(g, &gradient.schedule);
+    let derivation = &derived.derivation;
+
+    // Initialisation, group by group in layout order.
+    let init_stmts: Vec<TokenStream> = program
+        .params
+        .iter()
+        .filter_map(|s| {
+            let (a, b) = (Literal::usize_unsuffixed(s.offset), Literal::usize_unsuffixed(s.offset + s.shape.len()));
+            let scheme = match s.init.as_ref()? {
+                ParamInit::Values(values) => {
+                    let vals = values.iter().map(|&v| f.literal(v));
+                    return Some(quote!(#params[#a..#b].copy_from_slice(&[#(#vals),*]);));
+                }
+                ParamInit::Zero => return None,
+                ParamInit::Glorot { fan_in, fan_out } => {
+                    quote!(::symnn::__private::Scheme::Glorot { fan_in: #fan_in, fan_out: #fan_out })
+                }
+                ParamInit::Uniform(a) => quote!(::symnn::__private::Scheme::Uniform(#a)),
+            };
+            Some(quote!(#scheme.fill(&mut #rng, &mut #params[#a..#b]);))
+        })
+        .collect();
+    let needs_rng = program.params.iter().any(|s| {
+        matches!(
+            s.init,
+            Some(ParamInit::Glorot { .. } | ParamInit::Uniform(_))
+        )
+    });
+    let rng_init = if needs_rng {
+        quote!(let mut #rng = ::symnn::__private::SplitMix64::new(#seed);)
+    } else {
+        quote!(let _ = #seed;)
+    };
+    let params_mut = if init_stmts.is_empty() {
+        quote!()
+    } else {
+        quote!(mut)
+    };
+    let zero = f.literal(0.0);
+
+    let doc_new = "The declared initial values; undeclared ones from the deterministic scheme of `symnn::init` with its default seed.";
+    quote! {
+        #(#attrs)*
+        #[derive(Clone, Debug, PartialEq)]
+        #vis struct #name {
+            /// All parameters, in `PARAM_NAMES` order (declaration order, row-major).
+            pub params: [#fty; #p],
+        }
+
+
+        impl #name {
+            /// Number of trainable parameters.
+            pub const NUM_PARAMS: usize = #p;
+            /// Number of inputs (all `input` declarations flattened row-major).
+            pub const NUM_INPUTS: usize = #i;
+            /// Number of targets.
+            pub const NUM_TARGETS: usize = #t;
+            /// Number of outputs.
+            pub const NUM_OUTPUTS: usize = #o;
+            /// Parameter names in storage order.
+            pub const PARAM_NAMES: [&'static str; #p] = [#(#names),*];
+            /// Parameter groups (declared params, dense weights and biases) with shapes.
+            pub const PARAM_GROUPS: [::symnn::ParamGroup; #n_groups] = [#(#groups),*];
+            /// Operation counts of the generated code.
+            pub const COST: ::symnn::Cost = ::symnn::Cost {
+                forward_ops: #forward_ops,
+                forward_calls: #forward_calls,
+                gradient_ops: #gradient_ops,
+                gradient_calls: #gradient_calls,
+            };
+
+            #[doc = #doc_new]
+            pub fn new() -> Self {
+                Self::with_seed(::symnn::init::DEFAULT_SEED)
+            }
+
+            /// Like `new()`, with another random stream for the undeclared parameters.
+            pub fn with_seed(#seed: u64) -> Self {
+                let #params_mut #params: [#fty; #p] = [#zero; #p];
+                #rng_init
+                #(#init_stmts)*
+                Self { params: #params }
+            }
+
+            /// A network with exactly these parameters.
+            pub fn from_params(params: [#fty; #p]) -> Self {
+                Self { params }
+            }
+
+            /// The storage index of a parameter element by name (`"w13"`, `"h1.weight[3][0]"`).
+            pub fn param_index(#name_arg: &str) -> ::core::option::Option<usize> {
+                Self::PARAM_NAMES.iter().position(|#element| *#element == #name_arg)
+            }
+
+            /// The network's output for one input.
+            #[inline]
+            pub fn forward(&self, #fwd_input: &[#fty; #i]) -> [#fty; #o] {
+                #forward_body
+            }
+
+            /// The loss for one sample.
+            #[inline]
+            pub fn loss(&self, #loss_input: &[#fty; #i], #loss_target: &[#fty; #t]) -> #fty {
+                #loss_body
+            }
+
+            /// The loss and the output for one sample, computed together.
+            #[inline]
+            pub fn loss_and_output(&self, #lo_input: &[#fty; #i], #lo_target: &[#fty; #t]) -> (#fty, [#fty; #o]) {
+                #loss_out_body
+            }
+
+            /// The loss and dL/dparams for one sample.
+            #[inline]
+            pub fn gradient(&self, #grad_input: &[#fty; #i], #grad_target: &[#fty; #t]) -> (#fty, [#fty; #p]) {
+                #gradient_body
+            }
+
+            /// Adds dL/dparams for one sample into `grad` (for minibatches); returns the loss.
+            #[inline]
+            pub fn accumulate_gradient(&self, #acc_input: &[#fty; #i], #acc_target: &[#fty; #t], #acc_grad: &mut [#fty; #p]) -> #fty {
+                #acc_body
+            }
+
+            /// One step of gradient descent on one sample, a simultaneous update: every
+            /// parameter moves by `-lr * dL/dparam` evaluated at the old parameters (each
+            /// write comes after the last read of the old value). Returns the loss before
+            /// the step.
+            #[inline]
+            pub fn sgd_step(&mut self, #sgd_input: &[#fty; #i], #sgd_target: &[#fty; #t], #sgd_lr: #fty) -> #fty {
+                #sgd_body
+            }
+
+            /// The symbolic derivation: forward definitions, loss, common
+            /// subexpressions and one `dL/d<name>` line per parameter.
+            pub fn derivation() -> &'static str {
+                #derivation
+            }
+        }
+
+        impl ::core::default::Default for #name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl ::symnn::Model for #name {
+            type Float = #fty;
+            const NUM_PARAMS: usize = #p;
+            const NUM_INPUTS: usize = #i;
+            const NUM_TARGETS: usize = #t;
+            const NUM_OUTPUTS: usize = #o;
+            fn param_names() -> &'static [&'static str] {
+                &Self::PARAM_NAMES
+            }
+            fn param_groups() -> &'static [::symnn::ParamGroup] {
+                &Self::PARAM_GROUPS
+            }
+            fn cost() -> ::symnn::Cost {
+                Self::COST
+            }
+            fn derivation() -> &'static str {
+                #name::derivation()
+            }
+            fn params(&self) -> &[#fty] {
+                &self.params
+            }
+            fn params_mut(&mut self) -> &mut [#fty] {
+                &mut self.params
+            }
+            fn forward_slice(&self, #input: &[#fty], #output: &mut [#fty]) {
+                let #out = #name::forward(self, ::symnn::__private::array(#input, "input"));
+                #output.copy_from_slice(&#out);
+            }
+            fn loss_slice(&self, #input: &[#fty], #target: &[#fty]) -> #fty {
+                #name::loss(self, ::symnn::__private::array(#input, "input"), ::symnn::__private::array(#target, "target"))
+            }
+            fn accumulate_gradient_slice(&self, #input: &[#fty], #target: &[#fty], #grad: &mut [#fty]) -> #fty {
+                #name::accumulate_gradient(
+                    self,
+                    ::symnn::__private::array(#input, "input"),
+                    ::symnn::__private::array(#target, "target"),
+                    ::symnn::__private::array_mut(#grad, "grad"),
+                )
+            }
+            fn sgd_step_slice(&mut self, #input: &[#fty], #target: &[#fty], #lr: #fty) -> #fty {
+                #name::sgd_step(
+                    self,
+                    ::symnn::__private::array(#input, "input"),
+                    ::symnn::__private::array(#target, "target"),
+                    #lr,
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! The bodies of `sgd_step` and `accumulate_gradient`: which [`StepForm`] they take,
+//! and the two rewrites of a fused body, [`interleave`] and [`scale_by_lr`], as pure
+//! functions on instruction lists.
+
+use std::collections::{HashMap, HashSet};
+
+use super::instr::{Body, Instr, Method, Op, Operand, ParamAccess, Returns, Temp, LET_LIMIT};
+use crate::graph::{Graph, NodeId};
+
+/// Above this many scheduled gradient instructions, `sgd_step` and
+/// `accumulate_gradient` call the one out-of-line `gradient` instead of repeating its
+/// body: fusing stops paying for big nets, and three copies of a huge body triple
+/// compile time. (Equal to [`LET_LIMIT`], so a fused body never is in array mode.)
+pub const FUSE_LIMIT: usize = LET_LIMIT;
+
+/// The method whose body is being built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepMethod {
+    /// `sgd_step`: writes `self.params`.
+    SgdStep,
+    /// `accumulate_gradient`: writes `grad`.
+    AccumulateGradient,
+}
+
+/// The shape of a `sgd_step` or `accumulate_gradient` body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepForm {
+    /// The gradient's instructions with each write placed right after the instruction
+    /// completing its value (so the value dies early instead of spilling) and, for
+    /// `sgd_step`, after the last read of the parameter's old value. The normal case.
+    Interleaved,
+    /// The gradient's instructions, then every write: for a gradient (or, in `sgd_step`,
+    /// the loss) that is a bare parameter, read after the writes, where interleaving
+    /// has no instruction to place the write after.
+    GradientsThenWrites,
+    /// A call to `gradient` and one loop: above [`FUSE_LIMIT`] (bounds compile time).
+    ViaGradientCall,
+}
+
+/// The form of `method`'s body, given the gradient body's size, the loss and the
+/// gradients (as operands of the gradient body).
+pub fn choose(
+    method: StepMethod,
+    instructions: usize,
+    loss: Operand,
+    grads: &[Operand],
+) -> StepForm {
+    // (A loss that is a bare parameter would be read after its own update.)
+    let bare_param_read_late =
+        grads.iter().any(|g| g.is_param()) || (method == StepMethod::SgdStep && loss.is_param());
+    if instructions > FUSE_LIMIT {
+        StepForm::ViaGradientCall
+    } else if bare_param_read_late {
+        StepForm::GradientsThenWrites
+    } else {
+        StepForm::Interleaved
+    }
+}
+
+/// The body of `sgd_step`: every parameter moves by `-lr * dL/dparams[k]` evaluated at
+/// the old parameters. `gradient` computes the loss and `grads` (`dL/dparams`).
+pub fn sgd_step(
+    form: StepForm,
+    graph: &Graph,
+    gradient: &Body<'_>,
+    loss: NodeId,
+    grads: &[NodeId],
+) -> Method {
+    match form {
+        StepForm::Interleaved => {
+            // Parameters read as `self.params[k]`: the body writes them as it goes.
+            let roots: Vec<NodeId> = std::iter::once(loss).chain(grads.iter().copied()).collect();
+            let body = Body::new(graph, &roots, ParamAccess::ViaSelf);
+            let writes = nonzero(&body, grads)
+                .map(|(param, grad)| Instr::Update { param, grad })
+                .collect();
+            let returns = Returns::Value(body.operand(loss));
+            Method::new(scale_by_lr(interleave(body.instrs, writes)), returns)
+        }
+        StepForm::GradientsThenWrites => {
+            let mut instrs = gradient.instrs.clone();
+            instrs.push(Instr::Let {
+                dst: Temp::Loss,
+                op: Op::Copy(gradient.operand(loss)),
+            });
+            let (params, values): (Vec<usize>, Vec<Operand>) = nonzero(gradient, grads).unzip();
+            instrs.push(Instr::SaveGradients { values });
+            instrs.extend(params.into_iter().zip(0..).map(|(param, i)| Instr::Update {
+                param,
+                grad: Operand::Temp(Temp::Gradient(i)),
+            }));
+            Method::new(instrs, Returns::Value(Operand::Temp(Temp::Loss)))
+        }
+        StepForm::ViaGradientCall => Method::new(
+            vec![Instr::CallGradient, Instr::UpdateAll],
+            Returns::Value(Operand::Temp(Temp::Loss)),
+        ),
+    }
+}
+
+/// The body of `accumulate_gradient`: `grad += dL/dparams`, returning the loss.
+pub fn accumulate_gradient(
+    form: StepForm,
+    gradient: &Body<'_>,
+    loss: NodeId,
+    grads: &[NodeId],
+) -> Method {
+    let adds = || {
+        nonzero(gradient, grads)
+            .map(|(param, value)| Instr::AddGrad { param, value })
+            .collect::<Vec<_>>()
+    };
+    match form {
+        StepForm::Interleaved => Method::new(
+            interleave(gradient.instrs.clone(), adds()),
+            Returns::Value(gradient.operand(loss)),
+        ),
+        StepForm::GradientsThenWrites => {
+            let mut instrs = gradient.instrs.clone();
+            instrs.extend(adds());
+            Method::new(instrs, Returns::Value(gradient.operand(loss)))
+        }
+        StepForm::ViaGradientCall => Method::new(
+            vec![Instr::CallGradient, Instr::AddGradAll],
+            Returns::Value(Operand::Temp(Temp::Loss)),
+        ),
+    }
+}
+
+/// `(k, dL/dparams[k])` for the gradients that are not the constant 0 (no write).
+fn nonzero<'a>(
+    body: &'a Body<'_>,
+    grads: &'a [NodeId],
+) -> impl Iterator<Item = (usize, Operand)> + 'a {
+    grads
+        .iter()
+        .map(|&id| body.operand(id))
+        .enumerate()
+        .filter(|(_, grad)| grad.as_const() != Some(0.0))
+}
+
+/// `body` with each of `writes` inserted right after the last instruction it depends
+/// on: the one defining a temporary it reads and, for a parameter write, the last one
+/// reading that parameter (whose old value a simultaneous update must leave visible).
+/// Writes depending on nothing go first; writes placed at the same point keep their
+/// order.
+pub fn interleave(body: Vec<Instr>, writes: Vec<Instr>) -> Vec<Instr> {
+    let mut defined_at: HashMap<Temp, usize> = HashMap::new();
+    let mut last_read: HashMap<usize, usize> = HashMap::new();
+    for (i, instr) in body.iter().enumerate() {
+        if let Some(dst) = instr.defines() {
+            defined_at.insert(dst, i);
+        }
+        for k in instr.reads().into_iter().filter_map(Operand::param) {
+            last_read.insert(k, i);
+        }
+    }
+    // `after[i]`: the writes to place after `body[i - 1]`; `after[0]` goes first.
+    let mut after: Vec<Vec<Instr>> = vec![Vec::new(); body.len() + 1];
+    for write in writes {
+        let dependencies = write
+            .reads()
+            .into_iter()
+            .filter_map(|operand| match operand {
+                Operand::Temp(t) => defined_at.get(&t).copied(),
+                _ => None,
+            })
+            .chain(
+                write
+                    .writes_param()
+                    .and_then(|k| last_read.get(&k).copied()),
+            );
+        let at = dependencies.map(|i| i + 1).max().unwrap_or(0);
+        after[at].push(write);
+    }
+    let mut out = Vec::with_capacity(after.iter().map(Vec::len).sum::<usize>() + body.len());
+    let mut after = after.into_iter();
+    out.extend(after.next().into_iter().flatten());
+    for (instr, writes) in body.into_iter().zip(after) {
+        out.push(instr);
+        out.extend(writes);
+    }
+    out
+}
+
+/// Writes the SGD updates `p_k -= lr * g_k` the way a person would: when `g_k = d * x`
+/// (a weight: the adjoint `d` of its neuron times an input), as `p_k -= (lr*d) * x`
+/// with `lr*d` computed once per neuron and shared with the bias update `p_b -= lr*d`
+/// (`g_b = d`). That saves one multiply per weight.
+///
+/// Every [`Instr::Update`] whose gradient is a computed value becomes an
+/// [`Instr::UpdateByStep`], preceded by the `Let` of its [`Temp::Step`] where that
+/// `lr * ...` is first needed; updates by a leaf gradient stay. Pure: the other
+/// instructions and the order are unchanged.
+pub fn scale_by_lr(instrs: Vec<Instr>) -> Vec<Instr> {
+    let products: HashMap<Temp, (Operand, Operand)> = instrs
+        .iter()
+        .filter_map(|instr| match instr {
+            Instr::Let {
+                dst,
+                op: Op::Mul(a, b),
+            } => Some((*dst, (*a, *b))),
+            _ => None,
+        })
+        .collect();
+    let product = |operand: Operand| match operand {
+        Operand::Temp(t) => products.get(&t).copied(),
+        _ => None,
+    };
+    // The gradients written (a neuron's adjoint is its bias's gradient) ...
+    let grads: HashSet<Operand> = instrs
+        .iter()
+        .filter_map(|instr| match instr {
+            Instr::Update { grad, .. } => Some(*grad),
+            _ => None,
+        })
+        .collect();
+    // ... and those that are also a factor of another gradient (biases of weight rows).
+    let shared_factors: HashSet<Operand> = grads
+        .iter()
+        .filter_map(|&g| product(g))
+        .filter_map(|(a, b)| [a, b].into_iter().find(|f| grads.contains(f)))
+        .collect();
+
+    let mut steps: HashMap<Operand, Temp> = HashMap::new();
+    let mut out = Vec::with_capacity(instrs.len() * 2);
+    for instr in instrs {
+        let Instr::Update { param, grad } = instr else {
+            out.push(instr);
+            continue;
+        };
+        // `(x, factor)` with `grad = x * factor` and `lr * x` worth sharing.
+        let factored = match product(grad) {
+            _ if shared_factors.contains(&grad) => Some((grad, None)),
+            // (Not when a factor is a parameter: the write would read it at write time,
+            // possibly after its own update; the product read it in its place, which
+            // the write placement accounts for.)
+            Some((a, b)) if (a.is_temp() || b.is_temp()) && !a.is_param() && !b.is_param() => {
+                // Scale the factor that is itself a gradient (the neuron's adjoint) if
+                // there is one, else the computed one.
+                let (scaled, factor) = if grads.contains(&a) || !b.is_temp() {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                Some((scaled, Some(factor)))
+            }
+            _ if grad.is_temp() => Some((grad, None)),
+            _ => None,
+        };
+        let Some((scaled, factor)) = factored else {
+            out.push(Instr::Update { param, grad });
+            continue;
+        };
+        let next = u32::try_from(steps.len()).expect("fewer than 2^32 steps");
+        let step = *steps.entry(scaled).or_insert_with(|| {
+            out.push(Instr::Let {
+                dst: Temp::Step(next),
+                op: Op::Mul(Operand::Lr, scaled),
+            });
+            Temp::Step(next)
+        });
+        out.push(Instr::UpdateByStep {
+            param,
+            step,
+            factor,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(n: u32) -> Operand {
+        Operand::Temp(Temp::Node(n))
+    }
+
+    fn define(n: u32, op: Op) -> Instr {
+        Instr::Let {
+            dst: Temp::Node(n),
+            op,
+        }
+    }
+
+    #[test]
+    fn a_write_follows_its_value_and_the_last_read_of_its_parameter() {
+        let body = vec![
+            define(0, Op::Mul(Operand::ParamViaSelf(0), Operand::Input(0))),
+            define(1, Op::Neg(t(0))),
+            define(2, Op::Mul(Operand::ParamViaSelf(0), t(1))),
+        ];
+        let write = |param, grad| Instr::Update { param, grad };
+        let out = interleave(
+            body.clone(),
+            vec![
+                write(0, t(1)),
+                write(1, t(1)),
+                write(2, Operand::Const(2.0)),
+            ],
+        );
+        // params[0]'s gradient is ready after t1, but t2 still reads params[0].
+        assert_eq!(
+            out,
+            vec![
+                write(2, Operand::Const(2.0)),
+                body[0].clone(),
+                body[1].clone(),
+                write(1, t(1)),
+                body[2].clone(),
+                write(0, t(1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn gradient_additions_wait_only_for_their_value() {
+        let body = vec![
+            define(0, Op::Mul(Operand::Param(0), Operand::Input(0))),
+            define(1, Op::Mul(Operand::Param(0), t(0))),
+        ];
+        let add = Instr::AddGrad {
+            param: 0,
+            value: t(0),
+        };
+        let out = interleave(body.clone(), vec![add.clone()]);
+        assert_eq!(out, vec![body[0].clone(), add, body[1].clone()]);
+    }
+
+    #[test]
+    fn lr_times_the_adjoint_is_shared_by_bias_and_weights() {
+        // t0 = d (the neuron's adjoint, the bias's gradient); t1 = d * x0; t2 = x1 * d.
+        let lets = vec![
+            define(0, Op::Sub(Operand::Input(0), Operand::Target(0))),
+            define(1, Op::Mul(t(0), Operand::Input(0))),
+            define(2, Op::Mul(Operand::Input(1), t(0))),
+        ];
+        let mut instrs = lets.clone();
+        instrs.extend((0..3).map(|k| Instr::Update {
+            param: k,
+            grad: t(k as u32),
+        }));
+        let step = Temp::Step(0);
+        let by = |param, factor| Instr::UpdateByStep {
+            param,
+            step,
+            factor,
+        };
+        let mut expected = lets;
+        expected.extend([
+            Instr::Let {
+                dst: step,
+                op: Op::Mul(Operand::Lr, t(0)),
+            },
+            by(0, None),
+            by(1, Some(Operand::Input(0))),
+            by(2, Some(Operand::Input(1))),
+        ]);
+        assert_eq!(scale_by_lr(instrs), expected);
+    }
+
+    #[test]
+    fn leaf_gradients_and_parameter_factors_are_not_rescaled() {
+        let lets = vec![
+            define(0, Op::Neg(Operand::Input(0))),
+            define(1, Op::Mul(t(0), Operand::ParamViaSelf(2))),
+        ];
+        let mut instrs = lets.clone();
+        let updates = [
+            Instr::Update {
+                param: 0,
+                grad: Operand::Const(1.0),
+            },
+            Instr::Update {
+                param: 1,
+                grad: Operand::Input(0),
+            },
+        ];
+        instrs.extend(updates.iter().cloned());
+        instrs.push(Instr::Update {
+            param: 2,
+            grad: t(1),
+        });
+        let mut expected = lets;
+        expected.extend(updates);
+        // `t1 = t0 * params[2]` is scaled whole: `lr * t1`, not `(lr * t0) * params[2]`.
+        expected.extend([
+            Instr::Let {
+                dst: Temp::Step(0),
+                op: Op::Mul(Operand::Lr, t(1)),
+            },
+            Instr::UpdateByStep {
+                param: 2,
+                step: Temp::Step(0),
+                factor: None,
+            },
+        ]);
+        assert_eq!(scale_by_lr(instrs), expected);
+    }
+
+    #[test]
+    fn the_form_follows_size_and_bare_parameters() {
+        use StepForm::*;
+        use StepMethod::*;
+        let (p, x) = (Operand::Param(0), t(7));
+        assert_eq!(choose(SgdStep, 10, x, &[x]), Interleaved);
+        assert_eq!(choose(SgdStep, 10, p, &[x]), GradientsThenWrites);
+        assert_eq!(choose(AccumulateGradient, 10, p, &[x]), Interleaved);
+        assert_eq!(
+            choose(AccumulateGradient, 10, x, &[x, p]),
+            GradientsThenWrites
+        );
+        assert_eq!(choose(SgdStep, FUSE_LIMIT, x, &[p]), GradientsThenWrites);
+        assert_eq!(choose(SgdStep, FUSE_LIMIT + 1, x, &[x]), ViaGradientCall);
+        assert_eq!(
+            choose(AccumulateGradient, FUSE_LIMIT + 1, p, &[p]),
+            ViaGradientCall
+        );
+    }
+}
