@@ -229,10 +229,12 @@ impl<'a> Checker<'a> {
             .saturating_mul(n as u64 + 1)
             .saturating_add((units as u64).saturating_mul(activation_size));
         self.spend(loc, work);
+        let shape = Some(Shape::Vector(units));
         let (Some(activation), Some(&weight)) =
             (activation, self.dense_groups.get(&self.statement))
         else {
-            return Typed::unknown();
+            // A misplaced layer or a bad activation (reported): the shape is still known.
+            return Typed::new(shape, ExprKind::Num(0.0));
         };
         let bias = weight + 1;
         if let [w, b] = &mut self.params[weight..=bias] {
@@ -245,7 +247,7 @@ impl<'a> Checker<'a> {
             b.init = Some(ParamInit::Zero);
         }
         Typed::new(
-            Some(Shape::Vector(units)),
+            shape,
             ExprKind::Dense {
                 input: Box::new(input.expr),
                 weight,

@@ -254,13 +254,12 @@ impl<'a> Checker<'a> {
 fn decl_shape(decl: &Decl) -> Result<Shape, Vec<syn::Error>> {
     let name = &decl.name;
     let mut errors = Vec::new();
-    for dim in &decl.dims {
-        if dim.size == 0 {
-            errors.push(syn::Error::new(
-                dim.span,
-                "an array size must be at least 1",
-            ));
-        }
+    // One error for all zero sizes of a declaration, at the first.
+    if let Some(dim) = decl.dims.iter().find(|d| d.size == 0) {
+        errors.push(syn::Error::new(
+            dim.span,
+            "an array size must be at least 1",
+        ));
     }
     if let Some(extra) = decl.dims.get(2) {
         errors.push(syn::Error::new(

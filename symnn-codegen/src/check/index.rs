@@ -2,8 +2,8 @@
 //! ([`Index`]). A loop body is checked once, so a formula is evaluated here for every
 //! combination of the values of the loop variables it uses (the enclosing loops are
 //! within the iteration budget, so there are at most [`super::MAX_ITERATIONS`]), and the
-//! first out-of-range value and the first overflow are reported with the iteration
-//! they happen in.
+//! first out-of-range value (with the iteration it happens in) and each overflowing
+//! operation are reported once.
 
 use super::{Checker, LocalKind, Scope, Ty, Value};
 use crate::ast::{BinOp, Expr, Loc};
@@ -32,16 +32,32 @@ impl Term {
         }
     }
 
-    /// The value with the loop variables at `vars`, or the location of an overflow.
-    fn eval(&self, vars: &[i64]) -> Result<i64, Loc> {
+    /// The value with the loop variables at `vars`, or the operation that overflows.
+    fn eval(&self, vars: &[i64]) -> Result<i64, &Term> {
         match self {
             Term::Const(v) => Ok(*v),
             Term::Var(v) => Ok(vars.get(v.0 as usize).copied().unwrap_or(0)),
-            Term::Neg(a, loc) => a.eval(vars)?.checked_neg().ok_or(*loc),
-            Term::Binary(op, a, b, loc) => {
+            Term::Neg(a, _) => a.eval(vars)?.checked_neg().ok_or(self),
+            Term::Binary(op, a, b, _) => {
                 let (a, b) = (a.eval(vars)?, b.eval(vars)?);
-                binary(*op, a, b).ok_or(*loc)
+                binary(*op, a, b).ok_or(self)
             }
+        }
+    }
+
+    /// The number of operations (which may overflow).
+    fn operations(&self) -> usize {
+        match self {
+            Term::Const(_) | Term::Var(_) => 0,
+            Term::Neg(a, _) => 1 + a.operations(),
+            Term::Binary(_, a, b, _) => 1 + a.operations() + b.operations(),
+        }
+    }
+
+    fn loc(&self) -> Option<Loc> {
+        match self {
+            Term::Neg(_, loc) | Term::Binary(.., loc) => Some(*loc),
+            _ => None,
         }
     }
 
@@ -170,8 +186,8 @@ impl Checker<'_> {
     }
 
     /// Evaluates `term` for every combination of its loop variables' values (outer loops
-    /// varying slowest, as the unrolled code runs) and reports the first overflow and the
-    /// first value out of `0..len`.
+    /// varying slowest, as the unrolled code runs) and reports each operation that
+    /// overflows and the first value out of `0..len`.
     fn check_range(&mut self, term: &Term, base: Shape, len: usize, loc: Loc) {
         let mut used = Vec::new();
         term.vars(&mut used);
@@ -192,12 +208,19 @@ impl Checker<'_> {
             values[var.0 as usize] = *start;
         }
         let mut step = vec![0u64; loops.len()];
-        let (mut overflow, mut out_of_range) = (false, false);
+        // Each overflowing operation and the first out-of-range value are reported once.
+        let mut overflows: Vec<&Term> = Vec::new();
+        let mut out_of_range = false;
+        let operations = term.operations();
         loop {
             match term.eval(&values) {
-                Err(at) if !overflow => {
-                    overflow = true;
-                    self.error(at, "integer overflow in this index");
+                Err(at) => {
+                    if !overflows.iter().any(|seen| std::ptr::eq(*seen, at)) {
+                        overflows.push(at);
+                        if let Some(loc) = at.loc() {
+                            self.error(loc, "integer overflow in this index");
+                        }
+                    }
                 }
                 Ok(value) if !out_of_range && usize::try_from(value).map_or(true, |v| v >= len) => {
                     out_of_range = true;
@@ -220,9 +243,9 @@ impl Checker<'_> {
                         format!("index {value} out of range for {base}{rows}{when}"),
                     );
                 }
-                _ => {}
+                Ok(_) => {}
             }
-            if overflow && out_of_range {
+            if out_of_range && overflows.len() == operations {
                 return;
             }
             // The next combination, innermost loop fastest.
@@ -331,17 +354,19 @@ mod tests {
             },
             "(when j = 2, i = 1)",
         );
-        // Overflow that depends on the loop variable (at `i = 1`), reported once.
-        assert_error(
-            quote! {
-                input v[4];
-                let mut z = 0.0;
-                for i in 0..3 { z += v[i * 4611686018427387904 * 2]; }
-                output y = z;
-                loss = y;
-            },
-            "integer overflow in this index",
-        );
+        // Overflow that depends on the loop variable: `* 2` overflows at `i = 1`,
+        // `i * 4611686018427387904` at `i = 2`; each operation is reported once.
+        let overflow = errors(quote! {
+            input v[4];
+            let mut z = 0.0;
+            for i in 0..3 { z += v[i * 4611686018427387904 * 2] + v[i * 4611686018427387904 * 2]; }
+            output y = z;
+            loss = y;
+        });
+        assert_eq!(overflow.len(), 4, "{overflow:#?}");
+        assert!(overflow
+            .iter()
+            .all(|e| e == "integer overflow in this index"));
         // Each index is reported once, not once per iteration.
         let once = errors(quote! {
             input v[2];

@@ -1,23 +1,23 @@
 //! Stage 2, check: one resolution pass from the syntax tree to a
-//! [`resolved::Program`], reporting every mistake at once.
+//! [`crate::resolved::Program`], reporting every mistake at once.
 //!
 //! The checker walks the statements in the order the lowering evaluates them:
 //!
 //! - declarations (`input`, `target`, `param`, `fn`) are top level and visible everywhere
-//!   ([`decls`] lays them out first, `dense` groups included, in declaration order);
+//!   (`decls` lays them out first, `dense` groups included, in declaration order);
 //! - `let` and `output` bindings are visible from the next statement on, within their
 //!   scope (the top level, or a `for` body); no name may be defined twice or shadowed
 //!   (inside a `fn` body its arguments hide global declarations of the same name);
-//!   [`scope`] turns names into ids;
+//!   `scope` turns names into ids;
 //! - a `for` body is checked **once**: shapes never depend on the loop variable's value.
-//!   Only indices do: each index is an integer formula ([`index`]) evaluated for every
+//!   Only indices do: each index is an integer formula (`index`) evaluated for every
 //!   combination of the enclosing loops' values, so out-of-range indices and overflow
 //!   are still found, with the iteration that fails;
 //! - user `fn`s map scalars to a scalar and are applied elementwise; their bodies are
 //!   checked once (arguments are scalars), and the call graph must be acyclic, shallow
-//!   and small enough to inline ([`fns`]);
-//! - the size of the unrolled network is estimated as it is checked ([`budget`]);
-//! - the output may not depend on a target ([`targets`], on the resolved program).
+//!   and small enough to inline (`fns`);
+//! - the size of the unrolled network is estimated as it is checked (`budget`);
+//! - the output may not depend on a target (`targets`, on the resolved program).
 //!
 //! Every expression gets a shape. An erroneous one gets the *unknown* shape (`None`),
 //! which is compatible with everything, so one mistake yields one error rather than a
