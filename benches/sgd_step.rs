@@ -114,16 +114,19 @@ impl HandSeed {
         let d5 = f5 - y; // dL/dz5
         let d3 = d5 * self.w35 * f3 * (1.0 - f3); // dL/dz3
         let d4 = d5 * self.w45 * f4 * (1.0 - f4); // dL/dz4
-                                                  // `lr` scales each neuron's adjoint once and is shared by its weights, as the
-                                                  // generated step does (one multiply per weight saved).
-        let (l3, l4, l5) = (lr * d3, lr * d4, lr * d5);
-        self.w0 -= 2.0 * (l3 + l4 + l5);
-        self.w13 -= x1 * l3;
-        self.w23 -= x2 * l3;
-        self.w14 -= x1 * l4;
-        self.w24 -= x2 * l4;
-        self.w35 -= f3 * l5;
-        self.w45 -= f4 * l5;
+                                                  // (Scaling each neuron's adjoint by `lr` once, `l3 = lr * d3; w13 -= x1 * l3`,
+        // as the generated step does, made this hand-written step *slower* here: paired
+        // ratio generated/hand-written 0.94-0.95 instead of 0.97-0.98, two runs each,
+        // load ~3. This net is latency-bound; `lr * (x1 * d3)` keeps `lr` off the
+        // chain. The faster form is kept, so the baseline is the careful one.)
+        let g0 = 2.0 * (d3 + d4 + d5);
+        self.w0 -= lr * g0;
+        self.w13 -= lr * (x1 * d3);
+        self.w23 -= lr * (x2 * d3);
+        self.w14 -= lr * (x1 * d4);
+        self.w24 -= lr * (x2 * d4);
+        self.w35 -= lr * (f3 * d5);
+        self.w45 -= lr * (f4 * d5);
         loss
     }
 }
