@@ -114,7 +114,8 @@ impl HandSeed {
         let d5 = f5 - y; // dL/dz5
         let d3 = d5 * self.w35 * f3 * (1.0 - f3); // dL/dz3
         let d4 = d5 * self.w45 * f4 * (1.0 - f4); // dL/dz4
-                                                  // (Scaling each neuron's adjoint by `lr` once, `l3 = lr * d3; w13 -= x1 * l3`,
+
+        // (Scaling each neuron's adjoint by `lr` once, `l3 = lr * d3; w13 -= x1 * l3`,
         // as the generated step does, made this hand-written step *slower* here: paired
         // ratio generated/hand-written 0.94-0.95 instead of 0.97-0.98, two runs each,
         // load ~3. This net is latency-bound; `lr * (x1 * d3)` keeps `lr` off the
