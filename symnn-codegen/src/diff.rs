@@ -114,6 +114,7 @@ fn local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId, NodeId
             vec![(a, d)]
         }
         Node::Powi(a, k) => {
+            // (`k - 1` cannot overflow: the check stage rejects `k = i32::MIN`.)
             let lower = g.insert(Node::Powi(a, k - 1));
             let d = g.scale(f64::from(k), lower);
             vec![(a, g.mul(adj, d))]

@@ -314,38 +314,6 @@ impl Graph {
     }
 }
 
-impl Graph {
-    /// A copy of the graph with every `Param(k)` leaf renamed to `Param(map[k])`, and
-    /// the table from old to new ids. (The lowering numbers parameters in the order it
-    /// meets them; the public layout is declaration order.)
-    pub fn renumber_params(&self, map: &[u32]) -> (Graph, Vec<NodeId>) {
-        let mut out = Graph::new();
-        let mut new_id = Vec::with_capacity(self.nodes.len());
-        for &node in &self.nodes {
-            let m = |c: NodeId| new_id[c.index()];
-            let mapped = match node {
-                Node::Param(k) => Node::Param(map.get(k as usize).copied().unwrap_or(k)),
-                Node::Const(_) | Node::Input(_) | Node::Target(_) => node,
-                Node::Neg(a) => Node::Neg(m(a)),
-                Node::Add(a, b) => Node::Add(m(a), m(b)),
-                Node::Sub(a, b) => Node::Sub(m(a), m(b)),
-                Node::Mul(a, b) => Node::Mul(m(a), m(b)),
-                Node::Div(a, b) => Node::Div(m(a), m(b)),
-                Node::Call(f, a) => Node::Call(f, m(a)),
-                Node::Powi(a, n) => Node::Powi(m(a), n),
-                Node::Pow(a, b) => Node::Pow(m(a), m(b)),
-                Node::Max(a, b) => Node::Max(m(a), m(b)),
-                Node::Min(a, b) => Node::Min(m(a), m(b)),
-                Node::IfGt(a, b, t, e) => Node::IfGt(m(a), m(b), m(t), m(e)),
-                Node::IfGe(a, b, t, e) => Node::IfGe(m(a), m(b), m(t), m(e)),
-                Node::StopGradient(a) => Node::StopGradient(m(a)),
-            };
-            new_id.push(out.insert(mapped));
-        }
-        (out, new_id)
-    }
-}
-
 /// Sorts the operands of commutative operations so equal expressions hash equally.
 fn canonicalize(node: Node) -> Node {
     match node {
