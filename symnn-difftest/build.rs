@@ -195,25 +195,25 @@ impl Gen {
 
     fn scalar_leaf(&mut self) -> String {
         for _ in 0..4 {
-            match self.rng.below(6) {
-                0 | 1 => {
+            match self.rng.below(8) {
+                0..=2 => {
                     if let Some((name, _)) = self.pick_var(|s| s == Sh::S) {
                         return name;
                     }
                 }
-                2 => {
+                3 | 4 => {
                     if let Some((name, Sh::V(n))) = self.pick_var(|s| matches!(s, Sh::V(_))) {
                         let i = self.index(n);
                         return format!("{name}[{i}]");
                     }
                 }
-                3 => {
+                5 => {
                     if let Some((name, Sh::M(r, c))) = self.pick_var(|s| matches!(s, Sh::M(..))) {
                         let (i, j) = (self.index(r), self.index(c));
                         return format!("{name}[{i}][{j}]");
                     }
                 }
-                4 if !self.loops.is_empty() => {
+                6 if !self.loops.is_empty() => {
                     // A loop variable as a number.
                     let k = self.rng.below(self.loops.len());
                     return format!("({} * 0.5)", self.loops[k].0);
@@ -494,7 +494,10 @@ fn network(rng: Rng, name: &str, f32: bool, variant: usize) -> (String, Rng) {
         if has_ps {
             g.vars.push(("ps".to_owned(), Sh::S));
         }
-        let e = g.scalar(2);
+        let mut e = g.scalar(2);
+        if !e.contains("fu") {
+            e = format!("{e} + tanh(fu)");
+        }
         let _ = writeln!(body, "    fn fa(fu) = {e};");
         g.fns1.push("fa".to_owned());
         if g.rng.chance(70) {
