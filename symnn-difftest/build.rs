@@ -668,6 +668,94 @@ fn struct_name(source: &str) -> String {
     rest.split_whitespace().next().expect("name").to_owned()
 }
 
+/// Whether `source` calls `name` as a function (`name(`) or a method (`.name(`).
+fn calls(source: &str, name: &str) -> bool {
+    source.match_indices(&format!("{name}(")).any(|(at, _)| {
+        !source[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// Fails the build if the random networks stopped covering some part of the DSL.
+fn assert_coverage(sources: &[(String, bool)]) {
+    let random: Vec<&str> = sources[FIXED.len()..]
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect();
+    for name in [
+        "exp",
+        "ln",
+        "log",
+        "sqrt",
+        "abs",
+        "sin",
+        "cos",
+        "tanh",
+        "sigmoid",
+        "relu",
+        "leaky_relu",
+        "softplus",
+        "sq",
+        "powi",
+        "pow",
+        "max",
+        "min",
+        "identity",
+        "sum",
+        "mean",
+        "dot",
+        "softmax",
+        "log_softmax",
+        "transpose",
+        "dense",
+        "mse",
+        "bce",
+        "bce_logits",
+        "cross_entropy",
+        "fa",
+        "fb",
+    ] {
+        assert!(
+            random.iter().any(|s| calls(s, name)),
+            "no random network calls `{name}`"
+        );
+    }
+    for syntax in [
+        "type Float = f32;",
+        "fn fb(",
+        "input xs, xv[",
+        "xm[",
+        "let mut",
+        " += ",
+        " -= ",
+        " *= ",
+        " /= ",
+        " = tanh(",
+        "[i + 1]",
+        "for _ in 0..=",
+        "for i in 0..",
+        "let t",
+        " * (i + j)",
+        ".T",
+        ").T",
+        ".tanh()",
+        ").max(",
+        ").powi(",
+        "] = [[",
+        "] = [",
+        ", fa);",
+        "(i * 0.5)",
+        "[i][",
+    ] {
+        assert!(
+            random.iter().any(|s| s.contains(syntax)),
+            "no random network contains `{syntax}`"
+        );
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let mut sources: Vec<(String, bool)> = FIXED
@@ -681,6 +769,8 @@ fn main() {
         rng = next;
         sources.push((source, f32));
     }
+
+    assert_coverage(&sources);
 
     let mut out = String::new();
     let mut table = String::new();

@@ -36,6 +36,8 @@ pub trait Erased: Sync {
     fn is_f32(&self) -> bool;
     /// `[NUM_PARAMS, NUM_INPUTS, NUM_TARGETS, NUM_OUTPUTS]`
     fn sizes(&self) -> [usize; 4];
+    /// Operations and calls in the generated gradient code (`COST`).
+    fn gradient_instructions(&self) -> usize;
     /// Calls every method once at this point (values are rounded to the float type).
     fn run(&self, params: &[f64], input: &[f64], target: &[f64], lr: f64) -> Outcome;
 }
@@ -72,6 +74,10 @@ macro_rules! erase {
                     $net::NUM_TARGETS,
                     $net::NUM_OUTPUTS,
                 ]
+            }
+
+            fn gradient_instructions(&self) -> usize {
+                $net::COST.gradient_ops + $net::COST.gradient_calls
             }
 
             fn run(
