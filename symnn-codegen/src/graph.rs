@@ -196,6 +196,14 @@ impl Graph {
         }
     }
 
+    /// Test-only: adds a node with its operands canonicalised but *without* the rewrite
+    /// rules, so a test can state the exact node a rule must produce (an expectation
+    /// built with [`Graph::insert`] would be rewritten the same way as the input).
+    #[cfg(test)]
+    pub(crate) fn insert_raw(&mut self, node: Node) -> NodeId {
+        self.intern(canonicalize(node))
+    }
+
     /// Adds a node exactly as given (already canonical and simplified).
     fn intern(&mut self, node: Node) -> NodeId {
         if let Some(&id) = self.memo.get(&node) {

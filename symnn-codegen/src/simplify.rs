@@ -288,8 +288,12 @@ fn selects(g: &mut Graph, node: Node) -> Option<NodeId> {
 mod tests {
     use super::*;
 
-    /// Builds `x` (input 0), `y` (input 1), `z` (param 0) and checks that `$build`
-    /// simplifies to the same node as `$expect`.
+    /// Builds `x` (input 0), `y` (input 1), `z` (param 0), then `$build` through the
+    /// simplifying constructors, and checks that the result is exactly the node
+    /// `$expect`. The expectation is written with `Graph::insert_raw` (operands
+    /// canonicalised, no rewriting) and plain constants, never with the simplifying
+    /// constructors, so a rule that rewrote both sides the same way cannot pass
+    /// vacuously: a node the rules did not produce gets a fresh id and fails.
     macro_rules! simplifies {
         (|$g:ident, $x:ident, $y:ident, $z:ident| $build:expr => $expect:expr) => {{
             let mut $g = Graph::new();
@@ -316,12 +320,14 @@ mod tests {
         simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.mul(x, c) } => g.constant(0.0));
         simplifies!(|g, x, y, z| { let n = g.neg(x); g.neg(n) } => x);
         simplifies!(|g, x, y, z| g.sub(x, x) => g.constant(0.0));
-        simplifies!(|g, x, y, z| g.mul(x, y) => g.mul(y, x));
-        simplifies!(|g, x, y, z| g.add(x, x) => g.scale(2.0, x));
-        simplifies!(|g, x, y, z| { let n = g.neg(y); g.add(x, n) } => g.sub(x, y));
+        // Commutative operands are sorted by id: y * x is stored as x * y.
+        simplifies!(|g, x, y, z| g.mul(y, x) => g.insert_raw(Node::Mul(x, y)));
+        simplifies!(|g, x, y, z| g.add(x, x) => { let two = g.constant(2.0); g.insert_raw(Node::Mul(two, x)) });
+        simplifies!(|g, x, y, z| { let n = g.neg(y); g.add(x, n) } => g.insert_raw(Node::Sub(x, y)));
         simplifies!(|g, x, y, z| { let a = g.constant(2.0); let b = g.constant(3.0); g.mul(a, b) } => g.constant(6.0));
-        simplifies!(|g, x, y, z| { let a = g.scale(3.0, x); g.scale(2.0, a) } => g.scale(6.0, x));
-        simplifies!(|g, x, y, z| g.insert(Node::Powi(x, 2)) => g.mul(x, x));
+        simplifies!(|g, x, y, z| { let a = g.scale(3.0, x); g.scale(2.0, a) }
+            => { let six = g.constant(6.0); g.insert_raw(Node::Mul(six, x)) });
+        simplifies!(|g, x, y, z| g.insert(Node::Powi(x, 2)) => g.insert_raw(Node::Mul(x, x)));
         simplifies!(|g, x, y, z| { let d = g.rsub(1.0, x); g.add(x, d) } => g.constant(1.0));
         simplifies!(|g, x, y, z| { let s = g.add(x, y); g.sub(s, x) } => y);
         simplifies!(|g, x, y, z| { let d = g.sub(x, y); g.sub(x, d) } => y);
@@ -329,17 +335,19 @@ mod tests {
 
     #[test]
     fn negations_move_out() {
-        simplifies!(|g, x, y, z| { let n = g.neg(x); g.mul(n, y) } => { let m = g.mul(x, y); g.neg(m) });
-        simplifies!(|g, x, y, z| { let a = g.neg(x); let b = g.neg(y); g.div(a, b) } => g.div(x, y));
-        simplifies!(|g, x, y, z| { let d = g.sub(x, y); g.neg(d) } => g.sub(y, x));
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.mul(n, y) }
+            => { let m = g.insert_raw(Node::Mul(x, y)); g.insert_raw(Node::Neg(m)) });
+        simplifies!(|g, x, y, z| { let a = g.neg(x); let b = g.neg(y); g.div(a, b) } => g.insert_raw(Node::Div(x, y)));
+        simplifies!(|g, x, y, z| { let d = g.sub(x, y); g.neg(d) } => g.insert_raw(Node::Sub(y, x)));
     }
 
     #[test]
     fn stable_log_rewrites() {
+        // ln(sigmoid(x)) = -softplus(-x) = -(softplus(x) - x), stored as x - softplus(x).
         simplifies!(|g, x, y, z| { let s = g.call(Func::Sigmoid, x); g.call(Func::Ln, s) }
-            => { let sp = g.call(Func::Softplus, x); let d = g.sub(sp, x); g.neg(d) });
+            => { let sp = g.insert_raw(Node::Call(Func::Softplus, x)); g.insert_raw(Node::Sub(x, sp)) });
         simplifies!(|g, x, y, z| { let s = g.call(Func::Sigmoid, x); let r = g.rsub(1.0, s); g.call(Func::Ln, r) }
-            => { let sp = g.call(Func::Softplus, x); g.neg(sp) });
+            => { let sp = g.insert_raw(Node::Call(Func::Softplus, x)); g.insert_raw(Node::Neg(sp)) });
         simplifies!(|g, x, y, z| { let e = g.call(Func::Exp, x); g.call(Func::Ln, e) } => x);
     }
 
@@ -350,7 +358,7 @@ mod tests {
             let one = g.constant(1.0);
             let d = g.add(one, e);
             g.div(e, d)
-        } => g.call(Func::Sigmoid, x));
+        } => g.insert_raw(Node::Call(Func::Sigmoid, x)));
     }
 
     #[test]
@@ -362,7 +370,7 @@ mod tests {
             let num = g.sub(e, m);
             let den = g.add(e, m);
             g.div(num, den)
-        } => g.call(Func::Tanh, x));
+        } => g.insert_raw(Node::Call(Func::Tanh, x)));
     }
 
     #[test]
@@ -374,6 +382,67 @@ mod tests {
             let d = g.add(one, e);
             let one = g.constant(1.0);
             g.div(one, d)
-        } => g.call(Func::Sigmoid, x));
+        } => g.insert_raw(Node::Call(Func::Sigmoid, x)));
+    }
+
+    /// The rules the cases above do not reach, one exact result each.
+    #[test]
+    fn every_other_rule() {
+        // Constant folding.
+        simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.call(Func::Exp, c) } => g.constant(1.0));
+        simplifies!(|g, x, y, z| { let c = g.constant(4.0); g.call(Func::Sqrt, c) } => g.constant(2.0));
+        // Additive identities.
+        simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.add(c, x) } => x);
+        simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.sub(x, c) } => x);
+        simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.sub(c, x) } => g.insert_raw(Node::Neg(x)));
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.add(n, y) } => g.insert_raw(Node::Sub(y, x)));
+        simplifies!(|g, x, y, z| { let d = g.sub(y, x); g.add(x, d) } => y);
+        simplifies!(|g, x, y, z| { let s = g.add(x, y); g.sub(s, y) } => x);
+        simplifies!(|g, x, y, z| { let n = g.neg(y); g.sub(x, n) } => g.insert_raw(Node::Add(x, y)));
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.sub(n, y) }
+            => { let s = g.insert_raw(Node::Add(x, y)); g.insert_raw(Node::Neg(s)) });
+        // Multiplicative identities.
+        simplifies!(|g, x, y, z| { let c = g.constant(-1.0); g.mul(x, c) } => g.insert_raw(Node::Neg(x)));
+        simplifies!(|g, x, y, z| { let c = g.constant(1.0); g.div(x, c) } => x);
+        simplifies!(|g, x, y, z| { let c = g.constant(0.0); g.div(c, x) } => g.constant(0.0));
+        simplifies!(|g, x, y, z| { let c = g.constant(-1.0); g.div(x, c) } => g.insert_raw(Node::Neg(x)));
+        // Negations through * and /.
+        simplifies!(|g, x, y, z| { let n = g.neg(y); g.mul(x, n) }
+            => { let m = g.insert_raw(Node::Mul(x, y)); g.insert_raw(Node::Neg(m)) });
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.div(n, y) }
+            => { let d = g.insert_raw(Node::Div(x, y)); g.insert_raw(Node::Neg(d)) });
+        // Powers.
+        simplifies!(|g, x, y, z| g.insert(Node::Powi(x, 0)) => g.constant(1.0));
+        simplifies!(|g, x, y, z| g.insert(Node::Powi(x, 1)) => x);
+        simplifies!(|g, x, y, z| g.insert(Node::Powi(x, -1))
+            => { let one = g.constant(1.0); g.insert_raw(Node::Div(one, x)) });
+        simplifies!(|g, x, y, z| { let c = g.constant(3.0); g.insert(Node::Pow(x, c)) } => g.insert_raw(Node::Powi(x, 3)));
+        simplifies!(|g, x, y, z| { let c = g.constant(2.0); g.insert(Node::Pow(x, c)) } => g.insert_raw(Node::Mul(x, x)));
+        simplifies!(|g, x, y, z| { let c = g.constant(0.5); g.insert(Node::Pow(x, c)) } => g.insert_raw(Node::Call(Func::Sqrt, x)));
+        simplifies!(|g, x, y, z| { let c = g.constant(1.5); g.insert(Node::Pow(x, c)) }
+            => { let c = g.constant(1.5); g.insert_raw(Node::Pow(x, c)) });
+        simplifies!(|g, x, y, z| { let c = g.constant(100.0); g.insert(Node::Pow(x, c)) }
+            => { let c = g.constant(100.0); g.insert_raw(Node::Pow(x, c)) });
+        // Stable logs.
+        simplifies!(|g, x, y, z| { let e = g.call(Func::Exp, x); let d = g.div(e, y); g.call(Func::Ln, d) }
+            => { let l = g.insert_raw(Node::Call(Func::Ln, y)); g.insert_raw(Node::Sub(x, l)) });
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.call(Func::Softplus, n) }
+            => { let sp = g.insert_raw(Node::Call(Func::Softplus, x)); g.insert_raw(Node::Sub(sp, x)) });
+        // sigmoid(-x) = 1 - sigmoid(x).
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.call(Func::Sigmoid, n) }
+            => { let one = g.constant(1.0); let s = g.insert_raw(Node::Call(Func::Sigmoid, x)); g.insert_raw(Node::Sub(one, s)) });
+        // Selects.
+        simplifies!(|g, x, y, z| g.insert(Node::IfGt(x, y, z, z)) => z);
+        simplifies!(|g, x, y, z| g.insert(Node::IfGe(x, y, z, z)) => z);
+        simplifies!(|g, x, y, z| g.insert(Node::Max(x, x)) => x);
+        simplifies!(|g, x, y, z| g.insert(Node::Min(x, x)) => x);
+        simplifies!(|g, x, y, z| { let r = g.call(Func::Relu, x); g.call(Func::Relu, r) } => g.insert_raw(Node::Call(Func::Relu, x)));
+        simplifies!(|g, x, y, z| { let n = g.neg(x); g.call(Func::Abs, n) } => g.insert_raw(Node::Call(Func::Abs, x)));
+        simplifies!(|g, x, y, z| g.insert(Node::StopGradient(x)) => x);
+        simplifies!(|g, x, y, z| { let s = g.call(Func::Sin, x); let a = g.insert(Node::StopGradient(s)); g.insert(Node::StopGradient(a)) }
+            => { let s = g.insert_raw(Node::Call(Func::Sin, x)); g.insert_raw(Node::StopGradient(s)) });
+        // Nothing to rewrite: stored as given.
+        simplifies!(|g, x, y, z| g.sub(x, y) => g.insert_raw(Node::Sub(x, y)));
+        simplifies!(|g, x, y, z| g.insert(Node::Max(y, x)) => g.insert_raw(Node::Max(y, x)));
     }
 }

@@ -1,0 +1,133 @@
+//! Support for the differential test (`tests/differential.rs`): `build.rs` generates
+//! random networks from a fixed seed plus a few hand-written ones; this crate compiles
+//! each with `symnn::network!` and puts it behind one object-safe trait, [`Erased`],
+//! which calls every generated method in `f64` terms.
+
+use std::marker::PhantomData;
+
+/// Everything one call of each generated method returned, widened to `f64`.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// `forward(input)`
+    pub forward: Vec<f64>,
+    /// `Model::forward_slice(input)`
+    pub forward_slice: Vec<f64>,
+    /// `loss(input, target)`
+    pub loss: f64,
+    /// `Model::loss_slice(input, target)`
+    pub loss_slice: f64,
+    /// `loss_and_output(input, target)`
+    pub loss_and_output: (f64, Vec<f64>),
+    /// `gradient(input, target)`
+    pub gradient: (f64, Vec<f64>),
+    /// `accumulate_gradient` into zeros
+    pub accumulate: (f64, Vec<f64>),
+    /// `Model::accumulate_gradient_slice` into zeros
+    pub accumulate_slice: (f64, Vec<f64>),
+    /// `sgd_step(input, target, lr)`: the loss it returned and the parameters after it
+    pub sgd_step: (f64, Vec<f64>),
+    /// `Model::sgd_step_slice`: the same
+    pub sgd_step_slice: (f64, Vec<f64>),
+}
+
+/// A generated network, type-erased.
+pub trait Erased: Sync {
+    /// Whether the network computes in `f32`.
+    fn is_f32(&self) -> bool;
+    /// `[NUM_PARAMS, NUM_INPUTS, NUM_TARGETS, NUM_OUTPUTS]`
+    fn sizes(&self) -> [usize; 4];
+    /// Operations and calls in the generated gradient code (`COST`).
+    fn gradient_instructions(&self) -> usize;
+    /// Calls every method once at this point (values are rounded to the float type).
+    fn run(&self, params: &[f64], input: &[f64], target: &[f64], lr: f64) -> Outcome;
+}
+
+/// One generated network: its struct name, its DSL source and the compiled code.
+pub struct Case {
+    /// The struct's name.
+    pub name: &'static str,
+    /// The DSL text given to `network!` (and to `symnn_codegen::derive` by the test).
+    pub source: &'static str,
+    /// The code `network!` generated from it.
+    pub net: &'static dyn Erased,
+}
+
+/// The [`Erased`] implementation of network `M`.
+pub struct Wrap<M>(PhantomData<fn() -> M>);
+
+impl<M> Wrap<M> {
+    /// The (zero-sized) wrapper.
+    pub const NEW: Wrap<M> = Wrap(PhantomData);
+}
+
+macro_rules! erase {
+    ($net:ident, $f:ident) => {
+        impl $crate::Erased for $crate::Wrap<$net> {
+            fn is_f32(&self) -> bool {
+                stringify!($f) == "f32"
+            }
+
+            fn sizes(&self) -> [usize; 4] {
+                [
+                    $net::NUM_PARAMS,
+                    $net::NUM_INPUTS,
+                    $net::NUM_TARGETS,
+                    $net::NUM_OUTPUTS,
+                ]
+            }
+
+            fn gradient_instructions(&self) -> usize {
+                $net::COST.gradient_ops + $net::COST.gradient_calls
+            }
+
+            fn run(
+                &self,
+                params: &[f64],
+                input: &[f64],
+                target: &[f64],
+                lr: f64,
+            ) -> $crate::Outcome {
+                use ::symnn::{Float, Model};
+                let narrow = |x: f64| <$f as Float>::from_f64(x);
+                let wide = |xs: &[$f]| xs.iter().map(|&x| x.to_f64()).collect::<Vec<f64>>();
+                let net = $net::from_params(::core::array::from_fn(|k| narrow(params[k])));
+                let input: [$f; $net::NUM_INPUTS] = ::core::array::from_fn(|k| narrow(input[k]));
+                let target: [$f; $net::NUM_TARGETS] = ::core::array::from_fn(|k| narrow(target[k]));
+                let lr = narrow(lr);
+
+                let mut forward_slice = [narrow(f64::NAN); $net::NUM_OUTPUTS];
+                net.forward_slice(&input, &mut forward_slice);
+                let (lo_loss, lo_out) = net.loss_and_output(&input, &target);
+                let (g_loss, g) = net.gradient(&input, &target);
+                let mut acc = [narrow(0.0); $net::NUM_PARAMS];
+                let acc_loss = net.accumulate_gradient(&input, &target, &mut acc);
+                let mut acc_slice = [narrow(0.0); $net::NUM_PARAMS];
+                let acc_slice_loss = net.accumulate_gradient_slice(&input, &target, &mut acc_slice);
+                let mut stepped = net.clone();
+                let sgd_loss = stepped.sgd_step(&input, &target, lr);
+                let mut stepped_slice = net.clone();
+                let sgd_slice_loss = stepped_slice.sgd_step_slice(&input, &target, lr);
+                $crate::Outcome {
+                    forward: wide(&net.forward(&input)),
+                    forward_slice: wide(&forward_slice),
+                    loss: net.loss(&input, &target).to_f64(),
+                    loss_slice: net.loss_slice(&input, &target).to_f64(),
+                    loss_and_output: (lo_loss.to_f64(), wide(&lo_out)),
+                    gradient: (g_loss.to_f64(), wide(&g)),
+                    accumulate: (acc_loss.to_f64(), wide(&acc)),
+                    accumulate_slice: (acc_slice_loss.to_f64(), wide(&acc_slice)),
+                    sgd_step: (sgd_loss.to_f64(), wide(&stepped.params)),
+                    sgd_step_slice: (sgd_slice_loss.to_f64(), wide(stepped_slice.params())),
+                }
+            }
+        }
+    };
+}
+
+/// The generated networks (`network!` invocations, `erase!`s and the table [`CASES`]).
+pub mod nets {
+    use super::{Case, Wrap};
+    include!(concat!(env!("OUT_DIR"), "/nets.rs"));
+}
+
+pub use nets::CASES;

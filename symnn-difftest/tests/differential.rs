@@ -1,0 +1,348 @@
+//! Differential test: the code `network!` emits against the engine's reference
+//! interpreter, `Graph::evaluate`, on the graph `symnn_codegen::derive` builds from the
+//! same DSL text.
+//!
+//! For every network of `build.rs` and several random points (inputs, targets, params):
+//! `forward`, `forward_slice` and `loss_and_output`'s output against the output nodes;
+//! every loss (`loss`, `loss_slice`, `loss_and_output`, `gradient`, `accumulate_gradient`,
+//! its slice form, `sgd_step`, its slice form) against the loss node; every gradient
+//! against the gradient nodes; the parameters after `sgd_step` against
+//! `params - lr * grad`. `f64` networks must agree to a relative 1e-12 (and mostly do to
+//! the bit: the count is printed). `f32` networks are compared at well-conditioned
+//! points only, with a tolerance for f32 rounding.
+
+use std::str::FromStr;
+
+use symnn_codegen::graph::NodeId;
+use symnn_difftest::{Case, Outcome, CASES};
+
+const POINTS: usize = 6;
+const LR: f64 = 0.125;
+
+/// A small deterministic generator (SplitMix64) for the points.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1.5, 1.5), rounded to f32 for f32 networks (so that both sides see
+    /// the same point).
+    fn value(&mut self, f32: bool) -> f64 {
+        let x = ((self.next() >> 11) as f64 / (1u64 << 53) as f64) * 3.0 - 1.5;
+        if f32 {
+            f64::from(x as f32)
+        } else {
+            x
+        }
+    }
+    fn values(&mut self, n: usize, f32: bool) -> Vec<f64> {
+        (0..n).map(|_| self.value(f32)).collect()
+    }
+}
+
+/// The interpreter's values at one point: output, loss, gradient, and the parameters
+/// after one SGD step.
+struct Reference {
+    output: Vec<f64>,
+    loss: f64,
+    grad: Vec<f64>,
+    stepped: Vec<f64>,
+}
+
+struct Engine {
+    derived: symnn_codegen::emit::Derived,
+    roots: Vec<NodeId>,
+    outputs: usize,
+}
+
+impl Engine {
+    fn new(case: &Case) -> Engine {
+        let tokens = proc_macro2::TokenStream::from_str(case.source).expect("tokenizes");
+        let (_, derived) = symnn_codegen::derive(tokens)
+            .unwrap_or_else(|e| panic!("{}: derive failed: {e}", case.name));
+        let program = &derived.program;
+        let mut roots = program.output.elems.clone();
+        let outputs = roots.len();
+        roots.push(program.loss);
+        roots.extend(&derived.grads);
+        Engine {
+            derived,
+            roots,
+            outputs,
+        }
+    }
+
+    fn evaluate(&self, params: &[f64], input: &[f64], target: &[f64]) -> Reference {
+        let v = self
+            .derived
+            .program
+            .graph
+            .evaluate(&self.roots, input, target, params);
+        let grad = v[self.outputs + 1..].to_vec();
+        let stepped = params.iter().zip(&grad).map(|(p, g)| p - LR * g).collect();
+        Reference {
+            output: v[..self.outputs].to_vec(),
+            loss: v[self.outputs],
+            grad,
+            stepped,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    values: usize,
+    bit_exact: usize,
+    /// Equal but for the sign of a zero.
+    signed_zeros: usize,
+    points: usize,
+    skipped_points: usize,
+    failures: Vec<String>,
+    /// f64 values that agree within the tolerance but not to the bit (by method).
+    inexact: Vec<String>,
+}
+
+/// Compares one emitted value with the interpreter's.
+fn compare(tally: &mut Tally, f32: bool, what: &str, got: f64, want: f64) {
+    tally.values += 1;
+    if got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()) {
+        tally.bit_exact += 1;
+        return;
+    }
+    if got == want {
+        // +0.0 vs -0.0 (`accumulate_gradient` adds into a zeroed array, so a gradient
+        // of -0.0 comes back as +0.0).
+        tally.signed_zeros += 1;
+        return;
+    }
+    if !f32 {
+        let method = what.split('[').next().unwrap_or(what).to_owned();
+        if !tally.inexact.contains(&method) {
+            tally.inexact.push(method);
+        }
+    }
+    let diff = (got - want).abs();
+    let ok = if f32 {
+        diff <= 1e-4 * want.abs() + 1e-5
+    } else {
+        diff <= 1e-12 * want.abs().max(got.abs())
+    };
+    if !ok && tally.failures.len() < 40 {
+        tally
+            .failures
+            .push(format!("{what}: emitted {got:e}, interpreter {want:e}"));
+    }
+}
+
+fn compare_all(tally: &mut Tally, f32: bool, what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+        compare(tally, f32, &format!("{what}[{k}]"), g, w);
+    }
+}
+
+/// Whether the interpreter's values barely move when every input and parameter is
+/// perturbed by a relative 2^-20 (16x f32's epsilon): only then can f32 code be held
+/// to a fixed tolerance.
+fn well_conditioned(
+    engine: &Engine,
+    rng: &mut Rng,
+    reference: &Reference,
+    params: &[f64],
+    input: &[f64],
+    target: &[f64],
+) -> bool {
+    let mut jiggle = |xs: &[f64]| -> Vec<f64> {
+        xs.iter()
+            .map(|&x| {
+                let sign = if rng.next() & 1 == 0 { 1.0 } else { -1.0 };
+                x * (1.0 + sign * 2f64.powi(-20))
+            })
+            .collect()
+    };
+    let (p, i) = (jiggle(params), jiggle(input));
+    let moved = engine.evaluate(&p, &i, target);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs() + 1e-6;
+    let all_close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(&x, &y)| close(x, y));
+    reference.loss.is_finite()
+        && close(reference.loss, moved.loss)
+        && all_close(&reference.output, &moved.output)
+        && all_close(&reference.grad, &moved.grad)
+}
+
+fn check_point(tally: &mut Tally, f32: bool, got: &Outcome, want: &Reference) {
+    compare_all(tally, f32, "forward", &got.forward, &want.output);
+    compare_all(
+        tally,
+        f32,
+        "forward_slice",
+        &got.forward_slice,
+        &want.output,
+    );
+    compare_all(
+        tally,
+        f32,
+        "loss_and_output.1",
+        &got.loss_and_output.1,
+        &want.output,
+    );
+    for (what, loss) in [
+        ("loss", got.loss),
+        ("loss_slice", got.loss_slice),
+        ("loss_and_output.0", got.loss_and_output.0),
+        ("gradient.0", got.gradient.0),
+        ("accumulate_gradient", got.accumulate.0),
+        ("accumulate_gradient_slice", got.accumulate_slice.0),
+        ("sgd_step", got.sgd_step.0),
+        ("sgd_step_slice", got.sgd_step_slice.0),
+    ] {
+        compare(tally, f32, what, loss, want.loss);
+    }
+    compare_all(tally, f32, "gradient.1", &got.gradient.1, &want.grad);
+    compare_all(
+        tally,
+        f32,
+        "accumulate_gradient",
+        &got.accumulate.1,
+        &want.grad,
+    );
+    compare_all(
+        tally,
+        f32,
+        "accumulate_gradient_slice",
+        &got.accumulate_slice.1,
+        &want.grad,
+    );
+    compare_all(
+        tally,
+        f32,
+        "params after sgd_step",
+        &got.sgd_step.1,
+        &want.stepped,
+    );
+    compare_all(
+        tally,
+        f32,
+        "params after sgd_step_slice",
+        &got.sgd_step_slice.1,
+        &want.stepped,
+    );
+}
+
+#[test]
+fn emitted_code_matches_the_interpreter() {
+    let start = std::time::Instant::now();
+    let mut rng = Rng(0xD1FF);
+    let mut report = Vec::new();
+    // [f64, f32]: values compared, bit-exact, points; f32 points skipped.
+    let (mut total, mut exact, mut points, mut skipped) = ([0; 2], [0; 2], [0; 2], 0);
+    let mut signed_zeros = [0; 2];
+    let mut largest = ("", 0);
+    for case in CASES {
+        let engine = Engine::new(case);
+        let program = &engine.derived.program;
+        let [p, i, t, o] = case.net.sizes();
+        assert_eq!(
+            [p, i, t, o],
+            [
+                program.num_params(),
+                program.num_inputs(),
+                program.num_targets(),
+                program.output.elems.len()
+            ],
+            "{}: sizes",
+            case.name
+        );
+        assert_eq!(
+            engine.derived.grads.len(),
+            p,
+            "{}: one gradient per param",
+            case.name
+        );
+        if case.net.gradient_instructions() > largest.1 {
+            largest = (case.name, case.net.gradient_instructions());
+        }
+        let f32 = case.net.is_f32();
+        let mut tally = Tally::default();
+        let mut attempts = 0;
+        while tally.points < POINTS && attempts < 4 * POINTS {
+            attempts += 1;
+            let params = rng.values(p, f32);
+            let input = rng.values(i, f32);
+            let target = rng.values(t, f32);
+            let want = engine.evaluate(&params, &input, &target);
+            if f32 && !well_conditioned(&engine, &mut rng, &want, &params, &input, &target) {
+                tally.skipped_points += 1;
+                continue;
+            }
+            let got = case.net.run(&params, &input, &target, LR);
+            let before = tally.failures.len();
+            check_point(&mut tally, f32, &got, &want);
+            if tally.failures.len() > before {
+                tally.failures.insert(
+                    before,
+                    format!("at params {params:?}, input {input:?}, target {target:?}:"),
+                );
+            }
+            tally.points += 1;
+        }
+        assert!(
+            tally.points >= POINTS / 2,
+            "{}: only {} well-conditioned points in {attempts}",
+            case.name,
+            tally.points
+        );
+        total[usize::from(f32)] += tally.values;
+        exact[usize::from(f32)] += tally.bit_exact;
+        signed_zeros[usize::from(f32)] += tally.signed_zeros;
+        points[usize::from(f32)] += tally.points;
+        skipped += tally.skipped_points;
+        if !tally.inexact.is_empty() {
+            println!(
+                "{}: {} of {} values within tolerance but not bit-exact, in {}",
+                case.name,
+                tally.values - tally.bit_exact - tally.signed_zeros,
+                tally.values,
+                tally.inexact.join(", ")
+            );
+        }
+        if !tally.failures.is_empty() {
+            report.push(format!(
+                "{} ({}):\n{}\n  {}",
+                case.name,
+                if f32 { "f32" } else { "f64" },
+                case.source,
+                tally.failures.join("\n  ")
+            ));
+        }
+    }
+    let f32_nets = CASES.iter().filter(|c| c.net.is_f32()).count();
+    println!(
+        "{} networks ({} f64, {f32_nets} f32), {} points; f64: {} values compared, {} bit-exact, {} equal but for the sign of zero; \
+         f32: {} values compared ({skipped} ill-conditioned points skipped); {:.1?}",
+        CASES.len(),
+        CASES.len() - f32_nets,
+        points[0] + points[1],
+        total[0],
+        exact[0],
+        signed_zeros[0],
+        total[1],
+        start.elapsed()
+    );
+    assert!(
+        report.is_empty(),
+        "emitted code disagrees with Graph::evaluate:\n{}",
+        report.join("\n\n")
+    );
+    // Enough networks, and one large enough for the emitter's array-mode paths.
+    println!(
+        "largest: {} with {} gradient instructions",
+        largest.0, largest.1
+    );
+    assert!(CASES.len() >= 40 && largest.1 > 1000);
+}
