@@ -806,15 +806,24 @@ fn deep_nesting_default_stack() {
         .expect("no panic");
 }
 
-/// `powi(w, i32::MIN)` passes the checker, and differentiating it computes
-/// `i32::MIN - 1` (an overflow panic in debug builds).
+/// `powi(w, i32::MIN)` once passed the checker, and differentiating it computed
+/// `i32::MIN - 1` (an overflow panic in debug builds); it is now a spanned error.
 #[test]
-#[ignore = "fixed by the check branch"]
 fn powi_of_i32_min() {
     let net =
         |e: &str| format!("struct Extreme {{ input x; param w = 0.5; output y = {e}; loss = y; }}");
-    run_cases(&[
-        ("powi(w, -2147483648)".into(), net("powi(w, -2147483648)")),
-        ("w.powi(-2147483648)".into(), net("w.powi(-2147483648)")),
-    ]);
+    let cases = [
+        (
+            "powi(w, -2147483648)".to_string(),
+            net("powi(w, -2147483648)"),
+        ),
+        (
+            "w.powi(-2147483648)".to_string(),
+            net("w.powi(-2147483648)"),
+        ),
+    ];
+    run_cases(&cases);
+    for (what, source) in &cases {
+        assert_eq!(run(source), Some(false), "{what} must be rejected");
+    }
 }
