@@ -21,6 +21,7 @@ pub mod data;
 #[cfg(feature = "datasets")]
 pub mod datasets;
 mod float;
+mod idx;
 pub mod init;
 pub mod metrics;
 mod model;
