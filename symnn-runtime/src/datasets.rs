@@ -93,7 +93,9 @@ pub const MNIST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
 
 /// MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0): 28x28 grey images of handwritten
 /// digits, 60,000 for training and 10,000 for testing, read from [`MNIST_DIR`] at run
-/// time (the files are not embedded; that would add 11 MiB to every binary).
+/// time (the files are not embedded; that would add 11 MiB to every binary). They are
+/// in the source repository but not in the published package (crates.io's size
+/// limit); with a published crate, use [`mnist_from`] on your own copy.
 ///
 /// Inputs are the 784 pixels row-major, scaled from 0..=255 to `[0, 1]` (`p / 255`);
 /// targets are one-hot over the 10 classes; the integer labels are kept
@@ -102,7 +104,7 @@ pub const MNIST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
 /// 190 MB for the training set in `f32` and 380 MB in `f64`.
 ///
 /// Errors ([`DataError::Idx`]) name the file and the byte offset; see
-/// [`read_idx`](crate::data::read_idx).
+/// [`read_idx`].
 pub fn mnist<F: Float>() -> Result<Mnist<F>, DataError> {
     mnist_from(MNIST_DIR)
 }
