@@ -9,13 +9,16 @@
 //!
 //! Around it: CSV loading with errors that name file, line and column
 //! ([`Dataset::from_csv_path`]), seeded (optionally stratified) train/test splits,
-//! one-hot encoding and a [`Standardizer`] fitted on the training split only.
+//! one-hot encoding and a [`Standardizer`] fitted on the training split only; and
+//! [`read_idx`] for IDX files (MNIST's format), gzipped or not, with errors that name
+//! file and byte offset.
 //!
 //! **Determinism.** Splits draw from `rand_pcg::Pcg64` (a generator whose output is
 //! specified, so it is the same on every platform) seeded with `seed_from_u64`, and
 //! shuffle with `rand`'s Fisher-Yates `SliceRandom::shuffle`: the same seed gives the
 //! same split everywhere, for the same `rand`/`rand_pcg` minor versions.
 
+pub use crate::idx::{read_idx, read_idx_from, Idx, IdxProblem};
 use crate::Float;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -100,7 +103,8 @@ impl<F: Float> Dataset<F> {
 
     /// A classification data set: `features` row-major with `width` values a sample,
     /// one label in `0..num_classes` a sample; targets are the one-hot encodings of
-    /// the labels, and the labels are kept ([`Dataset::labels`]).
+    /// the labels, and the labels are kept ([`Dataset::labels`]). Fails if a label is
+    /// out of range ([`DataError::LabelOutOfRange`]) or the lengths disagree.
     pub fn classification(
         features: Vec<F>,
         width: usize,
@@ -111,6 +115,42 @@ impl<F: Float> Dataset<F> {
         let mut data = Dataset::new(features, width, targets, num_classes)?;
         data.labels = Some(labels);
         data.num_classes = Some(num_classes);
+        Ok(data)
+    }
+
+    /// A classification data set with *sparse* targets: one target a sample, the class
+    /// index as a float (`2.0` for class 2; `target_width() == 1`), for a loss that
+    /// takes the integer class (sparse categorical cross-entropy) instead of a one-hot
+    /// row. The labels are kept ([`Dataset::labels`]), as in
+    /// [`classification`](Dataset::classification). Fails if a label is not in
+    /// `0..num_classes` ([`DataError::LabelOutOfRange`]) or the lengths disagree.
+    pub fn sparse_classification(
+        features: Vec<F>,
+        width: usize,
+        labels: Vec<usize>,
+        num_classes: usize,
+    ) -> Result<Self, DataError> {
+        check_labels(&labels, num_classes)?;
+        let targets = labels.iter().map(|&l| F::from_f64(l as f64)).collect();
+        let mut data = Dataset::new(features, width, targets, 1)?;
+        data.labels = Some(labels);
+        data.num_classes = Some(num_classes);
+        Ok(data)
+    }
+
+    /// The same samples with sparse targets: one target a sample, the class index as
+    /// a float (see [`sparse_classification`](Dataset::sparse_classification)). Fails
+    /// unless the data set has labels.
+    pub fn with_class_index_targets(&self) -> Result<Self, DataError> {
+        let (Some(labels), Some(num_classes)) = (&self.labels, self.num_classes) else {
+            return Err(DataError::Shape(
+                "with_class_index_targets needs a data set with class labels".into(),
+            ));
+        };
+        check_labels(labels, num_classes)?;
+        let mut data = self.clone();
+        data.targets = labels.iter().map(|&l| F::from_f64(l as f64)).collect();
+        data.target_width = 1;
         Ok(data)
     }
 
@@ -396,17 +436,25 @@ fn csv_error(source: &str, e: csv::Error) -> DataError {
     }
 }
 
+/// Checks every label is in `0..num_classes`; the error names the first bad sample.
+fn check_labels(labels: &[usize], num_classes: usize) -> Result<(), DataError> {
+    match labels.iter().position(|&l| l >= num_classes) {
+        Some(row) => Err(DataError::LabelOutOfRange {
+            row,
+            label: labels[row],
+            num_classes,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// One-hot encodes `labels` into a flat row-major `labels.len() x num_classes` vector.
+/// Fails with [`DataError::LabelOutOfRange`] (naming the sample, the label and the
+/// number of classes) if a label is not in `0..num_classes`.
 pub fn one_hot<F: Float>(labels: &[usize], num_classes: usize) -> Result<Vec<F>, DataError> {
+    check_labels(labels, num_classes)?;
     let mut out = vec![F::ZERO; labels.len() * num_classes];
     for (row, &label) in labels.iter().enumerate() {
-        if label >= num_classes {
-            return Err(DataError::LabelOutOfRange {
-                row,
-                label,
-                num_classes,
-            });
-        }
         out[row * num_classes + label] = F::ONE;
     }
     Ok(out)
@@ -622,7 +670,8 @@ pub enum DataError {
         /// Number of classes.
         num_classes: usize,
     },
-    /// An in-memory label is out of range.
+    /// An in-memory class label is not in `0..num_classes` (from [`one_hot`],
+    /// [`Dataset::classification`], [`Dataset::sparse_classification`], ...).
     LabelOutOfRange {
         /// Sample index.
         row: usize,
@@ -633,6 +682,15 @@ pub enum DataError {
     },
     /// Lengths and widths do not fit together.
     Shape(String),
+    /// An IDX file is malformed or unreadable ([`read_idx`]).
+    Idx {
+        /// The path or source name.
+        file: String,
+        /// Byte offset of the problem in the (decompressed) stream.
+        offset: u64,
+        /// What is wrong.
+        problem: IdxProblem,
+    },
 }
 
 impl fmt::Display for DataError {
@@ -667,9 +725,18 @@ impl fmt::Display for DataError {
                 label,
                 num_classes,
             } => {
-                write!(f, "sample {row}: label {label} is not in 0..{num_classes}")
+                write!(
+                    f,
+                    "sample {row}: class label {label} is out of range for {num_classes} \
+                     classes (expected 0..{num_classes})"
+                )
             }
             DataError::Shape(message) => write!(f, "{message}"),
+            DataError::Idx {
+                file,
+                offset,
+                problem,
+            } => write!(f, "{file}: byte {offset}: {problem}"),
         }
     }
 }
@@ -678,6 +745,10 @@ impl std::error::Error for DataError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DataError::Io { source, .. } => Some(source),
+            DataError::Idx {
+                problem: IdxProblem::Io(e) | IdxProblem::Gzip(e),
+                ..
+            } => Some(e),
             _ => None,
         }
     }

@@ -10,7 +10,7 @@
 //! [`optim`] (SGD, Adam, AdamW, schedules), [`train`] (the [`Trainer`]),
 //! [`data`] (data sets, CSV, splits, standardisation), [`metrics`], [`checkpoint`]
 //! (JSON and safetensors), [`progress`], and behind cargo features: `datasets`
-//! (module `datasets`: iris, breast cancer, digits), `plot` (module `plot`: SVG
+//! (module `datasets`: iris, breast cancer, digits, MNIST), `plot` (module `plot`: SVG
 //! curves), `safetensors` (checkpoint export/import) and `progress` (a progress
 //! bar); `full` enables all four. See `docs/RUNTIME.md` for the design.
 #![warn(missing_docs)]
@@ -21,6 +21,7 @@ pub mod data;
 #[cfg(feature = "datasets")]
 pub mod datasets;
 mod float;
+mod idx;
 pub mod init;
 pub mod metrics;
 mod model;

@@ -1,7 +1,7 @@
 mod common;
 
 use common::{data_path, temp_dir};
-use symnn_runtime::data::{one_hot, CsvFormat, DataError};
+use symnn_runtime::data::{one_hot, read_idx, CsvFormat, DataError};
 use symnn_runtime::{Dataset, Standardizer};
 
 fn load(text: &str, format: &CsvFormat) -> Result<Dataset<f64>, DataError> {
@@ -126,6 +126,54 @@ fn one_hot_by_hand() {
 }
 
 #[test]
+fn constructors_taking_labels_reject_out_of_range_labels() {
+    let is_label_error = |err: &DataError, row, label| {
+        matches!(
+            err,
+            DataError::LabelOutOfRange { row: r, label: l, num_classes: 3 } if *r == row && *l == label
+        )
+    };
+    let x = vec![0.0; 8];
+    let err = Dataset::<f64>::classification(x.clone(), 2, vec![0, 2, 3, 1], 3).unwrap_err();
+    assert!(is_label_error(&err, 2, 3), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "sample 2: class label 3 is out of range for 3 classes (expected 0..3)"
+    );
+    let err =
+        Dataset::<f32>::sparse_classification(vec![0.0; 8], 2, vec![0, 1, 2, 7], 3).unwrap_err();
+    assert!(is_label_error(&err, 3, 7), "{err:?}");
+    // In range: accepted (label 2 of 3 is the last valid one).
+    assert!(Dataset::<f64>::classification(x, 2, vec![0, 2, 2, 1], 3).is_ok());
+}
+
+#[test]
+fn sparse_targets_hold_the_class_index() {
+    let x: Vec<f64> = (0..8).map(f64::from).collect();
+    let d = Dataset::sparse_classification(x.clone(), 2, vec![2, 0, 1, 2], 3).unwrap();
+    assert_eq!((d.len(), d.target_width()), (4, 1));
+    assert_eq!(d.targets(), [2.0, 0.0, 1.0, 2.0]);
+    assert_eq!(d.labels(), Some(&[2, 0, 1, 2][..]));
+    assert_eq!(d.num_classes(), Some(3));
+    assert_eq!(d.get(1), (&[2.0, 3.0][..], &[0.0][..]));
+    // The same from one-hot data.
+    let one_hot = Dataset::classification(x, 2, vec![2, 0, 1, 2], 3).unwrap();
+    assert_eq!(one_hot.target_width(), 3);
+    assert_eq!(one_hot.with_class_index_targets().unwrap(), d);
+    // Classes (for splits and accuracy) still come from the labels.
+    assert_eq!(
+        (0..4).map(|i| d.class_of(i)).collect::<Vec<_>>(),
+        [2, 0, 1, 2]
+    );
+    // Without labels there is no class index.
+    let plain = Dataset::<f64>::new(vec![0.0; 2], 1, vec![0.5, 1.5], 1).unwrap();
+    assert!(matches!(
+        plain.with_class_index_targets(),
+        Err(DataError::Shape(_))
+    ));
+}
+
+#[test]
 fn dataset_new_checks_shapes() {
     assert!(Dataset::<f64>::new(vec![0.0; 5], 2, vec![0.0; 2], 1).is_err());
     assert!(Dataset::<f64>::new(vec![0.0; 6], 2, vec![0.0; 2], 1).is_err());
@@ -216,6 +264,37 @@ fn binary_targets_from_labels() {
         .is_err());
 }
 
+/// The real MNIST test set through `read_idx` (gzipped IDX, default build).
+#[test]
+fn read_idx_reads_the_mnist_test_set() {
+    let images = read_idx(data_path("mnist/t10k-images-idx3-ubyte.gz")).unwrap();
+    assert_eq!(images.magic(), 0x0000_0803);
+    assert_eq!(images.dims(), [10_000, 28, 28]);
+    assert_eq!(images.data().len(), 10_000 * 784);
+    // Row 7 of the first image (a 7), columns 6..12: checked against Python's
+    // gzip + struct reading of the same file.
+    assert_eq!(
+        &images.item(0)[7 * 28 + 6..7 * 28 + 12],
+        [84, 185, 159, 151, 60, 36]
+    );
+    let labels = read_idx(data_path("mnist/t10k-labels-idx1-ubyte.gz")).unwrap();
+    assert_eq!(labels.magic(), 0x0000_0801);
+    assert_eq!(labels.dims(), [10_000]);
+    let mut histogram = [0usize; 10];
+    for &l in labels.data() {
+        histogram[usize::from(l)] += 1;
+    }
+    // Independently computed with
+    //   python3 -c "import gzip,collections; b=gzip.open('t10k-labels-idx1-ubyte.gz').read();
+    //               print(sorted(collections.Counter(b[8:]).items()))"
+    // which gives 980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009.
+    assert_eq!(
+        histogram,
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+    assert_eq!(labels.data()[..3], [7, 2, 1]);
+}
+
 #[cfg(feature = "datasets")]
 mod embedded {
     use symnn_runtime::datasets;
@@ -264,5 +343,110 @@ mod embedded {
         assert!(counts(d.data.labels().unwrap(), 10)
             .iter()
             .all(|&n| (170..=190).contains(&n)));
+    }
+
+    /// An uncompressed IDX file of u8.
+    fn write_idx(path: &std::path::Path, dims: &[u32], data: &[u8]) {
+        let mut v = vec![0, 0, 0x08, dims.len() as u8];
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        std::fs::write(path, v).unwrap();
+    }
+
+    /// A small MNIST-shaped directory: `n` train and 1 test images of 2x3 pixels.
+    fn tiny_mnist(name: &str, train_labels: &[u8]) -> std::path::PathBuf {
+        let dir = super::temp_dir(name);
+        let n = train_labels.len() as u32;
+        let pixels: Vec<u8> = (0..n * 6).map(|i| (i * 51 % 256) as u8).collect();
+        write_idx(&dir.join("train-images-idx3-ubyte"), &[n, 2, 3], &pixels);
+        write_idx(&dir.join("train-labels-idx1-ubyte"), &[n], train_labels);
+        write_idx(&dir.join("t10k-images-idx3-ubyte"), &[1, 2, 3], &[255; 6]);
+        write_idx(&dir.join("t10k-labels-idx1-ubyte"), &[1], &[9]);
+        dir
+    }
+
+    #[test]
+    fn mnist_from_a_directory_scales_pixels_and_keeps_labels() {
+        let dir = tiny_mnist("mnist-ok", &[3, 0]);
+        let m = datasets::mnist_from::<f64>(&dir).unwrap();
+        assert_eq!((m.train.len(), m.train.input_width()), (2, 6));
+        assert_eq!(m.train.input(0), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        assert_eq!(m.train.target(0), [0., 0., 0., 1., 0., 0., 0., 0., 0., 0.]);
+        assert_eq!(m.train.labels(), Some(&[3, 0][..]));
+        assert_eq!(m.test.input(0), [1.0; 6]);
+        assert_eq!(m.test.with_class_index_targets().unwrap().target(0), [9.0]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn mnist_from_rejects_bad_labels_swapped_files_and_count_mismatch() {
+        let dir = tiny_mnist("mnist-bad-label", &[3, 10]);
+        let err = datasets::mnist_from::<f32>(&dir).unwrap_err().to_string();
+        let file = dir.join("train-labels-idx1-ubyte");
+        assert_eq!(
+            err,
+            format!(
+                "{}: byte 9: label 10 of sample 1 is out of range for 10 classes (expected 0..10)",
+                file.display()
+            )
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let dir = tiny_mnist("mnist-swapped", &[3, 0]);
+        std::fs::copy(
+            dir.join("train-labels-idx1-ubyte"),
+            dir.join("train-images-idx3-ubyte"),
+        )
+        .unwrap();
+        let err = datasets::mnist_from::<f32>(&dir).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "train-images-idx3-ubyte: byte 0: expected magic number 0x00000803 (u8, 3 dims), \
+                 found 0x00000801 (u8, 1 dims)"
+            ),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let dir = tiny_mnist("mnist-count", &[3, 0]);
+        write_idx(&dir.join("t10k-labels-idx1-ubyte"), &[2], &[1, 2]);
+        let err = datasets::mnist_from::<f32>(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("1 images") && err.contains("2 labels"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let err = datasets::mnist_from::<f32>("/nonexistent").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/train-images-idx3-ubyte: byte 0: I/O error"),
+            "{err}"
+        );
+    }
+
+    /// The real thing: 60,000 + 10,000 images from `data/mnist`.
+    #[test]
+    fn mnist() {
+        let m = datasets::mnist::<f32>().unwrap();
+        assert_eq!(
+            (m.train.len(), m.train.input_width(), m.train.target_width()),
+            (60_000, 784, 10)
+        );
+        assert_eq!((m.test.len(), m.test.input_width()), (10_000, 784));
+        // Label counts checked against Python's gzip + struct (data/README.md).
+        assert_eq!(
+            counts(m.train.labels().unwrap(), 10),
+            [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+        );
+        assert_eq!(
+            counts(m.test.labels().unwrap(), 10),
+            [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+        );
+        assert!(m.train.inputs().iter().all(|p| (0.0..=1.0).contains(p)));
+        assert_eq!(m.test.input(0)[7 * 28 + 6], 84.0 / 255.0);
+        assert_eq!(m.test.target(0)[7], 1.0);
     }
 }
