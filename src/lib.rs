@@ -60,6 +60,28 @@ pub mod __private {
         }
     }
 
+    /// A zeroed `Box<M>` built on the heap without a stack temporary.
+    ///
+    /// # Safety
+    /// `M` must be `#[repr(transparent)]` over `[F; N]` (every generated network is: a
+    /// struct whose only field is `params: [F; N]`), so that the all-zero `[F; N]` is a
+    /// valid `M`.
+    #[inline]
+    pub unsafe fn boxed_zeroed<M, F: symnn_runtime::Float, const N: usize>() -> Box<M> {
+        const {
+            assert!(core::mem::size_of::<M>() == core::mem::size_of::<[F; N]>());
+            assert!(core::mem::align_of::<M>() == core::mem::align_of::<[F; N]>());
+        }
+        let zeroed: Box<[F]> = vec![F::ZERO; N].into_boxed_slice();
+        let Ok(array) = Box::<[F; N]>::try_from(zeroed) else {
+            unreachable!("the vector has N elements")
+        };
+        // SAFETY: `M` is `repr(transparent)` over `[F; N]` (the caller's contract; size
+        // and alignment are checked above), so the allocation's layout and contents are
+        // a valid `M`.
+        unsafe { Box::from_raw(Box::into_raw(array).cast::<M>()) }
+    }
+
     /// Mutable version of [`array`].
     #[inline]
     pub fn array_mut<'a, F, const N: usize>(slice: &'a mut [F], what: &str) -> &'a mut [F; N] {

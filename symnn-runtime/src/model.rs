@@ -50,6 +50,43 @@ pub trait Model: Clone {
         target: &[Self::Float],
         lr: Self::Float,
     ) -> Self::Float;
+
+    /// Writes dL/dparams for one sample into `grad` (overwriting it) and returns the
+    /// loss: the gradient without a `[F; P]` on the stack.
+    fn gradient_into_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float {
+        grad.fill(Self::Float::ZERO);
+        self.accumulate_gradient_slice(input, target, grad)
+    }
+
+    /// The network of `with_seed(seed)`, built directly on the heap.
+    ///
+    /// A generated network is its parameter array: a 784-128-10 net in `f64` is 814 KB,
+    /// and returning that by value (`new()`, `from_params`, `gradient()`) can overflow a
+    /// 2 MiB thread stack (test threads, rayon workers), in debug builds especially.
+    /// Generic code that creates models uses this and [`Model::from_params_boxed`].
+    fn with_seed_boxed(seed: u64) -> Box<Self>;
+
+    /// A boxed network with exactly these parameters, built on the heap.
+    ///
+    /// # Panics
+    /// If `params.len() != NUM_PARAMS`.
+    fn from_params_boxed(params: &[Self::Float]) -> Box<Self> {
+        let mut model = Self::with_seed_boxed(0);
+        assert_eq!(
+            params.len(),
+            Self::NUM_PARAMS,
+            "symnn: `params` has length {} but the network has {} parameters",
+            params.len(),
+            Self::NUM_PARAMS
+        );
+        model.params_mut().copy_from_slice(params);
+        model
+    }
 }
 
 /// One named group of parameters: a declared `param`, or a `dense` layer's

@@ -182,17 +182,31 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     } else {
         quote!(let _ = #seed;)
     };
-    let params_mut = if init_stmts.is_empty() {
-        quote!()
+    let (net, fill_name) = (local("net"), local("fill"));
+    let fill_params = if init_stmts.is_empty() {
+        quote!(_)
     } else {
-        quote!(mut)
+        quote!(#params)
     };
+    let fill = quote! {
+        #[inline(always)]
+        fn #fill_name(#fill_params: &mut [#fty; #p], #seed: u64) {
+            #rng_init
+            #(#init_stmts)*
+        }
+    };
+    let boxed_doc = "A network is its parameter array, so a large one returned by value (`new`, `from_params`, `gradient`) can overflow a thread's stack (2 MiB for test threads and rayon workers); the `_boxed` constructors and `gradient_into` never put the array on the stack.";
+    let doc_new_boxed = format!("`new()` built directly on the heap.\n\n{boxed_doc}");
+    let doc_seed_boxed = format!("`with_seed(seed)` built directly on the heap.\n\n{boxed_doc}");
+    let doc_params_boxed =
+        format!("`from_params` built directly on the heap, copying `params`.\n\n{boxed_doc}");
     let zero = f.literal(0.0);
 
     let doc_new = "The declared initial values; undeclared ones from the deterministic scheme of `symnn::init` with its default seed.";
     quote! {
         #(#attrs)*
         #[derive(Clone, Debug, PartialEq)]
+        #[repr(transparent)]
         #vis struct #name {
             /// All parameters, in `PARAM_NAMES` order (declaration order, row-major).
             pub params: [#fty; #p],
@@ -227,15 +241,41 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
 
             /// Like `new()`, with another random stream for the undeclared parameters.
             pub fn with_seed(#seed: u64) -> Self {
-                let #params_mut #params: [#fty; #p] = [#zero; #p];
-                #rng_init
-                #(#init_stmts)*
-                Self { params: #params }
+                let mut #net = Self { params: [#zero; #p] };
+                #fill
+                #fill_name(&mut #net.params, #seed);
+                #net
             }
 
             /// A network with exactly these parameters.
             pub fn from_params(params: [#fty; #p]) -> Self {
                 Self { params }
+            }
+
+            #[doc = #doc_new_boxed]
+            pub fn new_boxed() -> ::std::boxed::Box<Self> {
+                Self::with_seed_boxed(::symnn::init::DEFAULT_SEED)
+            }
+
+            #[doc = #doc_seed_boxed]
+            pub fn with_seed_boxed(#seed: u64) -> ::std::boxed::Box<Self> {
+                // SAFETY: the struct is `repr(transparent)` over `[F; P]`.
+                #[allow(unsafe_code)]
+                let mut #net: ::std::boxed::Box<Self> =
+                    unsafe { ::symnn::__private::boxed_zeroed::<Self, #fty, #p>() };
+                #fill
+                #fill_name(&mut #net.params, #seed);
+                #net
+            }
+
+            #[doc = #doc_params_boxed]
+            pub fn from_params_boxed(params: &[#fty; #p]) -> ::std::boxed::Box<Self> {
+                // SAFETY: the struct is `repr(transparent)` over `[F; P]`.
+                #[allow(unsafe_code)]
+                let mut #net: ::std::boxed::Box<Self> =
+                    unsafe { ::symnn::__private::boxed_zeroed::<Self, #fty, #p>() };
+                #net.params.copy_from_slice(params);
+                #net
             }
 
             /// The storage index of a parameter element by name (`"w13"`, `"h1.weight[3][0]"`).
@@ -265,6 +305,14 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             #[inline]
             pub fn gradient(&self, #grad_input: &[#fty; #i], #grad_target: &[#fty; #t]) -> (#fty, [#fty; #p]) {
                 #gradient_body
+            }
+
+            /// Writes dL/dparams for one sample into `grad` (overwriting it) and returns
+            /// the loss: `gradient` without the `[F; P]` return value on the stack.
+            #[inline]
+            pub fn gradient_into(&self, #input: &[#fty; #i], #target: &[#fty; #t], #grad: &mut [#fty; #p]) -> #fty {
+                *#grad = [#zero; #p];
+                self.accumulate_gradient(#input, #target, #grad)
             }
 
             /// Adds dL/dparams for one sample into `grad` (for minibatches); returns the loss.
@@ -333,6 +381,12 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                     ::symnn::__private::array(#target, "target"),
                     ::symnn::__private::array_mut(#grad, "grad"),
                 )
+            }
+            fn with_seed_boxed(#seed: u64) -> ::std::boxed::Box<Self> {
+                #name::with_seed_boxed(#seed)
+            }
+            fn from_params_boxed(params: &[#fty]) -> ::std::boxed::Box<Self> {
+                #name::from_params_boxed(::symnn::__private::array(params, "params"))
             }
             fn sgd_step_slice(&mut self, #input: &[#fty], #target: &[#fty], #lr: #fty) -> #fty {
                 #name::sgd_step(

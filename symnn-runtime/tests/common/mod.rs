@@ -56,6 +56,11 @@ impl<F: Float> Model for LinReg<F> {
     fn params(&self) -> &[F] {
         &self.params
     }
+    fn with_seed_boxed(_seed: u64) -> Box<Self> {
+        Box::new(Self {
+            params: vec![F::ZERO; Self::NUM_PARAMS],
+        })
+    }
     fn params_mut(&mut self) -> &mut [F] {
         &mut self.params
     }
@@ -156,6 +161,11 @@ impl<F: Float> Model for Softmax<F> {
     }
     fn params(&self) -> &[F] {
         &self.params
+    }
+    fn with_seed_boxed(_seed: u64) -> Box<Self> {
+        Box::new(Self {
+            params: vec![F::ZERO; Self::NUM_PARAMS],
+        })
     }
     fn params_mut(&mut self) -> &mut [F] {
         &mut self.params
