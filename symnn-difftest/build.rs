@@ -772,6 +772,22 @@ fn main() {
 
     assert_coverage(&sources);
 
+    // Every network again through the tensor path (`tensor_threshold = 0`: every
+    // array operation a tensor node, emitted as loops).
+    let tensor_twins: Vec<(String, bool)> = sources
+        .iter()
+        .map(|(source, f32)| {
+            let name = struct_name(source);
+            let twin = source.replacen(
+                &format!("struct {name} "),
+                &format!("struct {name}T "),
+                1,
+            );
+            (format!("#[symnn(tensor_threshold = 0)]\n{twin}"), *f32)
+        })
+        .collect();
+    sources.extend(tensor_twins);
+
     let mut out = String::new();
     let mut table = String::new();
     for (source, f32) in &sources {

@@ -2,18 +2,33 @@
 //! SymPy notebooks print, with the user's names — forward definitions, the loss, the
 //! common subexpressions as `t0 = ...`, and one `dL/d<name> = ...` per parameter.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::graph::{Graph, Node, NodeId};
 use crate::lower::Lowered;
+use crate::resolved::element_name;
+use crate::tensor::{LeafKind, TensorOp};
 
-/// Renders the derivation of `program` whose parameter gradients are `grads`.
-pub fn render(name: &str, program: &Lowered, grads: &[NodeId]) -> String {
+/// Renders the derivation of `program` whose parameter gradients are `grads` (one
+/// per parameter) and `group_grads` (`(group index, tensor adjoint)` for the groups
+/// read as whole tensors).
+///
+/// Tensor nodes print as matrix formulas, as the notebooks write them: `W · x`,
+/// `Wᵀ · δ2`, `δ1 · xᵀ`, `⊙` for elementwise products; the adjoints of tensor nodes
+/// are named `δ1, δ2, ...` and listed with their definitions.
+pub fn render(
+    name: &str,
+    program: &Lowered,
+    grads: &[NodeId],
+    group_grads: &[(usize, NodeId)],
+) -> String {
     let g = &program.graph;
     let mut printer = Printer {
         g,
         names: HashMap::new(),
+        lanes: RefCell::new(Vec::new()),
     };
     let element_names = |slots: &[crate::resolved::Slot]| -> Vec<String> {
         slots
@@ -35,6 +50,17 @@ pub fn render(name: &str, program: &Lowered, grads: &[NodeId]) -> String {
         };
         if let Some(name) = name {
             printer.names.insert(id, name.clone());
+        }
+        // A declared group read as a whole is called by its name.
+        if let Some(TensorOp::Leaf { kind, offset }) = g.tensor_node(id).map(|t| &t.op) {
+            let slots = match kind {
+                LeafKind::Input => &program.inputs,
+                LeafKind::Target => &program.targets,
+                LeafKind::Param => &program.params,
+            };
+            if let Some(slot) = slots.iter().find(|s| s.offset == *offset as usize) {
+                printer.names.insert(id, slot.name.clone());
+            }
         }
     }
 
@@ -84,11 +110,13 @@ pub fn render(name: &str, program: &Lowered, grads: &[NodeId]) -> String {
     // once that have no user name. Named before the loss is printed so it uses them too.
     let mut roots = vec![program.loss];
     roots.extend(grads);
+    roots.extend(group_grads.iter().map(|&(_, adj)| adj));
     let live = g.reachable(&roots);
+    let forward = g.reachable(&[program.loss]);
     let mut uses = vec![0usize; g.len()];
-    for (id, node) in g.iter() {
+    for (id, _) in g.iter() {
         if live[id.index()] {
-            for c in node.children() {
+            for c in g.children(id) {
                 uses[c.index()] += 1;
             }
         }
@@ -97,10 +125,19 @@ pub fn render(name: &str, program: &Lowered, grads: &[NodeId]) -> String {
         uses[r.index()] += 1;
     }
     let mut table = Vec::new();
+    let mut adjoints = Vec::new();
     for (id, node) in g.iter() {
         let trivial = node.is_leaf() || matches!(node, Node::StopGradient(_) | Node::Neg(_));
-        if live[id.index()] && uses[id.index()] >= 2 && !trivial && !printer.names.contains_key(&id)
-        {
+        if !live[id.index()] || trivial || printer.names.contains_key(&id) {
+            continue;
+        }
+        // Tensors of the backward pass are always named: they are the δ's.
+        let adjoint = g.is_tensor(id) && !forward[id.index()];
+        if adjoint {
+            let d = format!("δ{}", adjoints.len() + 1);
+            adjoints.push(format!("{d} = {}", printer.expr(id, 0, true)));
+            printer.names.insert(id, d);
+        } else if uses[id.index()] >= 2 {
             let t = format!("t{}", table.len());
             table.push(format!("{t} = {}", printer.expr(id, 0, true)));
             printer.names.insert(id, t);
@@ -118,9 +155,26 @@ pub fn render(name: &str, program: &Lowered, grads: &[NodeId]) -> String {
             let _ = writeln!(out, "  {line}");
         }
     }
+    if !adjoints.is_empty() {
+        out.push_str("\nadjoints (tensors of the backward pass):\n");
+        for line in &adjoints {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out.push_str("\ngradient:\n");
-    for (name, &grad) in program.param_names().iter().zip(grads) {
-        let _ = writeln!(out, "  dL/d{name} = {}", printer.expr(grad, 0, false));
+    let mut whole = vec![false; program.num_params()];
+    for &(group, adjoint) in group_grads {
+        let slot = &program.params[group];
+        whole[slot.offset..slot.offset + slot.shape.len()].fill(true);
+        let _ = writeln!(out, "  dL/d{} = {}", slot.name, printer.expr(adjoint, 0, false));
+    }
+    for (k, (name, &grad)) in program.param_names().iter().zip(grads).enumerate() {
+        let zero = g.as_const(grad) == Some(0.0);
+        if whole[k] && zero {
+            continue;
+        }
+        let also = if whole[k] { " (plus its group's term)" } else { "" };
+        let _ = writeln!(out, "  dL/d{name} = {}{also}", printer.expr(grad, 0, false));
     }
     out
 }
@@ -149,6 +203,8 @@ impl Terms {
 struct Printer<'a> {
     g: &'a Graph,
     names: HashMap<NodeId, String>,
+    /// The argument texts of the map kernels being printed, innermost last.
+    lanes: RefCell<Vec<Vec<(String, u8)>>>,
 }
 
 // Precedence levels: sums 1, products 2, unary minus 3, atoms 4.
@@ -161,7 +217,10 @@ impl Printer<'_> {
                 return name.clone();
             }
         }
-        let (text, prec) = self.infix(self.g.node(id));
+        let (text, prec) = match self.g.tensor_node(id) {
+            Some(t) => self.tensor(&t.op),
+            None => self.infix(self.g.node(id)),
+        };
         if prec < min {
             format!("({text})")
         } else {
@@ -308,6 +367,81 @@ impl Printer<'_> {
                 4,
             ),
             Node::StopGradient(a) => (e(a, 4), 4),
+            Node::Lane(j) => self
+                .lanes
+                .borrow()
+                .last()
+                .and_then(|lanes| lanes.get(j as usize).cloned())
+                .unwrap_or_else(|| (format!("lane{j}"), 4)),
+            Node::Elem(t, k) => {
+                let shape = self.g.shape_of(t);
+                let base = self.expr(t, 4, false);
+                (element_name(&base, shape, k as usize), 4)
+            }
+            // Printed by `tensor` (reached through `expr`).
+            Node::Tensor(_) => (String::from("?"), 4),
+        }
+    }
+
+    /// A tensor operation as a matrix formula.
+    fn tensor(&self, op: &TensorOp) -> (String, u8) {
+        let e = |id, min| self.expr(id, min, false);
+        let t = |id, flag: bool| {
+            if flag {
+                format!("{}ᵀ", e(id, 4))
+            } else {
+                e(id, 2)
+            }
+        };
+        match op {
+            TensorOp::Leaf { offset, .. } => (format!("group@{offset}"), 4),
+            TensorOp::Pack(items) => {
+                let items: Vec<String> = items.iter().map(|&i| e(i, 0)).collect();
+                (format!("[{}]", items.join(", ")), 4)
+            }
+            TensorOp::MatMul { a, b, ta, tb } => (format!("{} · {}", t(*a, *ta), t(*b, *tb)), 2),
+            TensorOp::Map { kernel, args } => {
+                let texts = args
+                    .iter()
+                    .map(|&a| {
+                        let text = e(a, 0);
+                        let (_, prec) = match self.g.tensor_node(a) {
+                            Some(_) if self.names.contains_key(&a) => (String::new(), 4),
+                            Some(t) => self.tensor(&t.op),
+                            None if self.names.contains_key(&a) => (String::new(), 4),
+                            None => self.infix(self.g.node(a)),
+                        };
+                        (text, prec)
+                    })
+                    .collect();
+                self.lanes.borrow_mut().push(texts);
+                let text = self.kernel(*kernel);
+                self.lanes.borrow_mut().pop();
+                text
+            }
+            TensorOp::Sum(a) => (format!("sum({})", e(*a, 0)), 4),
+            TensorOp::Transpose(a) => (format!("{}ᵀ", e(*a, 4)), 4),
+        }
+    }
+
+    /// A map's kernel: its scalar formula over the arguments, `⊙` for a product of
+    /// two non-constant factors.
+    fn kernel(&self, kernel: NodeId) -> (String, u8) {
+        match self.g.node(kernel) {
+            Node::Mul(a, b) if self.g.as_const(a).is_none() && self.g.as_const(b).is_none() => {
+                let (a, b) = (self.kernel_operand(a, 2), self.kernel_operand(b, 3));
+                (format!("{a} ⊙ {b}"), 2)
+            }
+            node => self.infix(node),
+        }
+    }
+
+    fn kernel_operand(&self, id: NodeId, min: u8) -> String {
+        let (text, prec) = self.kernel(id);
+        if prec < min {
+            format!("({text})")
+        } else {
+            text
         }
     }
 }

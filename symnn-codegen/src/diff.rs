@@ -6,11 +6,20 @@
 //! derivative rule below reads like the textbook chain rule and mentions forward nodes
 //! by id — σ' = σ(1−σ) uses the σ node itself — so the derivative shares all of the
 //! forward computation and nothing is ever expanded into a tree.
+//!
+//! Tensor nodes ([`crate::tensor`]) take part in the same walk: their adjoint is a
+//! tensor node, collected from scalar code reading their elements and from the tensor
+//! operations using them, and passed on by the matrix-calculus rules of
+//! [`tensor_local_adjoints`] (`dL/dW = δ·xᵀ`, `dL/dx = Wᵀ·δ`, `δ = adj ⊙ f'`).
+
+use std::collections::{BTreeMap, HashMap};
 
 use crate::graph::{Func, Graph, Node, NodeId};
+use crate::tensor::TensorOp;
 
 /// `d output / d wrt[k]` for every `k`, as nodes of `g` (a constant 0 where `output`
-/// does not depend on `wrt[k]`).
+/// does not depend on `wrt[k]`). A `wrt` that is a tensor node (a parameter group read
+/// as a whole) gets its tensor adjoint.
 pub fn gradient(g: &mut Graph, output: NodeId, wrt: &[NodeId]) -> Vec<NodeId> {
     let n = output.index() + 1;
     // Only nodes that depend on some `wrt` need an adjoint; skipping the rest keeps
@@ -21,37 +30,184 @@ pub fn gradient(g: &mut Graph, output: NodeId, wrt: &[NodeId]) -> Vec<NodeId> {
             depends[w.index()] = true;
         }
     }
-    for (id, node) in g.iter().take(n) {
-        if node.children().any(|c| depends[c.index()]) {
-            depends[id.index()] = true;
+    for i in 0..n {
+        let id = NodeId::from_index(i);
+        if g.children(id).iter().any(|c| depends[c.index()]) {
+            depends[i] = true;
         }
     }
 
-    let mut adjoint: Vec<Option<NodeId>> = vec![None; n];
-    adjoint[output.index()] = Some(g.constant(1.0));
+    let mut adjoints = Adjoints {
+        scalar: vec![None; n],
+        tensor: HashMap::new(),
+        depends,
+    };
+    adjoints.scalar[output.index()] = Some(g.constant(1.0));
     for i in (0..n).rev() {
-        let Some(adj) = adjoint[i] else { continue };
         let id = NodeId::from_index(i);
-        for (child, contribution) in local_adjoints(g, id, adj) {
-            if !depends[child.index()] {
+        if g.is_tensor(id) {
+            let Some(adj) = adjoints.total_tensor(g, id) else {
                 continue;
+            };
+            adjoints.scalar[i] = Some(adj);
+            for (child, contribution) in tensor_local_adjoints(g, id, adj) {
+                adjoints.add(g, child, contribution);
             }
-            let slot = &mut adjoint[child.index()];
-            *slot = Some(match *slot {
-                Some(prev) => g.add(prev, contribution),
-                None => contribution,
-            });
+            continue;
+        }
+        let Some(adj) = adjoints.scalar[i] else { continue };
+        if let Node::Elem(t, k) = g.node(id) {
+            if adjoints.depends[t.index()] {
+                let pending = adjoints.tensor.entry(t).or_default();
+                let sum = match pending.elems.get(&k) {
+                    Some(&prev) => g.add(prev, adj),
+                    None => adj,
+                };
+                pending.elems.insert(k, sum);
+            }
+            continue;
+        }
+        for (child, contribution) in local_adjoints(g, id, adj) {
+            adjoints.add(g, child, contribution);
         }
     }
     wrt.iter()
         .map(|w| {
-            adjoint
+            adjoints
+                .scalar
                 .get(w.index())
                 .copied()
                 .flatten()
                 .unwrap_or_else(|| g.constant(0.0))
         })
         .collect()
+}
+
+/// The adjoints accumulated so far.
+struct Adjoints {
+    /// A scalar node's adjoint; for a tensor node, once processed, its total adjoint.
+    scalar: Vec<Option<NodeId>>,
+    /// Contributions waiting for their tensor node (all its users come later in id
+    /// order, so they are complete when the reverse walk reaches it).
+    tensor: HashMap<NodeId, PendingTensor>,
+    depends: Vec<bool>,
+}
+
+/// The contributions to one tensor's adjoint: single elements (from scalar code
+/// reading `t[k]`) and whole tensors (from tensor operations using `t`).
+#[derive(Default)]
+struct PendingTensor {
+    elems: BTreeMap<u32, NodeId>,
+    tensors: Vec<NodeId>,
+}
+
+impl Adjoints {
+    fn add(&mut self, g: &mut Graph, child: NodeId, contribution: NodeId) {
+        if !self.depends[child.index()] {
+            return;
+        }
+        if g.is_tensor(child) {
+            self.tensor
+                .entry(child)
+                .or_default()
+                .tensors
+                .push(contribution);
+            return;
+        }
+        let slot = &mut self.scalar[child.index()];
+        *slot = Some(match *slot {
+            Some(prev) => g.add(prev, contribution),
+            None => contribution,
+        });
+    }
+
+    /// The sum of every contribution to tensor `t`'s adjoint: element contributions
+    /// packed (zeros elsewhere), whole-tensor ones added elementwise.
+    fn total_tensor(&mut self, g: &mut Graph, t: NodeId) -> Option<NodeId> {
+        let pending = self.tensor.remove(&t)?;
+        let shape = g.shape_of(t);
+        let mut parts = pending.tensors;
+        if !pending.elems.is_empty() {
+            let zero = g.constant(0.0);
+            let mut items = vec![zero; shape.len()];
+            for (k, v) in pending.elems {
+                items[k as usize] = v;
+            }
+            parts.push(g.pack(shape, items));
+        }
+        let first = *parts.first()?;
+        if parts.len() == 1 {
+            return Some(first);
+        }
+        let lanes: Vec<NodeId> = (0..parts.len()).map(|j| g.lane(j)).collect();
+        let kernel = g.sum(lanes);
+        Some(g.map(shape, kernel, parts))
+    }
+}
+
+/// The matrix-calculus rule of one tensor node: for each operand `c`, its share of
+/// the adjoint `adj` (a tensor of the node's shape). See the table in
+/// [`crate::tensor`].
+fn tensor_local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId, NodeId)> {
+    let Some(def) = g.tensor_node(id).cloned() else {
+        return Vec::new();
+    };
+    match def.op {
+        TensorOp::Leaf { .. } => Vec::new(),
+        // s̄ₖ = Ā[k]
+        TensorOp::Pack(items) => items
+            .iter()
+            .enumerate()
+            .map(|(k, &item)| (item, g.elem(adj, k)))
+            .collect(),
+        // C = op(a)·op(b): op(a)‾ = C̄·op(b)ᵀ, op(b)‾ = op(a)ᵀ·C̄, transposed back when
+        // the operand was transposed.
+        TensorOp::MatMul { a, b, ta, tb } => {
+            let da = if ta {
+                g.matmul(b, adj, tb, true)
+            } else {
+                g.matmul(adj, b, false, !tb)
+            };
+            let db = if tb {
+                g.matmul(adj, a, true, ta)
+            } else {
+                g.matmul(a, adj, !ta, false)
+            };
+            vec![(a, da), (b, db)]
+        }
+        // ārgⱼ = Ā ⊙ ∂k/∂laneⱼ, with the map's own value available as a lane; summed
+        // over the elements for a broadcast scalar.
+        TensorOp::Map { kernel, args } => {
+            let (out, adj_lane) = (args.len(), args.len() + 1);
+            let mut extended = args.clone();
+            extended.extend([id, adj]);
+            let mut result = Vec::new();
+            for (j, &arg) in args.iter().enumerate() {
+                let d = g.kernel_derivative(kernel, j, out);
+                if g.as_const(d) == Some(0.0) {
+                    continue;
+                }
+                let a = g.lane(adj_lane);
+                let k = g.mul(a, d);
+                let contribution = g.map(def.shape, k, extended.clone());
+                if g.is_tensor(arg) {
+                    result.push((arg, contribution));
+                } else {
+                    result.push((arg, g.sum_all(contribution)));
+                }
+            }
+            result
+        }
+        // t̄ = Ā broadcast.
+        TensorOp::Sum(t) => {
+            let a = g.elem(adj, 0);
+            let lane = g.lane(0);
+            let shape = g.shape_of(t);
+            vec![(t, g.map(shape, lane, vec![a]))]
+        }
+        // t̄ = Āᵀ
+        TensorOp::Transpose(t) => vec![(t, g.transpose(adj))],
+    }
 }
 
 /// The chain-rule piece of one node: for each operand `c`, `adj * d(node)/dc`.
@@ -62,7 +218,11 @@ fn local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId, NodeId
         | Node::Input(_)
         | Node::Target(_)
         | Node::Param(_)
-        | Node::StopGradient(_) => vec![],
+        | Node::Lane(_)
+        | Node::StopGradient(_)
+        // (Elements and tensors are handled by `gradient` and `tensor_local_adjoints`.)
+        | Node::Elem(..)
+        | Node::Tensor(_) => vec![],
         Node::Neg(a) => vec![(a, g.neg(adj))],
         Node::Add(a, b) => vec![(a, adj), (b, adj)],
         Node::Sub(a, b) => vec![(a, adj), (b, g.neg(adj))],

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use crate::builtins::Func;
+use crate::tensor::{rows_cols, LeafKind, TensorId, TensorNode, TensorOp};
 
 /// Index of a node in a [`Graph`]. Prints as `v3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +74,14 @@ pub enum Node {
     /// `a`, but the derivative does not flow through it (used for the shift of a
     /// log-sum-exp, whose gradient contribution is exactly zero).
     StopGradient(NodeId),
+    /// A whole array computed by a tensor operation ([`crate::tensor`]); its
+    /// definition is [`Graph::tensor_def`].
+    Tensor(TensorId),
+    /// Element `k` (row-major) of the tensor node `t`.
+    Elem(NodeId, u32),
+    /// Argument `j` of the elementwise kernel of a [`TensorOp::Map`] (only inside
+    /// kernels).
+    Lane(u32),
 }
 
 impl Node {
@@ -89,23 +98,29 @@ impl Node {
         }
     }
 
-    /// Whether this is a leaf (constant, input, target or parameter).
+    /// Whether this is a leaf (constant, input, target, parameter or kernel lane).
     pub fn is_leaf(&self) -> bool {
         matches!(
             self,
-            Node::Const(_) | Node::Input(_) | Node::Target(_) | Node::Param(_)
+            Node::Const(_) | Node::Input(_) | Node::Target(_) | Node::Param(_) | Node::Lane(_)
         )
     }
 
-    /// The operands, in order.
+    /// The scalar operands, in order (a tensor node's operands are in its definition:
+    /// use [`Graph::children`]).
     pub fn children(&self) -> impl Iterator<Item = NodeId> {
         let (list, len): ([NodeId; 4], usize) = match *self {
-            Node::Const(_) | Node::Input(_) | Node::Target(_) | Node::Param(_) => {
-                ([NodeId(0); 4], 0)
-            }
-            Node::Neg(a) | Node::Call(_, a) | Node::Powi(a, _) | Node::StopGradient(a) => {
-                ([a, a, a, a], 1)
-            }
+            Node::Const(_)
+            | Node::Input(_)
+            | Node::Target(_)
+            | Node::Param(_)
+            | Node::Lane(_)
+            | Node::Tensor(_) => ([NodeId(0); 4], 0),
+            Node::Neg(a)
+            | Node::Call(_, a)
+            | Node::Powi(a, _)
+            | Node::StopGradient(a)
+            | Node::Elem(a, _) => ([a, a, a, a], 1),
             Node::Add(a, b)
             | Node::Sub(a, b)
             | Node::Mul(a, b)
@@ -118,13 +133,44 @@ impl Node {
         list.into_iter().take(len)
     }
 
-    /// Evaluates a non-leaf node from its operands' values (in [`Node::children`]
-    /// order), the way the emitted code does. Leaves other than constants give NaN.
+    /// The same node with every scalar operand replaced by `f(operand)`.
+    pub fn map_children(self, mut f: impl FnMut(NodeId) -> NodeId) -> Node {
+        match self {
+            Node::Const(_)
+            | Node::Input(_)
+            | Node::Target(_)
+            | Node::Param(_)
+            | Node::Lane(_)
+            | Node::Tensor(_) => self,
+            Node::Neg(a) => Node::Neg(f(a)),
+            Node::Add(a, b) => Node::Add(f(a), f(b)),
+            Node::Sub(a, b) => Node::Sub(f(a), f(b)),
+            Node::Mul(a, b) => Node::Mul(f(a), f(b)),
+            Node::Div(a, b) => Node::Div(f(a), f(b)),
+            Node::Call(func, a) => Node::Call(func, f(a)),
+            Node::Powi(a, n) => Node::Powi(f(a), n),
+            Node::Pow(a, b) => Node::Pow(f(a), f(b)),
+            Node::Max(a, b) => Node::Max(f(a), f(b)),
+            Node::Min(a, b) => Node::Min(f(a), f(b)),
+            Node::IfGt(a, b, t, e) => Node::IfGt(f(a), f(b), f(t), f(e)),
+            Node::IfGe(a, b, t, e) => Node::IfGe(f(a), f(b), f(t), f(e)),
+            Node::StopGradient(a) => Node::StopGradient(f(a)),
+            Node::Elem(t, k) => Node::Elem(f(t), k),
+        }
+    }
+
+    /// Evaluates a scalar node from its operands' values (in [`Node::children`]
+    /// order), the way the emitted code does. Leaves other than constants, and
+    /// tensors, give NaN (an element's value is its operand's: the tensor's element,
+    /// which the caller passes).
     pub fn eval(&self, args: &[f64]) -> f64 {
         let a = |i: usize| args.get(i).copied().unwrap_or(f64::NAN);
         match *self {
             Node::Const(bits) => f64::from_bits(bits),
-            Node::Input(_) | Node::Target(_) | Node::Param(_) => f64::NAN,
+            Node::Input(_) | Node::Target(_) | Node::Param(_) | Node::Lane(_) | Node::Tensor(_) => {
+                f64::NAN
+            }
+            Node::Elem(..) => a(0),
             Node::Neg(_) => -a(0),
             Node::Add(..) => a(0) + a(1),
             Node::Sub(..) => a(0) - a(1),
@@ -159,6 +205,8 @@ impl Node {
 pub struct Graph {
     nodes: Vec<Node>,
     memo: HashMap<Node, NodeId>,
+    tensors: Vec<TensorNode>,
+    tensor_memo: HashMap<TensorNode, NodeId>,
 }
 
 impl Graph {
@@ -214,9 +262,42 @@ impl Graph {
             node.children().all(|c| c < id),
             "children must precede their parent"
         );
+        debug_assert!(
+            !matches!(node, Node::Elem(t, _) if !self.is_tensor(t)),
+            "an element is read from a tensor node"
+        );
         self.nodes.push(node);
         self.memo.insert(node, id);
         id
+    }
+
+    /// Adds a tensor node (or finds the identical one). Constructors that normalise
+    /// live in [`crate::tensor`].
+    pub(crate) fn tensor(&mut self, shape: crate::shape::Shape, op: TensorOp) -> NodeId {
+        let def = TensorNode { shape, op };
+        if let Some(&id) = self.tensor_memo.get(&def) {
+            return id;
+        }
+        debug_assert!(def.op.operands().iter().all(|c| c.index() < self.nodes.len()));
+        let t = TensorId(u32::try_from(self.tensors.len()).expect("fewer than 2^32 tensors"));
+        self.tensors.push(def.clone());
+        let id = self.intern(Node::Tensor(t));
+        self.tensor_memo.insert(def, id);
+        id
+    }
+
+    /// The definition of a tensor.
+    pub fn tensor_def(&self, t: TensorId) -> &TensorNode {
+        &self.tensors[t.0 as usize]
+    }
+
+    /// The operands of a node: a scalar node's [`Node::children`], a tensor's
+    /// [`TensorOp::operands`].
+    pub fn children(&self, id: NodeId) -> Vec<NodeId> {
+        match self.node(id) {
+            Node::Tensor(t) => self.tensor_def(t).op.operands(),
+            node => node.children().collect(),
+        }
     }
 
     // Constructors, one per operation, so building code reads like the math.
@@ -277,7 +358,8 @@ impl Graph {
     }
 
     /// Evaluates the nodes needed for `roots` with the given leaf values (a reference
-    /// interpreter: the emitted code must agree with it).
+    /// interpreter: the emitted code must agree with it). Tensor nodes are evaluated
+    /// by the textbook definitions of their operations, element by element.
     pub fn evaluate(
         &self,
         roots: &[NodeId],
@@ -285,7 +367,23 @@ impl Graph {
         target: &[f64],
         params: &[f64],
     ) -> Vec<f64> {
+        self.evaluate_arrays(roots, input, target, params)
+            .into_iter()
+            .map(|v| v[0])
+            .collect()
+    }
+
+    /// Like [`Graph::evaluate`], with each root's whole value: one element for a
+    /// scalar, every element (row-major) for a tensor node.
+    pub fn evaluate_arrays(
+        &self,
+        roots: &[NodeId],
+        input: &[f64],
+        target: &[f64],
+        params: &[f64],
+    ) -> Vec<Vec<f64>> {
         let mut values = vec![f64::NAN; self.nodes.len()];
+        let mut arrays: HashMap<NodeId, Vec<f64>> = HashMap::new();
         let needed = self.reachable(roots);
         for (id, node) in self.iter() {
             if !needed[id.index()] {
@@ -296,13 +394,84 @@ impl Graph {
                 Node::Input(k) => leaf(input, k),
                 Node::Target(k) => leaf(target, k),
                 Node::Param(k) => leaf(params, k),
+                Node::Elem(t, k) => arrays[&t][k as usize],
+                Node::Tensor(t) => {
+                    let def = self.tensor_def(t);
+                    let value = self.eval_tensor(def, &values, &arrays, [input, target, params]);
+                    arrays.insert(id, value);
+                    f64::NAN
+                }
                 _ => {
                     let args: Vec<f64> = node.children().map(|c| values[c.index()]).collect();
                     node.eval(&args)
                 }
             };
         }
-        roots.iter().map(|r| values[r.index()]).collect()
+        roots
+            .iter()
+            .map(|r| match arrays.get(r) {
+                Some(array) => array.clone(),
+                None => vec![values[r.index()]],
+            })
+            .collect()
+    }
+
+    /// The elements of one tensor node, row-major, from its operands' values.
+    fn eval_tensor(
+        &self,
+        def: &TensorNode,
+        scalars: &[f64],
+        arrays: &HashMap<NodeId, Vec<f64>>,
+        [input, target, params]: [&[f64]; 3],
+    ) -> Vec<f64> {
+        let len = def.shape.len();
+        // Element `i` of an operand: a tensor's, or a scalar broadcast.
+        let at = |id: NodeId, i: usize| match arrays.get(&id) {
+            Some(v) => v[i],
+            None => scalars[id.index()],
+        };
+        match &def.op {
+            TensorOp::Leaf { kind, offset } => {
+                let source = match kind {
+                    LeafKind::Input => input,
+                    LeafKind::Target => target,
+                    LeafKind::Param => params,
+                };
+                let o = *offset as usize;
+                (o..o + len).map(|k| source.get(k).copied().unwrap_or(f64::NAN)).collect()
+            }
+            TensorOp::Pack(items) => items.iter().map(|&s| scalars[s.index()]).collect(),
+            TensorOp::MatMul { a, b, ta, tb } => {
+                let (ar, ac) = rows_cols(self.shape_of(*a));
+                let (br, bc) = rows_cols(self.shape_of(*b));
+                // op(a)[i][k] and op(b)[k][j].
+                let opa = |i: usize, k: usize| if *ta { at(*a, k * ac + i) } else { at(*a, i * ac + k) };
+                let opb = |k: usize, j: usize| if *tb { at(*b, j * bc + k) } else { at(*b, k * bc + j) };
+                let (m, n) = if *ta { (ac, ar) } else { (ar, ac) };
+                let p = if *tb { br } else { bc };
+                let mut out = vec![0.0; m * p];
+                for i in 0..m {
+                    for j in 0..p {
+                        out[i * p + j] = (0..n).map(|k| opa(i, k) * opb(k, j)).sum();
+                    }
+                }
+                out
+            }
+            TensorOp::Map { kernel, args } => (0..len)
+                .map(|i| {
+                    let lanes: Vec<f64> = args.iter().map(|&a| at(a, i)).collect();
+                    self.eval_kernel(*kernel, &lanes)
+                })
+                .collect(),
+            TensorOp::Sum(t) => vec![arrays[t].iter().sum()],
+            TensorOp::Transpose(t) => {
+                let (r, c) = rows_cols(self.shape_of(*t));
+                (0..c)
+                    .flat_map(|j| (0..r).map(move |i| (i, j)))
+                    .map(|(i, j)| arrays[t][i * c + j])
+                    .collect()
+            }
+        }
     }
 
     /// Marks every node that some root depends on.
@@ -313,7 +482,7 @@ impl Graph {
         }
         for i in (0..self.nodes.len()).rev() {
             if marked[i] {
-                for c in self.nodes[i].children() {
+                for c in self.children(NodeId::from_index(i)) {
                     marked[c.index()] = true;
                 }
             }

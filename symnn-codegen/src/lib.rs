@@ -31,6 +31,7 @@ pub mod resolved;
 pub mod schedule;
 pub mod shape;
 pub mod simplify;
+pub mod tensor;
 
 use proc_macro2::TokenStream;
 
@@ -44,14 +45,25 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let network = ast::parse(input)?;
     let resolved = check::check(&network)?;
     let mut program = lower::lower(&resolved);
-    let params = program.param_nodes();
-    let grads = diff::gradient(&mut program.graph, program.loss, &params);
-    let derivation = derivation::render(&network.name.to_string(), &program, &grads);
+    // The scalar parameters, then the groups read as whole tensors.
+    let mut wrt = program.param_nodes();
+    let groups = program.param_tensors();
+    wrt.extend(groups.iter().map(|&(_, leaf)| leaf));
+    let mut grads = diff::gradient(&mut program.graph, program.loss, &wrt);
+    let group_grads: Vec<(usize, graph::NodeId)> = groups
+        .iter()
+        .zip(grads.split_off(program.num_params()))
+        .filter(|&(_, adjoint)| program.graph.as_const(adjoint) != Some(0.0))
+        .map(|(&(group, _), adjoint)| (group, adjoint))
+        .collect();
+    let derivation =
+        derivation::render(&network.name.to_string(), &program, &grads, &group_grads);
     Ok((
         network,
         emit::Derived {
             program,
             grads,
+            group_grads,
             derivation,
         },
     ))

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use crate::ast::BinOp;
 use crate::builtins::{Builtin, Func};
 use crate::graph::{Graph, Node, NodeId};
+use crate::tensor::{rows_cols, LeafKind};
 use crate::resolved::{
     element_name, Activation, BindingId, Expr, ExprKind, FloatType, FnId, Program, Slot, SlotKind,
     SlotRef, Stmt,
@@ -46,6 +47,22 @@ impl Tensor {
         } else {
             self.elems[i]
         }
+    }
+}
+
+/// A DSL value during lowering: its elements' scalar nodes, or one tensor node for the
+/// whole array (operations at or above the program's tensor threshold).
+#[derive(Clone, Debug)]
+enum Value {
+    /// Scalarised.
+    Scalars(Tensor),
+    /// A tensor node (its shape is in the graph).
+    Wide(NodeId),
+}
+
+impl From<Tensor> for Value {
+    fn from(t: Tensor) -> Value {
+        Value::Scalars(t)
     }
 }
 
@@ -92,6 +109,26 @@ impl Lowered {
             .map(|k| self.graph.insert(Node::Param(leaf_index(k))))
             .collect()
     }
+    /// The parameter groups read as whole tensors: `(group index, leaf tensor node)`.
+    pub fn param_tensors(&self) -> Vec<(usize, NodeId)> {
+        self.graph
+            .iter()
+            .filter_map(|(id, _)| match &self.graph.tensor_node(id)?.op {
+                crate::tensor::TensorOp::Leaf {
+                    kind: LeafKind::Param,
+                    offset,
+                } => self
+                    .params
+                    .iter()
+                    .position(|s| {
+                        s.offset == *offset as usize && s.shape.len() == self.graph.shape_of(id).len()
+                    })
+                    .map(|group| (group, id)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The name of every parameter element in storage order.
     pub fn param_names(&self) -> Vec<String> {
         self.params
@@ -116,15 +153,16 @@ pub fn lower(program: &Program) -> Lowered {
         versions: HashMap::new(),
         output: None,
         loss: None,
+        threshold: program.tensor_threshold,
     };
     for &declaration in &program.declarations {
         lowering.slot(declaration);
     }
     lowering.block(&program.body);
-    let output = lowering
-        .output
-        .take()
-        .unwrap_or_else(|| Tensor::scalar(lowering.graph.constant(0.0)));
+    let output = match lowering.output.take() {
+        Some(value) => lowering.scalars(value),
+        None => Tensor::scalar(lowering.graph.constant(0.0)),
+    };
     let loss = match lowering.loss {
         Some(loss) => loss,
         None => lowering.graph.constant(0.0),
@@ -159,7 +197,7 @@ struct Lowering<'p> {
     targets: Vec<Option<Tensor>>,
     params: Vec<Option<Tensor>>,
     /// The current value of every binding.
-    bindings: Vec<Option<Tensor>>,
+    bindings: Vec<Option<Value>>,
     /// The current value of every loop variable.
     loop_values: Vec<i64>,
     /// The arguments of the `fn` being inlined (one element's scalars).
@@ -168,8 +206,10 @@ struct Lowering<'p> {
     names: Vec<(String, NodeId)>,
     /// How many times each name has been bound (`h`, `h_2`, ...).
     versions: HashMap<String, usize>,
-    output: Option<Tensor>,
+    output: Option<Value>,
     loss: Option<NodeId>,
+    /// Operations at least this big become tensor nodes.
+    threshold: u64,
 }
 
 impl Lowering<'_> {
@@ -212,8 +252,13 @@ impl Lowering<'_> {
                 let value = self.expr(value);
                 let name = self.program.bindings[binding_index(*binding)].name.clone();
                 let versioned = self.version(&name);
-                for (i, &id) in value.elems.iter().enumerate() {
-                    self.name_node(element_name(&versioned, value.shape, i), id);
+                match &value {
+                    Value::Scalars(t) => {
+                        for (i, &id) in t.elems.iter().enumerate() {
+                            self.name_node(element_name(&versioned, t.shape, i), id);
+                        }
+                    }
+                    Value::Wide(id) => self.names.push((versioned, *id)),
                 }
                 if *binding == self.program.output {
                     self.output = Some(value.clone());
@@ -225,7 +270,8 @@ impl Lowering<'_> {
                 indices,
                 value,
             } => {
-                let mut current = self.binding(*binding);
+                let current = self.binding(*binding);
+                let mut current = self.scalars(current);
                 // The element range the place denotes.
                 let (mut start, mut shape) = (0usize, current.shape);
                 for index in indices {
@@ -235,6 +281,7 @@ impl Lowering<'_> {
                     shape = row;
                 }
                 let new = self.expr(value);
+                let new = self.scalars(new);
                 current.elems.splice(start..start + shape.len(), new.elems);
                 let name = self.program.bindings[binding_index(*binding)].name.clone();
                 let versioned = self.version(&name);
@@ -247,7 +294,7 @@ impl Lowering<'_> {
                 {
                     self.name_node(element_name(&versioned, current.shape, i), id);
                 }
-                self.bindings[binding_index(*binding)] = Some(current);
+                self.bindings[binding_index(*binding)] = Some(current.into());
             }
             Stmt::For {
                 var,
@@ -269,12 +316,12 @@ impl Lowering<'_> {
             }
             Stmt::Loss(value) => {
                 let value = self.expr(value);
-                self.loss = Some(value.elems[0]);
+                self.loss = Some(self.scalars(value).elems[0]);
             }
         }
     }
 
-    fn binding(&self, b: BindingId) -> Tensor {
+    fn binding(&self, b: BindingId) -> Value {
         self.bindings[binding_index(b)]
             .clone()
             .expect("the check stage allows a binding's use only after its definition")
@@ -301,65 +348,82 @@ impl Lowering<'_> {
         }
     }
 
-    fn expr(&mut self, e: &Expr) -> Tensor {
+    /// Lowers an expression. Each operand is lowered once; then the operation goes
+    /// to the tensor path when [`Lowering::goes_wide`] says so, else it is scalarised
+    /// exactly as before tensors existed (same nodes, same order).
+    fn expr(&mut self, e: &Expr) -> Value {
+        let shape = e.shape;
         match &e.kind {
-            ExprKind::Num(value) => Tensor::scalar(self.graph.constant(*value)),
+            ExprKind::Num(value) => Tensor::scalar(self.graph.constant(*value)).into(),
             ExprKind::LoopVar(var) => {
                 let value = self.loop_values[var.0 as usize];
-                Tensor::scalar(self.graph.constant(value as f64))
+                Tensor::scalar(self.graph.constant(value as f64)).into()
             }
-            ExprKind::Slot(slot) => self.slot(*slot),
+            ExprKind::Slot(slot) => self.slot(*slot).into(),
             ExprKind::Binding(b) => self.binding(*b),
-            ExprKind::Arg(k) => Tensor::scalar(self.args[*k]),
-            ExprKind::Neg(operand) => {
-                let t = self.expr(operand);
-                self.map(t, Graph::neg)
+            ExprKind::Arg(k) => Tensor::scalar(self.args[*k]).into(),
+            ExprKind::Neg(a) => {
+                let a = self.expr(a);
+                self.elementwise(shape, vec![a], |this, l| this.graph.neg(l[0]))
             }
             ExprKind::Elementwise(op, lhs, rhs) => {
                 let (a, b) = (self.expr(lhs), self.expr(rhs));
                 let op = *op;
-                self.zip(&a, &b, e.shape, |g, x, y| match op {
-                    BinOp::Add => g.add(x, y),
-                    BinOp::Sub => g.sub(x, y),
-                    BinOp::Mul => g.mul(x, y),
-                    BinOp::Div => g.div(x, y),
+                self.elementwise(shape, vec![a, b], |this, l| {
+                    binary(&mut this.graph, op, l[0], l[1])
                 })
-            }
-            ExprKind::MatMul(lhs, rhs) => {
-                let (a, b) = (self.expr(lhs), self.expr(rhs));
-                self.matmul(&a, &b, e.shape)
-            }
-            ExprKind::Array(items) => {
-                let elems = items
-                    .iter()
-                    .flat_map(|item| self.expr(item).elems)
-                    .collect();
-                Tensor {
-                    shape: e.shape,
-                    elems,
-                }
-            }
-            ExprKind::Index(base, index) => {
-                let base = self.expr(base);
-                let i = self.index_value(index);
-                let n = e.shape.len();
-                Tensor {
-                    shape: e.shape,
-                    elems: base.elems[i * n..(i + 1) * n].to_vec(),
-                }
-            }
-            ExprKind::Apply(builtin, args) => {
-                let values: Vec<Tensor> = args.iter().map(|a| self.expr(a)).collect();
-                self.builtin(*builtin, values, e.shape)
             }
             ExprKind::Powi(x, n) => {
                 let x = self.expr(x);
                 let n = *n;
-                self.map(x, |g, x| g.insert(Node::Powi(x, n)))
+                self.elementwise(shape, vec![x], |this, l| {
+                    this.graph.insert(Node::Powi(l[0], n))
+                })
             }
             ExprKind::Call(f, args) => {
-                let values: Vec<Tensor> = args.iter().map(|a| self.expr(a)).collect();
-                self.apply_fn(*f, &values, e.shape)
+                let values: Vec<Value> = args.iter().map(|a| self.expr(a)).collect();
+                let f = *f;
+                self.elementwise(shape, values, |this, l| {
+                    let args: Vec<Tensor> = l.iter().map(|&x| Tensor::scalar(x)).collect();
+                    this.apply_fn(f, &args, Shape::Scalar).elems[0]
+                })
+            }
+            ExprKind::Apply(b, args) => {
+                let values: Vec<Value> = args.iter().map(|a| self.expr(a)).collect();
+                self.apply(*b, values, shape)
+            }
+            ExprKind::MatMul(lhs, rhs) => {
+                let (a, b) = (self.expr(lhs), self.expr(rhs));
+                let (rows, cols) = rows_cols(lhs.shape);
+                let work = rows * cols * rows_cols(rhs.shape).1;
+                if self.goes_wide(shape, work, &[&a, &b]) {
+                    let (a, b) = (self.as_tensor(a), self.as_tensor(b));
+                    return Value::Wide(self.graph.matmul(a, b, false, false));
+                }
+                let (a, b) = (self.scalars(a), self.scalars(b));
+                self.matmul(&a, &b, shape).into()
+            }
+            ExprKind::Array(items) => {
+                let elems = items
+                    .iter()
+                    .flat_map(|item| {
+                        let value = self.expr(item);
+                        self.scalars(value).elems
+                    })
+                    .collect();
+                Tensor { shape, elems }.into()
+            }
+            ExprKind::Index(base, index) => {
+                let i = self.index_value(index);
+                let n = shape.len();
+                let elems = match self.expr(base) {
+                    // Only the selected elements of a tensor.
+                    Value::Wide(t) => (i * n..(i + 1) * n)
+                        .map(|k| self.graph.elem(t, k))
+                        .collect(),
+                    Value::Scalars(base) => base.elems[i * n..(i + 1) * n].to_vec(),
+                };
+                Tensor { shape, elems }.into()
             }
             ExprKind::Dense {
                 input,
@@ -368,6 +432,10 @@ impl Lowering<'_> {
                 activation,
             } => {
                 let x = self.expr(input);
+                if self.goes_wide(shape, shape.len() * input.shape.len(), &[&x]) {
+                    return self.wide_dense(x, shape, *weight, *bias, *activation);
+                }
+                let x = self.scalars(x);
                 let weight = self.slot(SlotRef {
                     kind: SlotKind::Param,
                     index: *weight,
@@ -376,24 +444,207 @@ impl Lowering<'_> {
                     kind: SlotKind::Param,
                     index: *bias,
                 });
-                let z = self.matmul(&weight, &x, e.shape);
-                let z = self.zip(&z, &bias, e.shape, Graph::add);
+                let z = self.matmul(&weight, &x, shape);
+                let z = self.zip(&z, &bias, shape, Graph::add);
                 match *activation {
-                    Activation::Builtin(b) => self.builtin(b, vec![z], e.shape),
-                    Activation::Fn(f) => self.apply_fn(f, &[z], e.shape),
+                    Activation::Builtin(b) => self.builtin(b, vec![z], shape),
+                    Activation::Fn(f) => self.apply_fn(f, &[z], shape),
                 }
+                .into()
             }
         }
     }
 
-    /// A user `fn`, inlined element by element (scalar arguments broadcast).
+    // ---- The tensor path ------------------------------------------------------------
+
+    /// Whether an operation producing `shape` with `work` multiply-adds or elements
+    /// goes to the tensor path: it does when it is big enough, or when an operand
+    /// already is a tensor (so elementwise chains on a layer stay whole). Scalars
+    /// never do.
+    fn goes_wide(&self, shape: Shape, work: usize, operands: &[&Value]) -> bool {
+        shape != Shape::Scalar
+            && (work as u64 >= self.threshold
+                || operands.iter().any(|v| matches!(v, Value::Wide(_))))
+    }
+
+    /// `activation(W·x + b)` on the tensor path: one product and one map over
+    /// `[W·x, b]`, the groups read in place.
+    fn wide_dense(
+        &mut self,
+        x: Value,
+        shape: Shape,
+        weight: usize,
+        bias: usize,
+        activation: Activation,
+    ) -> Value {
+        let x = self.as_tensor(x);
+        let (w, b) = (&self.program.params[weight], &self.program.params[bias]);
+        let w = self.graph.leaf_tensor(LeafKind::Param, w.offset, w.shape);
+        let b = self.graph.leaf_tensor(LeafKind::Param, b.offset, b.shape);
+        let z = self.graph.matmul(w, x, false, false);
+        let (l0, l1) = (self.graph.lane(0), self.graph.lane(1));
+        let pre = Tensor::scalar(self.graph.add(l0, l1));
+        let kernel = match activation {
+            Activation::Builtin(f) => self.builtin(f, vec![pre], Shape::Scalar),
+            Activation::Fn(f) => self.apply_fn(f, &[pre], Shape::Scalar),
+        }
+        .elems[0];
+        Value::Wide(self.graph.map(shape, kernel, vec![z, b]))
+    }
+
+    /// A builtin applied to lowered values: elementwise ones, reductions and
+    /// transposes may go wide; the softmax family scalarises its operand.
+    fn apply(&mut self, b: Builtin, values: Vec<Value>, shape: Shape) -> Value {
+        if b.is_elementwise() {
+            return self.elementwise(shape, values, |this, l| {
+                let args: Vec<Tensor> = l.iter().map(|&x| Tensor::scalar(x)).collect();
+                this.builtin(b, args, Shape::Scalar).elems[0]
+            });
+        }
+        let refs: Vec<&Value> = values.iter().collect();
+        match b {
+            Builtin::Sum
+            | Builtin::Mean
+            | Builtin::Dot
+            | Builtin::Mse
+            | Builtin::Bce
+            | Builtin::BceLogits => {
+                let zipped = values
+                    .iter()
+                    .map(|v| self.shape(v))
+                    .reduce(|x, y| x.broadcast(y).unwrap_or(x))
+                    .unwrap_or(Shape::Scalar);
+                if self.goes_wide(zipped, zipped.len(), &refs) {
+                    let lanes: Vec<NodeId> =
+                        (0..values.len()).map(|j| self.graph.lane(j)).collect();
+                    let term = match b {
+                        Builtin::Sum | Builtin::Mean => lanes[0],
+                        _ => reduction_term(&mut self.graph, b, lanes[0], lanes[1]),
+                    };
+                    let args = values.into_iter().map(|v| self.map_arg(v)).collect();
+                    let terms = self.graph.map(zipped, term, args);
+                    let total = self.graph.sum_all(terms);
+                    let value = match b {
+                        Builtin::Sum | Builtin::Dot => total,
+                        _ => self.graph.scale(1.0 / zipped.len() as f64, total),
+                    };
+                    return Tensor::scalar(value).into();
+                }
+            }
+            Builtin::Transpose => {
+                let len = self.shape(&values[0]).len();
+                if self.goes_wide(shape, len, &refs) {
+                    let x = self.as_tensor(values.into_iter().next().expect("one argument"));
+                    return Value::Wide(self.graph.transpose(x));
+                }
+            }
+            _ => {}
+        }
+        let args: Vec<Tensor> = values.into_iter().map(|v| self.scalars(v)).collect();
+        self.builtin(b, args, shape).into()
+    }
+
+    fn shape(&self, v: &Value) -> Shape {
+        match v {
+            Value::Scalars(t) => t.shape,
+            Value::Wide(t) => self.graph.shape_of(*t),
+        }
+    }
+
+    /// An elementwise operation with `kernel` for one element: one map when it goes
+    /// wide, else the kernel per element, zipped with scalar broadcasting.
+    fn elementwise(
+        &mut self,
+        shape: Shape,
+        args: Vec<Value>,
+        kernel: impl Fn(&mut Self, &[NodeId]) -> NodeId,
+    ) -> Value {
+        let refs: Vec<&Value> = args.iter().collect();
+        if self.goes_wide(shape, shape.len(), &refs) {
+            let lanes: Vec<NodeId> = (0..args.len()).map(|j| self.graph.lane(j)).collect();
+            let threshold = std::mem::replace(&mut self.threshold, u64::MAX);
+            let kernel = kernel(self, &lanes);
+            self.threshold = threshold;
+            let args = args.into_iter().map(|v| self.map_arg(v)).collect();
+            return Value::Wide(self.graph.map(shape, kernel, args));
+        }
+        let args: Vec<Tensor> = args.into_iter().map(|v| self.scalars(v)).collect();
+        let elems = (0..shape.len())
+            .map(|i| {
+                let at: Vec<NodeId> = args.iter().map(|a| a.at(i)).collect();
+                kernel(self, &at)
+            })
+            .collect();
+        Tensor { shape, elems }.into()
+    }
+
+    /// A value as scalars: a tensor's elements are read one by one.
+    fn scalars(&mut self, v: Value) -> Tensor {
+        match v {
+            Value::Scalars(t) => t,
+            Value::Wide(t) => {
+                let shape = self.graph.shape_of(t);
+                let elems = (0..shape.len()).map(|k| self.graph.elem(t, k)).collect();
+                Tensor { shape, elems }
+            }
+        }
+    }
+
+    /// A value as a tensor node: a declared group in place, other scalars packed.
+    fn as_tensor(&mut self, v: Value) -> NodeId {
+        let t = match v {
+            Value::Wide(t) => return t,
+            Value::Scalars(t) => t,
+        };
+        let leaf = |node: Node| match node {
+            Node::Input(k) => Some((LeafKind::Input, k)),
+            Node::Target(k) => Some((LeafKind::Target, k)),
+            Node::Param(k) => Some((LeafKind::Param, k)),
+            _ => None,
+        };
+        if let Some((kind, first)) = t.elems.first().and_then(|&e| leaf(self.graph.node(e))) {
+            let consecutive = t.elems.iter().enumerate().all(|(i, &e)| {
+                leaf(self.graph.node(e)) == Some((kind, first + i as u32))
+            });
+            // A parameter leaf is a whole group (its adjoint is that group's gradient);
+            // a part of one is packed, so its gradient flows to the scalars.
+            let whole = kind != LeafKind::Param
+                || self.program.params.iter().any(|s| {
+                    s.offset == first as usize && s.shape.len() == t.elems.len()
+                });
+            if consecutive && whole {
+                return self.graph.leaf_tensor(kind, first as usize, t.shape);
+            }
+        }
+        self.graph.pack(t.shape, t.elems)
+    }
+
+    /// A map argument: a scalar broadcasts as its node, arrays are tensors.
+    fn map_arg(&mut self, v: Value) -> NodeId {
+        match v {
+            Value::Scalars(t) if t.shape == Shape::Scalar => t.elems[0],
+            other => self.as_tensor(other),
+        }
+    }
+
+    /// A user `fn`, inlined element by element (scalar arguments broadcast). Its body
+    /// is scalar code (a kernel, when the call is elementwise over a tensor): arrays
+    /// inside it are never tensor nodes.
     fn apply_fn(&mut self, f: FnId, values: &[Tensor], shape: Shape) -> Tensor {
+        let threshold = std::mem::replace(&mut self.threshold, u64::MAX);
+        let result = self.apply_fn_scalar(f, values, shape);
+        self.threshold = threshold;
+        result
+    }
+
+    fn apply_fn_scalar(&mut self, f: FnId, values: &[Tensor], shape: Shape) -> Tensor {
         let body = &self.program.fns[f.0 as usize].body;
         let elems = (0..shape.len())
             .map(|i| {
                 let args = values.iter().map(|v| v.at(i)).collect();
                 let saved = std::mem::replace(&mut self.args, args);
                 let result = self.expr(body);
+                let result = self.scalars(result);
                 self.args = saved;
                 result.elems[0]
             })
@@ -484,7 +735,7 @@ impl Lowering<'_> {
             Builtin::Sum => Tensor::scalar(self.graph.sum(x.elems)),
             Builtin::Mean => self.mean(x),
             Builtin::Dot => {
-                let p = two(self, Graph::mul);
+                let p = two(self, |g, x, y| reduction_term(g, Builtin::Dot, x, y));
                 Tensor::scalar(self.graph.sum(p.elems))
             }
             Builtin::Softmax => {
@@ -502,32 +753,15 @@ impl Lowering<'_> {
             Builtin::LogSoftmax => self.log_softmax(&x),
             Builtin::Transpose => Self::transpose(&x),
             Builtin::Mse => {
-                let d = two(self, |g, y, t| {
-                    let d = g.sub(y, t);
-                    g.mul(d, d)
-                });
+                let d = two(self, |g, y, t| reduction_term(g, Builtin::Mse, y, t));
                 self.mean(d)
             }
             Builtin::Bce => {
-                let terms = two(self, |g, p, t| {
-                    // -(t ln p + (1 - t) ln(1 - p)); the ln rules make it stable on sigmoids.
-                    let ln_p = g.call(Func::Ln, p);
-                    let q = g.rsub(1.0, p);
-                    let ln_q = g.call(Func::Ln, q);
-                    let u = g.rsub(1.0, t);
-                    let a = g.mul(t, ln_p);
-                    let b = g.mul(u, ln_q);
-                    let s = g.add(a, b);
-                    g.neg(s)
-                });
+                let terms = two(self, |g, p, t| reduction_term(g, Builtin::Bce, p, t));
                 self.mean(terms)
             }
             Builtin::BceLogits => {
-                let terms = two(self, |g, z, t| {
-                    let sp = g.call(Func::Softplus, z);
-                    let tz = g.mul(t, z);
-                    g.sub(sp, tz)
-                });
+                let terms = two(self, |g, z, t| reduction_term(g, Builtin::BceLogits, z, t));
                 self.mean(terms)
             }
             Builtin::CrossEntropy => {
@@ -581,5 +815,45 @@ impl Lowering<'_> {
             shape: x.shape,
             elems,
         }
+    }
+}
+
+/// `a op b` for one element.
+fn binary(g: &mut Graph, op: BinOp, a: NodeId, b: NodeId) -> NodeId {
+    match op {
+        BinOp::Add => g.add(a, b),
+        BinOp::Sub => g.sub(a, b),
+        BinOp::Mul => g.mul(a, b),
+        BinOp::Div => g.div(a, b),
+    }
+}
+
+/// One element's term of a two-argument reduction: `x·y` (dot), `(y − t)²` (mse),
+/// `−(t ln p + (1 − t) ln(1 − p))` (bce; the ln rules make it stable on sigmoids),
+/// `softplus(z) − t·z` (bce_logits). Shared by the scalar and tensor paths.
+fn reduction_term(g: &mut Graph, b: Builtin, x: NodeId, y: NodeId) -> NodeId {
+    match b {
+        Builtin::Mse => {
+            let d = g.sub(x, y);
+            g.mul(d, d)
+        }
+        Builtin::Bce => {
+            let (p, t) = (x, y);
+            let ln_p = g.call(Func::Ln, p);
+            let q = g.rsub(1.0, p);
+            let ln_q = g.call(Func::Ln, q);
+            let u = g.rsub(1.0, t);
+            let a = g.mul(t, ln_p);
+            let b = g.mul(u, ln_q);
+            let s = g.add(a, b);
+            g.neg(s)
+        }
+        Builtin::BceLogits => {
+            let (z, t) = (x, y);
+            let sp = g.call(Func::Softplus, z);
+            let tz = g.mul(t, z);
+            g.sub(sp, tz)
+        }
+        _ => g.mul(x, y),
     }
 }

@@ -143,6 +143,9 @@ pub struct Program {
     pub body: Vec<Stmt>,
     /// The output binding.
     pub output: BindingId,
+    /// Operations at least this big become tensor nodes
+    /// ([`crate::tensor::TENSOR_THRESHOLD`], or `#[symnn(tensor_threshold = N)]`).
+    pub tensor_threshold: u64,
 }
 
 /// A `let` or `output` binding.

@@ -6,6 +6,7 @@
 //! instructions, and a stop-gradient is an alias of its operand.
 
 use crate::graph::{Func, Graph, Node, NodeId};
+use crate::tensor::{rows_cols, TensorOp};
 
 /// The instructions computing `roots`, in evaluation order.
 pub fn schedule(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
@@ -26,7 +27,11 @@ pub fn node_cost(node: Node) -> (usize, usize) {
         | Node::Input(_)
         | Node::Target(_)
         | Node::Param(_)
-        | Node::StopGradient(_) => (0, 0),
+        | Node::StopGradient(_)
+        | Node::Lane(_)
+        | Node::Elem(..)
+        // (A tensor's cost depends on its definition: see `cost`.)
+        | Node::Tensor(_) => (0, 0),
         Node::Neg(_)
         | Node::Add(..)
         | Node::Sub(..)
@@ -48,10 +53,31 @@ pub fn node_cost(node: Node) -> (usize, usize) {
     }
 }
 
-/// Total `(operations, calls)` of a schedule.
+/// Total `(operations, calls)` of a schedule. A tensor node counts what its loops
+/// do: `2·m·k·p` for a product, its kernel's cost per element for a map, one add
+/// per element for a sum.
 pub fn cost(g: &Graph, instructions: &[NodeId]) -> (usize, usize) {
     instructions
         .iter()
-        .map(|&id| node_cost(g.node(id)))
+        .map(|&id| tensor_cost(g, id).unwrap_or_else(|| node_cost(g.node(id))))
         .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+}
+
+fn tensor_cost(g: &Graph, id: NodeId) -> Option<(usize, usize)> {
+    let def = g.tensor_node(id)?;
+    let len = def.shape.len();
+    Some(match &def.op {
+        TensorOp::MatMul { a, ta, .. } => {
+            let (r, c) = rows_cols(g.shape_of(*a));
+            let inner = if *ta { r } else { c };
+            (2 * len * inner, 0)
+        }
+        TensorOp::Map { kernel, .. } => {
+            let nodes = schedule(g, &[*kernel]);
+            let (ops, calls) = cost(g, &nodes);
+            (ops * len, calls * len)
+        }
+        TensorOp::Sum(t) => (g.shape_of(*t).len(), 0),
+        TensorOp::Leaf { .. } | TensorOp::Pack(_) | TensorOp::Transpose(_) => (0, 0),
+    })
 }

@@ -11,6 +11,7 @@
 //! `softplus(-z) = softplus(z) - z` (so both branches of a BCE share one softplus).
 
 use crate::graph::{Func, Graph, Node, NodeId};
+use crate::tensor::{LeafKind, TensorOp};
 
 type Rule = fn(&mut Graph, Node) -> Option<NodeId>;
 
@@ -23,6 +24,7 @@ const RULES: &[Rule] = &[
     stable_logs,
     sigmoid_forms,
     selects,
+    elements,
 ];
 
 /// The simplified replacement of `node`, or `None` if no rule applies (then `node`
@@ -279,6 +281,24 @@ fn selects(g: &mut Graph, node: Node) -> Option<NodeId> {
             if g.node(a).is_leaf() || matches!(g.node(a), Node::StopGradient(_)) =>
         {
             Some(a)
+        }
+        _ => None,
+    }
+}
+
+/// An element of a packed tensor is the packed scalar; an element of a declared
+/// group read as a tensor is the group's scalar leaf.
+fn elements(g: &mut Graph, node: Node) -> Option<NodeId> {
+    let Node::Elem(t, k) = node else { return None };
+    match &g.tensor_node(t)?.op {
+        TensorOp::Pack(items) => Some(items[k as usize]),
+        &TensorOp::Leaf { kind, offset } => {
+            let k = offset + k;
+            Some(g.insert(match kind {
+                LeafKind::Input => Node::Input(k),
+                LeafKind::Target => Node::Target(k),
+                LeafKind::Param => Node::Param(k),
+            }))
         }
         _ => None,
     }

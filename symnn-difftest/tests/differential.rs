@@ -69,6 +69,8 @@ impl Engine {
         let outputs = roots.len();
         roots.push(program.loss);
         roots.extend(&derived.grads);
+        // Groups read as whole tensors: their adjoints add to the scalar parts.
+        roots.extend(derived.group_grads.iter().map(|&(_, adjoint)| adjoint));
         Engine {
             derived,
             roots,
@@ -77,12 +79,20 @@ impl Engine {
     }
 
     fn evaluate(&self, params: &[f64], input: &[f64], target: &[f64]) -> Reference {
-        let v = self
-            .derived
-            .program
+        let program = &self.derived.program;
+        let arrays = program
             .graph
-            .evaluate(&self.roots, input, target, params);
-        let grad = v[self.outputs + 1..].to_vec();
+            .evaluate_arrays(&self.roots, input, target, params);
+        let v: Vec<f64> = arrays.iter().map(|a| a[0]).collect();
+        let n = program.num_params();
+        let mut grad = v[self.outputs + 1..self.outputs + 1 + n].to_vec();
+        let groups = &arrays[self.outputs + 1 + n..];
+        for (&(group, _), values) in self.derived.group_grads.iter().zip(groups) {
+            let offset = program.params[group].offset;
+            for (g, x) in grad[offset..].iter_mut().zip(values) {
+                *g += x;
+            }
+        }
         let stepped = params.iter().zip(&grad).map(|(p, g)| p - LR * g).collect();
         Reference {
             output: v[..self.outputs].to_vec(),

@@ -23,6 +23,7 @@ pub mod datasets;
 mod float;
 mod idx;
 pub mod init;
+pub mod kernels;
 pub mod metrics;
 mod model;
 pub mod optim;

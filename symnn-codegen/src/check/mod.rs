@@ -30,6 +30,7 @@ mod decls;
 mod expr;
 mod fns;
 mod index;
+pub mod options;
 #[cfg(test)]
 mod resolve_tests;
 mod scope;
@@ -55,7 +56,8 @@ pub use budget::{MAX_ELEMENTS, MAX_FN_DEPTH, MAX_INLINED_NODES, MAX_ITERATIONS, 
 pub fn check(network: &Network) -> syn::Result<Program> {
     let mut checker = Checker::new(network);
     let body = checker.body();
-    checker.finish(body)
+    let threshold = options::tensor_threshold(&network.attrs, &mut checker.errors);
+    checker.finish(body, threshold)
 }
 
 /// A shape, or `None` for the unknown shape of an erroneous expression (already reported).
@@ -349,7 +351,7 @@ impl<'a> Checker<'a> {
 
     /// Assembles the program, runs the data-flow rules on it, and returns it if no
     /// mistake was found.
-    fn finish(mut self, body: Vec<Stmt>) -> syn::Result<Program> {
+    fn finish(mut self, body: Vec<Stmt>, tensor_threshold: u64) -> syn::Result<Program> {
         let mut offset = 0usize;
         for slot in &mut self.params {
             slot.offset = offset;
@@ -377,6 +379,7 @@ impl<'a> Checker<'a> {
             loop_vars: self.loop_vars,
             body,
             output: self.output_binding.map_or(BindingId(0), |(id, _)| id),
+            tensor_threshold,
         };
         if let Some((_, span)) = self.output_binding {
             if let Some(error) = targets::check(&program, Loc::at(span)) {

@@ -7,8 +7,10 @@
 
 use std::hash::{Hash, Hasher};
 
+use super::loops::{Array, GroupWrite, Loop, MapArg, MapLoop};
 use crate::graph::{Func, Graph, Node, NodeId};
 use crate::schedule::schedule;
+use crate::tensor::{rows_cols, TensorOp};
 
 /// Bodies longer than this keep their temporaries in one array instead of one `let`
 /// each: every `let` opens a nested debug-info scope, and a few thousand nested scopes
@@ -29,6 +31,8 @@ pub enum Temp {
     Loss,
     /// `__g[N]`: the `N`th saved gradient value (see [`Instr::SaveGradients`]).
     Gradient(u32),
+    /// `__TN`: the local array of tensor node `N` ([`Instr::Loop`]).
+    Tensor(u32),
 }
 
 impl Temp {
@@ -55,6 +59,8 @@ pub enum Operand {
     Const(f64),
     /// `lr`, the learning-rate argument of `sgd_step`.
     Lr,
+    /// `__lJ`: lane `J` of the map whose kernel is being emitted.
+    Lane(u32),
 }
 
 impl Operand {
@@ -99,6 +105,8 @@ impl Operand {
             Operand::ParamViaSelf(k) => (8, k as u64),
             Operand::Const(v) => (9, v.to_bits()),
             Operand::Lr => (10, 0),
+            Operand::Temp(Temp::Tensor(n)) => (11, n.into()),
+            Operand::Lane(j) => (12, j.into()),
         }
     }
 }
@@ -146,6 +154,8 @@ pub enum Op {
     IfGt(Operand, Operand, Operand, Operand),
     /// `if a >= b { t } else { e }`
     IfGe(Operand, Operand, Operand, Operand),
+    /// `__TN[k]`: element `k` of tensor node `N`'s array.
+    Elem(u32, u32),
 }
 
 impl Op {
@@ -161,6 +171,7 @@ impl Op {
             | Op::Max(a, b)
             | Op::Min(a, b) => vec![a, b],
             Op::IfGt(a, b, t, e) | Op::IfGe(a, b, t, e) => vec![a, b, t, e],
+            Op::Elem(t, _) => vec![Operand::Temp(Temp::Tensor(t))],
         }
     }
 }
@@ -218,6 +229,15 @@ pub enum Instr {
     UpdateAll,
     /// `grad[k] += __grad[k]` for every `k` (one loop).
     AddGradAll,
+    /// `__TN = ...`: the array of tensor node `N` (see [`super::loops`]).
+    Loop {
+        /// The tensor node (its array `__TN`).
+        dst: u32,
+        /// What computes it.
+        op: Loop,
+    },
+    /// A parameter group's gradient written as a whole (SGD step or accumulation).
+    WriteGroup(GroupWrite),
 }
 
 impl Instr {
@@ -225,7 +245,50 @@ impl Instr {
     pub fn defines(&self) -> Option<Temp> {
         match self {
             Instr::Let { dst, .. } => Some(*dst),
+            Instr::Loop { dst, .. } => Some(Temp::Tensor(*dst)),
             _ => None,
+        }
+    }
+
+    /// Every temporary this instruction defines (a fused loop defines two arrays).
+    pub fn defines_all(&self) -> Vec<Temp> {
+        match self {
+            Instr::Loop {
+                dst,
+                op: Loop::MatVecMap { map_dst, .. },
+            } => vec![Temp::Tensor(*dst), Temp::Tensor(*map_dst)],
+            other => other.defines().into_iter().collect(),
+        }
+    }
+
+    /// The parameter ranges `[start, end)` it reads in place (tensor loops).
+    pub fn param_reads(&self) -> Vec<(usize, usize)> {
+        match self {
+            Instr::Loop { op, .. } => op.param_reads(),
+            Instr::WriteGroup(w) => {
+                let mut ranges = Vec::new();
+                for (a, len) in w.arrays().into_iter().zip([w.rows, w.cols]) {
+                    let len = if matches!(w.value, super::loops::GroupValue::Array(_)) {
+                        w.rows * w.cols
+                    } else {
+                        len
+                    };
+                    ranges.extend(a.param_range(len));
+                }
+                ranges
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The parameter range `[start, end)` it overwrites, if any (scalar or group).
+    pub fn param_write_range(&self) -> Option<(usize, usize)> {
+        match self {
+            Instr::WriteGroup(w) if w.mode == super::loops::WriteMode::Sgd => {
+                Some((w.offset, w.offset + w.rows * w.cols))
+            }
+            Instr::Loop { op, .. } => op.param_write(),
+            other => other.writes_param().map(|k| (k, k + 1)),
         }
     }
 
@@ -242,6 +305,14 @@ impl Instr {
             }
             Instr::AddGrad { value, .. } => vec![*value],
             Instr::UpdateAll => vec![Operand::Lr],
+            Instr::Loop { op, .. } => op.reads(),
+            Instr::WriteGroup(w) => {
+                let mut reads: Vec<Operand> = w.arrays().iter().map(|a| a.marker()).collect();
+                if w.mode == super::loops::WriteMode::Sgd {
+                    reads.push(Operand::Lr);
+                }
+                reads
+            }
             Instr::BindParams
             | Instr::TempArray { .. }
             | Instr::CallGradient
@@ -346,6 +417,17 @@ impl Method {
             match instr {
                 Instr::CallGradient => (uses.input, uses.target) = (true, true),
                 Instr::AddGrad { .. } | Instr::AddGradAll => uses.grad = true,
+                Instr::WriteGroup(w) if w.mode == super::loops::WriteMode::Accumulate => {
+                    uses.grad = true;
+                }
+                Instr::Loop {
+                    op:
+                        Loop::MatVecTWrite {
+                            mode: super::loops::WriteMode::Accumulate,
+                            ..
+                        },
+                    ..
+                } => uses.grad = true,
                 _ => {}
             }
         }
@@ -400,6 +482,13 @@ impl<'g> Body<'g> {
             });
         }
         for &id in &schedule {
+            if graph.is_tensor(id) {
+                if let Some(op) = body.tensor_loop(id) {
+                    let dst = u32::try_from(id.index()).expect("fewer than 2^32 nodes");
+                    body.instrs.push(Instr::Loop { dst, op });
+                }
+                continue;
+            }
             let Some(op) = body.op(graph.node(id)) else {
                 continue;
             };
@@ -428,6 +517,7 @@ impl<'g> Body<'g> {
                 ParamAccess::ViaSelf => Operand::ParamViaSelf(k as usize),
             },
             Node::StopGradient(a) => self.operand(a),
+            Node::Lane(j) => Operand::Lane(j),
             _ => Operand::Temp(match &self.slots {
                 Some(slots) => Temp::Slot(slots[id.index()]),
                 None => Temp::Node(u32::try_from(id.index()).expect("fewer than 2^32 nodes")),
@@ -452,12 +542,103 @@ impl<'g> Body<'g> {
             Node::Min(a, b) => Op::Min(o(a), o(b)),
             Node::IfGt(a, b, t, e) => Op::IfGt(o(a), o(b), o(t), o(e)),
             Node::IfGe(a, b, t, e) => Op::IfGe(o(a), o(b), o(t), o(e)),
+            Node::Elem(t, k) => Op::Elem(u32::try_from(t.index()).expect("fewer than 2^32 nodes"), k),
             Node::Const(_)
             | Node::Input(_)
             | Node::Target(_)
             | Node::Param(_)
+            | Node::Lane(_)
+            | Node::Tensor(_)
             | Node::StopGradient(_) => return None,
         })
+    }
+
+    /// A tensor node as an array operand: a declared group in place, or its local.
+    pub fn array(&self, id: NodeId) -> Array {
+        match self.graph.tensor_node(id).map(|t| &t.op) {
+            Some(&TensorOp::Leaf { kind, offset }) => Array::Leaf {
+                kind,
+                offset: offset as usize,
+                via_self: self.params == ParamAccess::ViaSelf,
+            },
+            _ => Array::Temp(u32::try_from(id.index()).expect("fewer than 2^32 nodes")),
+        }
+    }
+
+    /// The loop computing a tensor node; `None` for a declared group (read in place).
+    fn tensor_loop(&self, id: NodeId) -> Option<Loop> {
+        let g = self.graph;
+        let def = g.tensor_node(id)?;
+        let a = |n: NodeId| self.array(n);
+        Some(match &def.op {
+            TensorOp::Leaf { .. } => return None,
+            TensorOp::Pack(items) => Loop::Pack(items.iter().map(|&s| self.operand(s)).collect()),
+            &TensorOp::MatMul { a: x, b: y, ta, tb } => {
+                let (xs, ys) = (g.shape_of(x), g.shape_of(y));
+                let ((xr, xc), (yr, yc)) = (rows_cols(xs), rows_cols(ys));
+                let y_vector = matches!(ys, crate::shape::Shape::Vector(_));
+                let x_vector = matches!(xs, crate::shape::Shape::Vector(_));
+                match (ta, tb) {
+                    (false, false) if y_vector && !x_vector => Loop::MatVec {
+                        w: a(x),
+                        x: a(y),
+                        rows: xr,
+                        cols: xc,
+                    },
+                    (true, false) if y_vector && !x_vector => Loop::MatVecT {
+                        w: a(x),
+                        d: a(y),
+                        rows: xr,
+                        cols: xc,
+                    },
+                    (false, true) if x_vector && y_vector => Loop::Outer {
+                        a: a(x),
+                        b: a(y),
+                        rows: xr,
+                        cols: yr,
+                    },
+                    _ => {
+                        let (m, k) = if ta { (xc, xr) } else { (xr, xc) };
+                        let p = if tb { yr } else { yc };
+                        Loop::MatMul {
+                            a: a(x),
+                            b: a(y),
+                            ta,
+                            tb,
+                            m,
+                            k,
+                            p,
+                        }
+                    }
+                }
+            }
+            TensorOp::Map { kernel, args } => Loop::Map(self.map_loop(def.shape.len(), *kernel, args)),
+            &TensorOp::Sum(t) => Loop::Sum(a(t), g.shape_of(t).len()),
+            &TensorOp::Transpose(t) => {
+                let (r, c) = rows_cols(g.shape_of(t));
+                Loop::Transpose(a(t), r, c)
+            }
+        })
+    }
+
+    fn map_loop(&self, len: usize, kernel: NodeId, args: &[NodeId]) -> MapLoop {
+        let body = Body::new(self.graph, &[kernel], self.params);
+        let args = args
+            .iter()
+            .map(|&arg| {
+                if self.graph.is_tensor(arg) {
+                    MapArg::Array(self.array(arg))
+                } else {
+                    MapArg::Scalar(self.operand(arg))
+                }
+            })
+            .collect();
+        MapLoop {
+            len,
+            args,
+            result: body.operand(kernel),
+            body: body.instrs,
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! one clash Rust leaves possible.
 
 mod instr;
+mod loops;
 mod step;
 mod tokens;
 
@@ -28,15 +29,19 @@ use crate::resolved::ParamInit;
 use crate::schedule::cost;
 
 use instr::{Body, Method, ParamAccess, Returns};
-use step::{StepForm, StepMethod};
+use loops::{fuse, WriteMode};
+use step::{GroupGrad, StepForm, StepMethod};
 use tokens::{argument, local, Float, Render};
 
 /// Everything the emitter needs: the lowered program with its derivative.
 pub struct Derived {
     /// The program; its graph also holds the derivative nodes.
     pub program: Lowered,
-    /// `dL/dparams[k]` for every `k`.
+    /// `dL/dparams[k]` for every `k` (its scalar part: 0 for the parameters of a
+    /// group read as a whole tensor, unless also read one by one).
     pub grads: Vec<NodeId>,
+    /// `(group index, tensor adjoint)` for the parameter groups read as whole tensors.
+    pub group_grads: Vec<(usize, NodeId)>,
     /// The human-readable derivation.
     pub derivation: String,
 }
@@ -58,7 +63,10 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
 
     let name = &network.name;
     let vis = &network.vis;
-    let attrs = &network.attrs;
+    let attrs = network
+        .attrs
+        .iter()
+        .filter(|a| !crate::check::options::is_option(a));
 
     let params = local("params");
     let input = argument("input");
@@ -73,7 +81,21 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
 
     // The bodies: the scheduled instructions for each method's roots.
     let (loss, outputs, grads) = (program.loss, &program.output.elems, &derived.grads);
-    let gradient_roots: Vec<NodeId> = std::iter::once(loss).chain(grads.iter().copied()).collect();
+    // A program with tensor nodes: `gradient` is `accumulate_gradient` into zeros
+    // (its parameter array may be too big to return as a list of values).
+    let tensor = g.iter().any(|(id, _)| g.is_tensor(id));
+    let groups: Vec<GroupGrad> = derived
+        .group_grads
+        .iter()
+        .map(|&(group, adjoint)| {
+            let slot = &program.params[group];
+            GroupGrad::new(g, slot.offset, slot.shape.len(), adjoint)
+        })
+        .collect();
+    let gradient_roots: Vec<NodeId> = std::iter::once(loss)
+        .chain(grads.iter().copied())
+        .chain(groups.iter().flat_map(GroupGrad::roots))
+        .collect();
     let loss_and_output_roots: Vec<NodeId> = std::iter::once(loss)
         .chain(outputs.iter().copied())
         .collect();
@@ -86,15 +108,15 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         |body: &Body<'_>, ids: &[NodeId]| ids.iter().map(|&id| body.operand(id)).collect();
 
     let forward_method = Method::new(
-        forward.instrs.clone(),
+        fuse(forward.instrs.clone()),
         Returns::Array(operands(&forward, outputs)),
     );
     let loss_method = Method::new(
-        loss_only.instrs.clone(),
+        fuse(loss_only.instrs.clone()),
         Returns::Value(loss_only.operand(loss)),
     );
     let loss_out_method = Method::new(
-        loss_out.instrs.clone(),
+        fuse(loss_out.instrs.clone()),
         Returns::ValueAndArray(loss_out.operand(loss), operands(&loss_out, outputs)),
     );
     let gradient_method = Method::new(
@@ -102,17 +124,28 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         Returns::ValueAndArray(gradient.operand(loss), operands(&gradient, grads)),
     );
     let grad_operands: Vec<_> = operands(&gradient, grads);
+    let group_writes: Vec<_> = groups
+        .iter()
+        .map(|grp| grp.write(&gradient, WriteMode::Sgd))
+        .collect();
     let form = |method: StepMethod| -> StepForm {
         step::choose(
             method,
             gradient.len(),
             gradient.operand(loss),
             &grad_operands,
+            tensor,
+            &group_writes,
         )
     };
-    let sgd_method = step::sgd_step(form(StepMethod::SgdStep), g, &gradient, loss, grads);
-    let acc_method =
-        step::accumulate_gradient(form(StepMethod::AccumulateGradient), &gradient, loss, grads);
+    let sgd_method = step::sgd_step(form(StepMethod::SgdStep), g, &gradient, loss, grads, &groups);
+    let acc_method = step::accumulate_gradient(
+        form(StepMethod::AccumulateGradient),
+        &gradient,
+        loss,
+        grads,
+        &groups,
+    );
 
     // Signatures: `_` for an argument the body does not use.
     let arg = |used: bool, ident: &syn::Ident| if used { quote!(#ident) } else { quote!(_) };
@@ -123,7 +156,11 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let (fwd_input, _) = sample_args(&forward_method);
     let (loss_input, loss_target) = sample_args(&loss_method);
     let (lo_input, lo_target) = sample_args(&loss_out_method);
-    let (grad_input, grad_target) = sample_args(&gradient_method);
+    let (grad_input, grad_target) = if tensor {
+        (quote!(#input), quote!(#target))
+    } else {
+        sample_args(&gradient_method)
+    };
     let (acc_input, acc_target) = sample_args(&acc_method);
     let acc_grad = arg(acc_method.uses().grad, &grad);
     let (sgd_input, sgd_target) = sample_args(&sgd_method);
@@ -131,7 +168,17 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let forward_body = render.method(&forward_method);
     let loss_body = render.method(&loss_method);
     let loss_out_body = render.method(&loss_out_method);
-    let gradient_body = render.method(&gradient_method);
+    let zero_literal = f.literal(0.0);
+    let gradient_body = if tensor {
+        let grad_local = local("grad");
+        quote! {
+            let mut #grad_local: [#fty; #p] = [#zero_literal; #p];
+            let #out = Self::accumulate_gradient(self, #grad_input, #grad_target, &mut #grad_local);
+            (#out, #grad_local)
+        }
+    } else {
+        render.method(&gradient_method)
+    };
     let acc_body = render.method(&acc_method);
     let sgd_body = render.method(&sgd_method);
 

@@ -5,7 +5,83 @@
 use std::collections::{HashMap, HashSet};
 
 use super::instr::{Body, Instr, Method, Op, Operand, ParamAccess, Returns, Temp, LET_LIMIT};
+use super::loops::{fuse, GroupValue, GroupWrite, WriteMode};
 use crate::graph::{Graph, NodeId};
+use crate::tensor::TensorOp;
+
+/// The gradient of a parameter group read as a whole tensor, as the writes need it.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupGrad {
+    /// The group's first parameter.
+    pub offset: usize,
+    /// Rows (the outer product's left factor's length; 1 for a whole array).
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// The adjoint.
+    pub source: GroupSource,
+}
+
+/// Where a group's gradient comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum GroupSource {
+    /// `a·bᵀ` of two vectors (a weight: `δ·xᵀ`), never materialised.
+    Outer(NodeId, NodeId),
+    /// A tensor node of the group's size.
+    Whole(NodeId),
+}
+
+impl GroupGrad {
+    /// The group gradient of `adjoint` for a group at `offset` of `len` elements.
+    pub fn new(g: &Graph, offset: usize, len: usize, adjoint: NodeId) -> GroupGrad {
+        if let Some(TensorOp::MatMul {
+            a,
+            b,
+            ta: false,
+            tb: true,
+        }) = g.tensor_node(adjoint).map(|t| &t.op)
+        {
+            let (ra, rb) = (g.shape_of(*a), g.shape_of(*b));
+            if matches!(ra, crate::shape::Shape::Vector(_)) && matches!(rb, crate::shape::Shape::Vector(_)) {
+                return GroupGrad {
+                    offset,
+                    rows: ra.len(),
+                    cols: rb.len(),
+                    source: GroupSource::Outer(*a, *b),
+                };
+            }
+        }
+        GroupGrad {
+            offset,
+            rows: 1,
+            cols: len,
+            source: GroupSource::Whole(adjoint),
+        }
+    }
+
+    /// The nodes a body must compute for the write.
+    pub fn roots(&self) -> Vec<NodeId> {
+        match self.source {
+            GroupSource::Outer(a, b) => vec![a, b],
+            GroupSource::Whole(t) => vec![t],
+        }
+    }
+
+    /// The write, with arrays as `body` names them.
+    pub fn write(&self, body: &Body<'_>, mode: WriteMode) -> Instr {
+        let value = match self.source {
+            GroupSource::Outer(a, b) => GroupValue::Outer(body.array(a), body.array(b)),
+            GroupSource::Whole(t) => GroupValue::Array(body.array(t)),
+        };
+        Instr::WriteGroup(GroupWrite {
+            offset: self.offset,
+            rows: self.rows,
+            cols: self.cols,
+            value,
+            mode,
+        })
+    }
+}
 
 /// Above this many scheduled gradient instructions, `sgd_step` and
 /// `accumulate_gradient` call the one out-of-line `gradient` instead of repeating its
@@ -44,11 +120,22 @@ pub fn choose(
     instructions: usize,
     loss: Operand,
     grads: &[Operand],
+    tensor: bool,
+    groups: &[Instr],
 ) -> StepForm {
     // (A loss that is a bare parameter would be read after its own update.)
     let bare_param_read_late =
         grads.iter().any(|g| g.is_param()) || (method == StepMethod::SgdStep && loss.is_param());
-    if instructions > FUSE_LIMIT {
+    // A group gradient reading parameters in place (`dL/dW = δ·vᵀ` with `v` a
+    // parameter) cannot be written while the parameters are borrowed mutably.
+    let groups_read_params = groups
+        .iter()
+        .any(|w| matches!(w, Instr::WriteGroup(w) if w.reads_params()));
+    if method == StepMethod::SgdStep && groups_read_params {
+        StepForm::ViaGradientCall
+    } else if instructions > FUSE_LIMIT && !tensor {
+        // (A tensor program's `gradient` calls `accumulate_gradient`, so that one
+        // never calls back.)
         StepForm::ViaGradientCall
     } else if bare_param_read_late {
         StepForm::GradientsThenWrites
@@ -65,17 +152,22 @@ pub fn sgd_step(
     gradient: &Body<'_>,
     loss: NodeId,
     grads: &[NodeId],
+    groups: &[GroupGrad],
 ) -> Method {
     match form {
         StepForm::Interleaved => {
             // Parameters read as `self.params[k]`: the body writes them as it goes.
-            let roots: Vec<NodeId> = std::iter::once(loss).chain(grads.iter().copied()).collect();
+            let roots: Vec<NodeId> = std::iter::once(loss)
+                .chain(grads.iter().copied())
+                .chain(groups.iter().flat_map(GroupGrad::roots))
+                .collect();
             let body = Body::new(graph, &roots, ParamAccess::ViaSelf);
-            let writes = nonzero(&body, grads)
+            let mut writes: Vec<Instr> = nonzero(&body, grads)
                 .map(|(param, grad)| Instr::Update { param, grad })
                 .collect();
+            writes.extend(groups.iter().map(|grp| grp.write(&body, WriteMode::Sgd)));
             let returns = Returns::Value(body.operand(loss));
-            Method::new(scale_by_lr(interleave(body.instrs, writes)), returns)
+            Method::new(fuse(scale_by_lr(interleave(body.instrs, writes))), returns)
         }
         StepForm::GradientsThenWrites => {
             let mut instrs = gradient.instrs.clone();
@@ -89,7 +181,10 @@ pub fn sgd_step(
                 param,
                 grad: Operand::Temp(Temp::Gradient(i)),
             }));
-            Method::new(instrs, Returns::Value(Operand::Temp(Temp::Loss)))
+            // (Group writes read no parameter here: `choose` sends those to
+            // `ViaGradientCall`.)
+            instrs.extend(groups.iter().map(|grp| grp.write(gradient, WriteMode::Sgd)));
+            Method::new(fuse(instrs), Returns::Value(Operand::Temp(Temp::Loss)))
         }
         StepForm::ViaGradientCall => Method::new(
             vec![Instr::CallGradient, Instr::UpdateAll],
@@ -104,21 +199,27 @@ pub fn accumulate_gradient(
     gradient: &Body<'_>,
     loss: NodeId,
     grads: &[NodeId],
+    groups: &[GroupGrad],
 ) -> Method {
     let adds = || {
         nonzero(gradient, grads)
             .map(|(param, value)| Instr::AddGrad { param, value })
+            .chain(
+                groups
+                    .iter()
+                    .map(|grp| grp.write(gradient, WriteMode::Accumulate)),
+            )
             .collect::<Vec<_>>()
     };
     match form {
         StepForm::Interleaved => Method::new(
-            interleave(gradient.instrs.clone(), adds()),
+            fuse(interleave(gradient.instrs.clone(), adds())),
             Returns::Value(gradient.operand(loss)),
         ),
         StepForm::GradientsThenWrites => {
             let mut instrs = gradient.instrs.clone();
             instrs.extend(adds());
-            Method::new(instrs, Returns::Value(gradient.operand(loss)))
+            Method::new(fuse(instrs), Returns::Value(gradient.operand(loss)))
         }
         StepForm::ViaGradientCall => Method::new(
             vec![Instr::CallGradient, Instr::AddGradAll],
@@ -146,15 +247,37 @@ fn nonzero<'a>(
 /// order.
 pub fn interleave(body: Vec<Instr>, writes: Vec<Instr>) -> Vec<Instr> {
     let mut defined_at: HashMap<Temp, usize> = HashMap::new();
-    let mut last_read: HashMap<usize, usize> = HashMap::new();
+    // `last_read[k]`: the last instruction reading parameter `k` (scalar reads and
+    // the ranges tensor loops read in place).
+    let mut last_read: Vec<Option<usize>> = Vec::new();
+    let mut read = |k: usize, i: usize| {
+        if last_read.len() <= k {
+            last_read.resize(k + 1, None);
+        }
+        last_read[k] = Some(i);
+    };
     for (i, instr) in body.iter().enumerate() {
-        if let Some(dst) = instr.defines() {
+        for dst in instr.defines_all() {
             defined_at.insert(dst, i);
         }
         for k in instr.reads().into_iter().filter_map(Operand::param) {
-            last_read.insert(k, i);
+            read(k, i);
+        }
+        for (start, end) in instr.param_reads() {
+            for k in start..end {
+                read(k, i);
+            }
         }
     }
+    let last_read_in = |(start, end): (usize, usize)| {
+        last_read
+            .get(start..end.min(last_read.len()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .max()
+    };
     // `after[i]`: the writes to place after `body[i - 1]`; `after[0]` goes first.
     let mut after: Vec<Vec<Instr>> = vec![Vec::new(); body.len() + 1];
     for write in writes {
@@ -165,11 +288,7 @@ pub fn interleave(body: Vec<Instr>, writes: Vec<Instr>) -> Vec<Instr> {
                 Operand::Temp(t) => defined_at.get(&t).copied(),
                 _ => None,
             })
-            .chain(
-                write
-                    .writes_param()
-                    .and_then(|k| last_read.get(&k).copied()),
-            );
+            .chain(write.param_write_range().and_then(last_read_in));
         let at = dependencies.map(|i| i + 1).max().unwrap_or(0);
         after[at].push(write);
     }
@@ -404,17 +523,17 @@ mod tests {
         use StepForm::*;
         use StepMethod::*;
         let (p, x) = (Operand::Param(0), t(7));
-        assert_eq!(choose(SgdStep, 10, x, &[x]), Interleaved);
-        assert_eq!(choose(SgdStep, 10, p, &[x]), GradientsThenWrites);
-        assert_eq!(choose(AccumulateGradient, 10, p, &[x]), Interleaved);
+        assert_eq!(choose(SgdStep, 10, x, &[x], false, &[]), Interleaved);
+        assert_eq!(choose(SgdStep, 10, p, &[x], false, &[]), GradientsThenWrites);
+        assert_eq!(choose(AccumulateGradient, 10, p, &[x], false, &[]), Interleaved);
         assert_eq!(
-            choose(AccumulateGradient, 10, x, &[x, p]),
+            choose(AccumulateGradient, 10, x, &[x, p], false, &[]),
             GradientsThenWrites
         );
-        assert_eq!(choose(SgdStep, FUSE_LIMIT, x, &[p]), GradientsThenWrites);
-        assert_eq!(choose(SgdStep, FUSE_LIMIT + 1, x, &[x]), ViaGradientCall);
+        assert_eq!(choose(SgdStep, FUSE_LIMIT, x, &[p], false, &[]), GradientsThenWrites);
+        assert_eq!(choose(SgdStep, FUSE_LIMIT + 1, x, &[x], false, &[]), ViaGradientCall);
         assert_eq!(
-            choose(AccumulateGradient, FUSE_LIMIT + 1, p, &[p]),
+            choose(AccumulateGradient, FUSE_LIMIT + 1, p, &[p], false, &[]),
             ViaGradientCall
         );
     }

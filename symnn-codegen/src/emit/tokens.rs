@@ -217,6 +217,8 @@ impl Render {
                     }
                 }
             }
+            Instr::Loop { dst, op } => self.loop_instr(*dst, op),
+            Instr::WriteGroup(write) => self.group_write(write),
             Instr::AddGradAll => {
                 let (acc, g) = (local("acc"), local("g"));
                 quote! {
@@ -250,6 +252,10 @@ impl Render {
                 let (array, i) = (local("g"), index(i as usize));
                 quote!(#array[#i])
             }
+            Temp::Tensor(n) => {
+                let name = super::loops::tensor_name(n);
+                quote!(#name)
+            }
         }
     }
 
@@ -277,6 +283,10 @@ impl Render {
             Operand::Lr => {
                 let lr = argument("lr");
                 quote!(#lr)
+            }
+            Operand::Lane(j) => {
+                let lane = super::loops::lane_name(j as usize);
+                quote!(#lane)
             }
         }
     }
@@ -332,6 +342,10 @@ impl Render {
             Op::IfGe(a, b, t, e) => {
                 let (a, b, t, e) = (o(a), o(b), o(t), o(e));
                 quote!(if #a >= #b { #t } else { #e })
+            }
+            Op::Elem(t, k) => {
+                let (array, k) = (super::loops::tensor_name(t), index(k as usize));
+                quote!(#array[#k])
             }
         }
     }
