@@ -778,11 +778,7 @@ fn main() {
         .iter()
         .map(|(source, f32)| {
             let name = struct_name(source);
-            let twin = source.replacen(
-                &format!("struct {name} "),
-                &format!("struct {name}T "),
-                1,
-            );
+            let twin = source.replacen(&format!("struct {name} "), &format!("struct {name}T "), 1);
             (format!("#[symnn(tensor_threshold = 0)]\n{twin}"), *f32)
         })
         .collect();

@@ -41,10 +41,10 @@ fn check_against_finite_differences<M: Model<Float = f64>>(net: &M, input: &[f64
 
 /// Defines a network with the given body and checks it at one input/target point.
 macro_rules! gradient_test {
-    ($test:ident, $input:expr, $target:expr, { $($body:tt)* }) => {
+    ($(#[$attr:meta])* $test:ident, $input:expr, $target:expr, { $($body:tt)* }) => {
         #[test]
         fn $test() {
-            network! { struct Net { $($body)* } }
+            network! { $(#[$attr])* struct Net { $($body)* } }
             for seed in 0..3 {
                 let net = Net::with_seed(seed);
                 check_against_finite_differences(&net, &$input, &$target);
@@ -240,8 +240,16 @@ gradient_test!(parameter_products, [0.7], [0.2], {
 });
 
 // Large enough (524 params, > 1000 instructions) for the emitter's array mode and the
-// unfused sgd_step, which small nets never reach.
-gradient_test!(array_mode_wide_layer, [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8], [0.0, 1.0, 0.0, 0.0], {
+// unfused sgd_step, which small nets never reach (kept scalar: with the default
+// threshold these layers are tensor nodes; `tensor_layer` below is that case).
+gradient_test!(#[symnn(tensor_threshold = 100000)] array_mode_wide_layer, [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8], [0.0, 1.0, 0.0, 0.0], {
+    input x[8]; target t[4];
+    let h = dense(x, 40, tanh);
+    output y = dense(h, 4, identity);
+    loss = cross_entropy(y, t);
+});
+
+gradient_test!(tensor_layer, [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8], [0.0, 1.0, 0.0, 0.0], {
     input x[8]; target t[4];
     let h = dense(x, 40, tanh);
     output y = dense(h, 4, identity);
@@ -250,7 +258,9 @@ gradient_test!(array_mode_wide_layer, [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.
 
 #[test]
 fn array_mode_is_used_for_the_wide_layer() {
+    // (Kept scalar: with the default threshold these layers are tensor nodes.)
     let tokens: proc_macro2::TokenStream = quote::quote! {
+        #[symnn(tensor_threshold = 100000)]
         struct Wide {
             input x[8]; target t[4];
             let h = dense(x, 40, tanh);

@@ -166,14 +166,23 @@ pub fn render(
     for &(group, adjoint) in group_grads {
         let slot = &program.params[group];
         whole[slot.offset..slot.offset + slot.shape.len()].fill(true);
-        let _ = writeln!(out, "  dL/d{} = {}", slot.name, printer.expr(adjoint, 0, false));
+        let _ = writeln!(
+            out,
+            "  dL/d{} = {}",
+            slot.name,
+            printer.expr(adjoint, 0, false)
+        );
     }
     for (k, (name, &grad)) in program.param_names().iter().zip(grads).enumerate() {
         let zero = g.as_const(grad) == Some(0.0);
         if whole[k] && zero {
             continue;
         }
-        let also = if whole[k] { " (plus its group's term)" } else { "" };
+        let also = if whole[k] {
+            " (plus its group's term)"
+        } else {
+            ""
+        };
         let _ = writeln!(out, "  dL/d{name} = {}{also}", printer.expr(grad, 0, false));
     }
     out

@@ -55,7 +55,9 @@ pub fn gradient(g: &mut Graph, output: NodeId, wrt: &[NodeId]) -> Vec<NodeId> {
             }
             continue;
         }
-        let Some(adj) = adjoints.scalar[i] else { continue };
+        let Some(adj) = adjoints.scalar[i] else {
+            continue;
+        };
         if let Node::Elem(t, k) = g.node(id) {
             if adjoints.depends[t.index()] {
                 let pending = adjoints.tensor.entry(t).or_default();

@@ -278,7 +278,11 @@ impl Graph {
         if let Some(&id) = self.tensor_memo.get(&def) {
             return id;
         }
-        debug_assert!(def.op.operands().iter().all(|c| c.index() < self.nodes.len()));
+        debug_assert!(def
+            .op
+            .operands()
+            .iter()
+            .all(|c| c.index() < self.nodes.len()));
         let t = TensorId(u32::try_from(self.tensors.len()).expect("fewer than 2^32 tensors"));
         self.tensors.push(def.clone());
         let id = self.intern(Node::Tensor(t));
@@ -438,15 +442,29 @@ impl Graph {
                     LeafKind::Param => params,
                 };
                 let o = *offset as usize;
-                (o..o + len).map(|k| source.get(k).copied().unwrap_or(f64::NAN)).collect()
+                (o..o + len)
+                    .map(|k| source.get(k).copied().unwrap_or(f64::NAN))
+                    .collect()
             }
             TensorOp::Pack(items) => items.iter().map(|&s| scalars[s.index()]).collect(),
             TensorOp::MatMul { a, b, ta, tb } => {
                 let (ar, ac) = rows_cols(self.shape_of(*a));
                 let (br, bc) = rows_cols(self.shape_of(*b));
                 // op(a)[i][k] and op(b)[k][j].
-                let opa = |i: usize, k: usize| if *ta { at(*a, k * ac + i) } else { at(*a, i * ac + k) };
-                let opb = |k: usize, j: usize| if *tb { at(*b, j * bc + k) } else { at(*b, k * bc + j) };
+                let opa = |i: usize, k: usize| {
+                    if *ta {
+                        at(*a, k * ac + i)
+                    } else {
+                        at(*a, i * ac + k)
+                    }
+                };
+                let opb = |k: usize, j: usize| {
+                    if *tb {
+                        at(*b, j * bc + k)
+                    } else {
+                        at(*b, k * bc + j)
+                    }
+                };
                 let (m, n) = if *ta { (ac, ar) } else { (ar, ac) };
                 let p = if *tb { br } else { bc };
                 let mut out = vec![0.0; m * p];

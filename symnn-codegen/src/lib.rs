@@ -56,8 +56,7 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
         .filter(|&(_, adjoint)| program.graph.as_const(adjoint) != Some(0.0))
         .map(|(&(group, _), adjoint)| (group, adjoint))
         .collect();
-    let derivation =
-        derivation::render(&network.name.to_string(), &program, &grads, &group_grads);
+    let derivation = derivation::render(&network.name.to_string(), &program, &grads, &group_grads);
     Ok((
         network,
         emit::Derived {

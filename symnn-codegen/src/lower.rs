@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use crate::ast::BinOp;
 use crate::builtins::{Builtin, Func};
 use crate::graph::{Graph, Node, NodeId};
-use crate::tensor::{rows_cols, LeafKind};
 use crate::resolved::{
     element_name, Activation, BindingId, Expr, ExprKind, FloatType, FnId, Program, Slot, SlotKind,
     SlotRef, Stmt,
 };
 use crate::shape::Shape;
+use crate::tensor::{rows_cols, LeafKind};
 
 /// A value of the DSL: a shape and its elements' nodes, row-major.
 #[derive(Clone, Debug)]
@@ -121,7 +121,8 @@ impl Lowered {
                     .params
                     .iter()
                     .position(|s| {
-                        s.offset == *offset as usize && s.shape.len() == self.graph.shape_of(id).len()
+                        s.offset == *offset as usize
+                            && s.shape.len() == self.graph.shape_of(id).len()
                     })
                     .map(|group| (group, id)),
                 _ => None,
@@ -603,15 +604,19 @@ impl Lowering<'_> {
             _ => None,
         };
         if let Some((kind, first)) = t.elems.first().and_then(|&e| leaf(self.graph.node(e))) {
-            let consecutive = t.elems.iter().enumerate().all(|(i, &e)| {
-                leaf(self.graph.node(e)) == Some((kind, first + i as u32))
-            });
+            let consecutive = t
+                .elems
+                .iter()
+                .enumerate()
+                .all(|(i, &e)| leaf(self.graph.node(e)) == Some((kind, first + i as u32)));
             // A parameter leaf is a whole group (its adjoint is that group's gradient);
             // a part of one is packed, so its gradient flows to the scalars.
             let whole = kind != LeafKind::Param
-                || self.program.params.iter().any(|s| {
-                    s.offset == first as usize && s.shape.len() == t.elems.len()
-                });
+                || self
+                    .program
+                    .params
+                    .iter()
+                    .any(|s| s.offset == first as usize && s.shape.len() == t.elems.len());
             if consecutive && whole {
                 return self.graph.leaf_tensor(kind, first as usize, t.shape);
             }

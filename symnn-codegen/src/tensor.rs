@@ -167,7 +167,10 @@ impl Graph {
 
     /// Element `k` (row-major) of tensor `t`.
     pub fn elem(&mut self, t: NodeId, k: usize) -> NodeId {
-        self.insert(Node::Elem(t, u32::try_from(k).expect("fewer than 2^32 elements")))
+        self.insert(Node::Elem(
+            t,
+            u32::try_from(k).expect("fewer than 2^32 elements"),
+        ))
     }
 
     /// A declared group read in place.
@@ -237,7 +240,13 @@ impl Graph {
             let value = match self.node(arg) {
                 Node::Const(_) => arg,
                 _ => match self.tensor_node(arg).map(|t| (t.shape, t.op.clone())) {
-                    Some((s, TensorOp::Map { kernel: k, args: inner })) if s == shape && self.is_cheap(k) => {
+                    Some((
+                        s,
+                        TensorOp::Map {
+                            kernel: k,
+                            args: inner,
+                        },
+                    )) if s == shape && self.is_cheap(k) => {
                         // Inline the inner kernel, its lanes mapped to outer arguments.
                         let inner_lanes: Vec<NodeId> = inner
                             .iter()
@@ -263,7 +272,11 @@ impl Graph {
             .filter(|&n| {
                 matches!(
                     self.node(n),
-                    Node::Input(_) | Node::Target(_) | Node::Param(_) | Node::Elem(..) | Node::Tensor(_)
+                    Node::Input(_)
+                        | Node::Target(_)
+                        | Node::Param(_)
+                        | Node::Elem(..)
+                        | Node::Tensor(_)
                 )
             })
             .collect();

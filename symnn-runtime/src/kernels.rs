@@ -307,7 +307,9 @@ mod tests {
     const C: usize = 5;
 
     fn naive_matvec(w: &[f64], x: &[f64]) -> Vec<f64> {
-        (0..R).map(|i| (0..C).map(|j| w[i * C + j] * x[j]).sum()).collect()
+        (0..R)
+            .map(|i| (0..C).map(|j| w[i * C + j] * x[j]).sum())
+            .collect()
     }
 
     #[test]
@@ -320,7 +322,11 @@ mod tests {
         });
         let expect = naive_matvec(&w, &x);
         close(&z, &expect);
-        let ys: Vec<f64> = expect.iter().enumerate().map(|(i, s)| (s + i as f64).tanh()).collect();
+        let ys: Vec<f64> = expect
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s + i as f64).tanh())
+            .collect();
         close(&y, &ys);
     }
 
@@ -330,8 +336,12 @@ mod tests {
         let d: [f64; R] = sample(4);
         let h: [f64; C] = sample(5);
         let lr = 0.3;
-        let expect_t: Vec<f64> = (0..C).map(|j| (0..R).map(|i| w0[i * C + j] * d[i]).sum()).collect();
-        let expect_w: Vec<f64> = (0..R * C).map(|k| w0[k] - lr * d[k / C] * h[k % C]).collect();
+        let expect_t: Vec<f64> = (0..C)
+            .map(|j| (0..R).map(|i| w0[i * C + j] * d[i]).sum())
+            .collect();
+        let expect_w: Vec<f64> = (0..R * C)
+            .map(|k| w0[k] - lr * d[k / C] * h[k % C])
+            .collect();
 
         let mut out = [9.0; C];
         matvec_t(matrix::<f64, R, C>(&w0, 0), &d, &mut out);
@@ -349,7 +359,13 @@ mod tests {
 
         let mut g = [1.0; R * C];
         let mut out = [9.0; C];
-        matvec_t_acc(matrix::<f64, R, C>(&w0, 0), &d, &h, matrix_mut::<f64, R, C>(&mut g, 0), &mut out);
+        matvec_t_acc(
+            matrix::<f64, R, C>(&w0, 0),
+            &d,
+            &h,
+            matrix_mut::<f64, R, C>(&mut g, 0),
+            &mut out,
+        );
         close(&out, &expect_t);
         let expect_g: Vec<f64> = (0..R * C).map(|k| 1.0 + d[k / C] * h[k % C]).collect();
         close(&g, &expect_g);
@@ -378,7 +394,10 @@ mod tests {
             .collect();
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut out = [0.0; M * P];
-            let (a, b) = (if ta { &at[..] } else { &a[..] }, if tb { &bt[..] } else { &b[..] });
+            let (a, b) = (
+                if ta { &at[..] } else { &a[..] },
+                if tb { &bt[..] } else { &b[..] },
+            );
             matmul::<f64, M, K, P>(a, b, ta, tb, &mut out);
             close(&out, &expect);
         }

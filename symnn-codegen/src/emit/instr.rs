@@ -542,7 +542,9 @@ impl<'g> Body<'g> {
             Node::Min(a, b) => Op::Min(o(a), o(b)),
             Node::IfGt(a, b, t, e) => Op::IfGt(o(a), o(b), o(t), o(e)),
             Node::IfGe(a, b, t, e) => Op::IfGe(o(a), o(b), o(t), o(e)),
-            Node::Elem(t, k) => Op::Elem(u32::try_from(t.index()).expect("fewer than 2^32 nodes"), k),
+            Node::Elem(t, k) => {
+                Op::Elem(u32::try_from(t.index()).expect("fewer than 2^32 nodes"), k)
+            }
             Node::Const(_)
             | Node::Input(_)
             | Node::Target(_)
@@ -612,7 +614,9 @@ impl<'g> Body<'g> {
                     }
                 }
             }
-            TensorOp::Map { kernel, args } => Loop::Map(self.map_loop(def.shape.len(), *kernel, args)),
+            TensorOp::Map { kernel, args } => {
+                Loop::Map(self.map_loop(def.shape.len(), *kernel, args))
+            }
             &TensorOp::Sum(t) => Loop::Sum(a(t), g.shape_of(t).len()),
             &TensorOp::Transpose(t) => {
                 let (r, c) = rows_cols(g.shape_of(t));

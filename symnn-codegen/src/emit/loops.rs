@@ -44,7 +44,11 @@ impl Array {
     pub fn marker(self) -> Operand {
         match self {
             Array::Temp(n) => Operand::Temp(Temp::Tensor(n)),
-            Array::Leaf { kind, offset, via_self } => match kind {
+            Array::Leaf {
+                kind,
+                offset,
+                via_self,
+            } => match kind {
                 LeafKind::Input => Operand::Input(offset),
                 LeafKind::Target => Operand::Target(offset),
                 LeafKind::Param if via_self => Operand::ParamViaSelf(offset),
@@ -269,7 +273,10 @@ impl Loop {
         let mut ranges = Vec::new();
         let mut add = |a: &Array, len: usize| ranges.extend(a.param_range(len));
         match self {
-            Loop::MatVec { w, x, rows, cols } | Loop::MatVecMap { w, x, rows, cols, .. } => {
+            Loop::MatVec { w, x, rows, cols }
+            | Loop::MatVecMap {
+                w, x, rows, cols, ..
+            } => {
                 add(w, rows * cols);
                 add(x, *cols);
             }
@@ -614,7 +621,15 @@ impl Render {
                     #kernels::outer::<#fty, #r, #c>(#a, #b, #kernels::matrix_mut::<#fty, #r, #c>(&mut #name, 0));
                 }
             }
-            Loop::MatMul { a, b, ta, tb, m, k, p } => {
+            Loop::MatMul {
+                a,
+                b,
+                ta,
+                tb,
+                m,
+                k,
+                p,
+            } => {
                 let n = index(m * p);
                 let (a, b) = (self.slice(*a, m * k), self.slice(*b, k * p));
                 let (m, k, p) = (index(*m), index(*k), index(*p));

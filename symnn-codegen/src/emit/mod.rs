@@ -138,7 +138,14 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             &group_writes,
         )
     };
-    let sgd_method = step::sgd_step(form(StepMethod::SgdStep), g, &gradient, loss, grads, &groups);
+    let sgd_method = step::sgd_step(
+        form(StepMethod::SgdStep),
+        g,
+        &gradient,
+        loss,
+        grads,
+        &groups,
+    );
     let acc_method = step::accumulate_gradient(
         form(StepMethod::AccumulateGradient),
         &gradient,

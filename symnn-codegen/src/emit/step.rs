@@ -42,7 +42,9 @@ impl GroupGrad {
         }) = g.tensor_node(adjoint).map(|t| &t.op)
         {
             let (ra, rb) = (g.shape_of(*a), g.shape_of(*b));
-            if matches!(ra, crate::shape::Shape::Vector(_)) && matches!(rb, crate::shape::Shape::Vector(_)) {
+            if matches!(ra, crate::shape::Shape::Vector(_))
+                && matches!(rb, crate::shape::Shape::Vector(_))
+            {
                 return GroupGrad {
                     offset,
                     rows: ra.len(),
@@ -524,14 +526,26 @@ mod tests {
         use StepMethod::*;
         let (p, x) = (Operand::Param(0), t(7));
         assert_eq!(choose(SgdStep, 10, x, &[x], false, &[]), Interleaved);
-        assert_eq!(choose(SgdStep, 10, p, &[x], false, &[]), GradientsThenWrites);
-        assert_eq!(choose(AccumulateGradient, 10, p, &[x], false, &[]), Interleaved);
+        assert_eq!(
+            choose(SgdStep, 10, p, &[x], false, &[]),
+            GradientsThenWrites
+        );
+        assert_eq!(
+            choose(AccumulateGradient, 10, p, &[x], false, &[]),
+            Interleaved
+        );
         assert_eq!(
             choose(AccumulateGradient, 10, x, &[x, p], false, &[]),
             GradientsThenWrites
         );
-        assert_eq!(choose(SgdStep, FUSE_LIMIT, x, &[p], false, &[]), GradientsThenWrites);
-        assert_eq!(choose(SgdStep, FUSE_LIMIT + 1, x, &[x], false, &[]), ViaGradientCall);
+        assert_eq!(
+            choose(SgdStep, FUSE_LIMIT, x, &[p], false, &[]),
+            GradientsThenWrites
+        );
+        assert_eq!(
+            choose(SgdStep, FUSE_LIMIT + 1, x, &[x], false, &[]),
+            ViaGradientCall
+        );
         assert_eq!(
             choose(AccumulateGradient, FUSE_LIMIT + 1, p, &[p], false, &[]),
             ViaGradientCall
