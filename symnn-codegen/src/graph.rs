@@ -70,6 +70,9 @@ pub enum Node {
     IfGt(NodeId, NodeId, NodeId, NodeId),
     /// `if a >= b { t } else { e }`
     IfGe(NodeId, NodeId, NodeId, NodeId),
+    /// `if a == b { t } else { e }` (false when either is NaN); `IfEq(k, j, 1, 0)` is the
+    /// indicator `[k == j]` of a one-hot target (`sparse_cross_entropy`)
+    IfEq(NodeId, NodeId, NodeId, NodeId),
     /// `a`, but the derivative does not flow through it (used for the shift of a
     /// log-sum-exp, whose gradient contribution is exactly zero).
     StopGradient(NodeId),
@@ -113,7 +116,9 @@ impl Node {
             | Node::Pow(a, b)
             | Node::Max(a, b)
             | Node::Min(a, b) => ([a, b, a, b], 2),
-            Node::IfGt(a, b, t, e) | Node::IfGe(a, b, t, e) => ([a, b, t, e], 4),
+            Node::IfGt(a, b, t, e) | Node::IfGe(a, b, t, e) | Node::IfEq(a, b, t, e) => {
+                ([a, b, t, e], 4)
+            }
         };
         list.into_iter().take(len)
     }
@@ -144,6 +149,13 @@ impl Node {
             }
             Node::IfGe(..) => {
                 if a(0) >= a(1) {
+                    a(2)
+                } else {
+                    a(3)
+                }
+            }
+            Node::IfEq(..) => {
+                if a(0) == a(1) {
                     a(2)
                 } else {
                     a(3)

@@ -541,6 +541,9 @@ impl Lowering<'_> {
                 let s = self.graph.sum(prods);
                 Tensor::scalar(self.graph.neg(s))
             }
+            Builtin::SparseCrossEntropy => {
+                Tensor::scalar(self.sparse_cross_entropy(&x, y.elems[0]))
+            }
             // Not builtins applied to values: the check stage resolves them to
             // `ExprKind::Dense` and `ExprKind::Powi`.
             Builtin::Dense | Builtin::Powi => x,
@@ -581,5 +584,30 @@ impl Lowering<'_> {
             shape: x.shape,
             elems,
         }
+    }
+
+    /// `sparse_cross_entropy(z, k) = ln Σ exp(z_j - m) - (z_k - m)`, the shift `m = max z`
+    /// behind a stop-gradient as in [`Self::log_softmax`]; `z_k - m` is picked as
+    /// `Σ [k == j] (z_j - m)`, so the gradient is the textbook `softmax(z)_j - [k == j]`
+    /// and nothing flows into `k`. The same value as `cross_entropy(z, onehot(k))`. If `k`
+    /// is no index of `z` (out of range, not an integer, NaN), every indicator is 0:
+    /// the loss is `logsumexp(z)` and the gradient `softmax(z)`.
+    fn sparse_cross_entropy(&mut self, z: &Tensor, k: NodeId) -> NodeId {
+        let (one, zero) = (self.graph.constant(1.0), self.graph.constant(0.0));
+        let onehot: Vec<NodeId> = (0..z.elems.len())
+            .map(|j| {
+                let j = self.graph.constant(j as f64);
+                self.graph.insert(Node::IfEq(k, j, one, zero))
+            })
+            .collect();
+        let (shifted, sum) = self.shifted_exp_sum(&z.elems);
+        let lse = self.graph.call(Func::Ln, sum);
+        let picked: Vec<NodeId> = onehot
+            .iter()
+            .zip(&shifted)
+            .map(|(&indicator, &s)| self.graph.mul(indicator, s))
+            .collect();
+        let picked = self.graph.sum(picked);
+        self.graph.sub(lse, picked)
     }
 }

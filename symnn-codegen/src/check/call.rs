@@ -77,7 +77,13 @@ impl<'a> Checker<'a> {
                         use Builtin::*;
                         let scalar = matches!(
                             builtin,
-                            Sum | Mean | Dot | Mse | Bce | BceLogits | CrossEntropy
+                            Sum | Mean
+                                | Dot
+                                | Mse
+                                | Bce
+                                | BceLogits
+                                | CrossEntropy
+                                | SparseCrossEntropy
                         );
                         scalar.then_some(Shape::Scalar)
                     }
@@ -413,6 +419,42 @@ mod tests {
         );
         assert_ok(
             quote! { param w; output y = powi(w, -2147483647) + w.powi(2147483647); loss = y; },
+        );
+    }
+
+    #[test]
+    fn sparse_cross_entropy_shapes() {
+        assert_ok(
+            quote! { input x[3]; target k; output z = x; loss = sparse_cross_entropy(z, k); },
+        );
+        // Any scalar is a class index: a literal, an element of a target vector.
+        assert_ok(
+            quote! { input x[3]; target t[2]; output z = x; loss = sparse_cross_entropy(z, 2) + z.sparse_cross_entropy(t[1]); },
+        );
+        assert_error(
+            quote! { input x[3]; target t[3]; output z = x; loss = sparse_cross_entropy(z, t); },
+            "`sparse_cross_entropy` expects a scalar class index as its second argument (e.g. `target k;`), found a vector [3]; for a one-hot target use `cross_entropy(z, t)`",
+        );
+        assert_error(
+            quote! { input x[3]; target t[1]; output z = x; loss = sparse_cross_entropy(z, t); },
+            "found a vector [1] (write `k[0]`)",
+        );
+        assert_error(
+            quote! { input x; target k; output z = x; loss = sparse_cross_entropy(z, k); },
+            "`sparse_cross_entropy` expects a vector of logits as its first argument, found a scalar",
+        );
+        assert_error(
+            quote! { input x[2][2]; target k[2][2]; output z = x; loss = sparse_cross_entropy(z, k); },
+            "expects a vector of logits as its first argument, found a matrix [2][2], and a scalar class index as its second argument (e.g. `target k;`), found a matrix [2][2]",
+        );
+        assert_error(
+            quote! { input x[3]; target k; output z = x; loss = sparse_cross_entropy(z); },
+            "`sparse_cross_entropy` takes 2 arguments, found 1",
+        );
+        // An argument of unknown shape (already reported) still gives a scalar loss.
+        assert_error(
+            quote! { input x[3]; target k; output z = x; loss = sparse_cross_entropy(zz, k); },
+            "cannot find",
         );
     }
 

@@ -146,6 +146,8 @@ pub enum Op {
     IfGt(Operand, Operand, Operand, Operand),
     /// `if a >= b { t } else { e }`
     IfGe(Operand, Operand, Operand, Operand),
+    /// `if a == b { t } else { e }`
+    IfEq(Operand, Operand, Operand, Operand),
 }
 
 impl Op {
@@ -160,7 +162,9 @@ impl Op {
             | Op::Pow(a, b)
             | Op::Max(a, b)
             | Op::Min(a, b) => vec![a, b],
-            Op::IfGt(a, b, t, e) | Op::IfGe(a, b, t, e) => vec![a, b, t, e],
+            Op::IfGt(a, b, t, e) | Op::IfGe(a, b, t, e) | Op::IfEq(a, b, t, e) => {
+                vec![a, b, t, e]
+            }
         }
     }
 }
@@ -452,6 +456,7 @@ impl<'g> Body<'g> {
             Node::Min(a, b) => Op::Min(o(a), o(b)),
             Node::IfGt(a, b, t, e) => Op::IfGt(o(a), o(b), o(t), o(e)),
             Node::IfGe(a, b, t, e) => Op::IfGe(o(a), o(b), o(t), o(e)),
+            Node::IfEq(a, b, t, e) => Op::IfEq(o(a), o(b), o(t), o(e)),
             Node::Const(_)
             | Node::Input(_)
             | Node::Target(_)

@@ -333,6 +333,10 @@ impl Render {
                 let (a, b, t, e) = (o(a), o(b), o(t), o(e));
                 quote!(if #a >= #b { #t } else { #e })
             }
+            Op::IfEq(a, b, t, e) => {
+                let (a, b, t, e) = (o(a), o(b), o(t), o(e));
+                quote!(if #a == #b { #t } else { #e })
+            }
         }
     }
 }
