@@ -589,9 +589,12 @@ impl Lowering<'_> {
     /// `sparse_cross_entropy(z, k) = ln Σ exp(z_j - m) - (z_k - m)`, the shift `m = max z`
     /// behind a stop-gradient as in [`Self::log_softmax`]; `z_k - m` is picked as
     /// `Σ [k == j] (z_j - m)`, so the gradient is the textbook `softmax(z)_j - [k == j]`
-    /// and nothing flows into `k`. The same value as `cross_entropy(z, onehot(k))`. If `k`
-    /// is no index of `z` (out of range, not an integer, NaN), every indicator is 0:
-    /// the loss is `logsumexp(z)` and the gradient `softmax(z)`.
+    /// and nothing flows into `k`: the same loss and gradient as
+    /// `cross_entropy(z, onehot(k))`.
+    ///
+    /// If `k` is no index of `z` (out of range, not an integer, NaN), no indicator is 1,
+    /// and a guard makes the *loss* NaN (the trainer stops on it) instead of a plausible
+    /// value; the gradient is then `softmax(z)`. For a valid `k` the guard adds exactly 0.
     fn sparse_cross_entropy(&mut self, z: &Tensor, k: NodeId) -> NodeId {
         let (one, zero) = (self.graph.constant(1.0), self.graph.constant(0.0));
         let onehot: Vec<NodeId> = (0..z.elems.len())
@@ -608,6 +611,10 @@ impl Lowering<'_> {
             .map(|(&indicator, &s)| self.graph.mul(indicator, s))
             .collect();
         let picked = self.graph.sum(picked);
-        self.graph.sub(lse, picked)
+        let loss = self.graph.sub(lse, picked);
+        let matched = self.graph.sum(onehot);
+        let nan = self.graph.constant(f64::NAN);
+        let guard = self.graph.insert(Node::IfEq(matched, one, zero, nan));
+        self.graph.add(loss, guard)
     }
 }
