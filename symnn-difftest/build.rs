@@ -1,7 +1,9 @@
 //! Generates the networks of the differential test: random programs from a fixed seed
 //! that together use the whole DSL, plus hand-written ones (the no-panic fuzzer's valid
 //! seeds and a large dense net). Writes `$OUT_DIR/nets.rs`: one `symnn::network!` per
-//! program, its `erase!` adapter and the table `CASES` linking struct, source and code.
+//! program, its `erase!` adapter and the table `CASES` linking struct, source, code and
+//! the targets that are class indices (of `sparse_cross_entropy`), which the test sets
+//! to integers in range (mostly) rather than random floats.
 //!
 //! Every program is run through `symnn_codegen::derive` here first, so a generator bug
 //! fails the build with the engine's error and the program text.
@@ -92,6 +94,14 @@ const FIXED: &[&str] = &[
         output y = dense(h, 4, identity);
         loss = mse(y, t);
     }",
+    "pub struct SparseClassifier {
+        input x[3];
+        target k;
+        param w[4][3], b[4];
+        let z = w * x + b;
+        output p = softmax(z);
+        loss = sparse_cross_entropy(z, k) + 0.01 * sum(sq(w));
+    }",
     "pub struct BigF32 {
         type Float = f32;
         input x[8];
@@ -101,6 +111,9 @@ const FIXED: &[&str] = &[
         loss = cross_entropy(y, t);
     }",
 ];
+
+/// The class-index targets of the fixed networks: `(struct, target index, classes)`.
+const FIXED_CLASS_TARGETS: &[(&str, usize, usize)] = &[("SparseClassifier", 0, 4)];
 
 /// SplitMix64.
 struct Rng(u64);
@@ -445,8 +458,9 @@ fn init(rng: &mut Rng, sh: Sh) -> String {
     }
 }
 
-/// One random network named `name`.
-fn network(rng: Rng, name: &str, f32: bool, variant: usize) -> (String, Rng) {
+/// One random network named `name`, and its class-index targets as
+/// `(target index, number of classes)`.
+fn network(rng: Rng, name: &str, f32: bool, variant: usize) -> (String, Rng, Vec<(usize, usize)>) {
     let mut g = Gen {
         rng,
         vars: Vec::new(),
@@ -634,6 +648,7 @@ fn network(rng: Rng, name: &str, f32: bool, variant: usize) -> (String, Rng) {
     // every statement reaches the gradient.
     let mut targets = vec![decl("ty", out_sh)];
     let mut terms = vec!["mse(y, ty)".to_owned()];
+    let mut class_targets = Vec::new();
     match variant % 4 {
         0 => {
             targets.push(format!("tb[{n}]"));
@@ -642,6 +657,20 @@ fn network(rng: Rng, name: &str, f32: bool, variant: usize) -> (String, Rng) {
         1 => {
             targets.push(format!("tc[{n}]"));
             terms.push(format!("cross_entropy({}, tc)", g.vector(n, 2)));
+            // A class index: target `tk` follows `ty` and `tc`.
+            let ty_len = match out_sh {
+                Sh::S => 1,
+                Sh::V(m) => m,
+                Sh::M(r, c) => r * c,
+            };
+            targets.push("tk".to_owned());
+            class_targets.push((ty_len + n, n));
+            let logits = g.vector(n, 2);
+            terms.push(if g.rng.chance(50) {
+                format!("sparse_cross_entropy({logits}, tk)")
+            } else {
+                format!("({logits}).sparse_cross_entropy(tk)")
+            });
         }
         2 => {
             targets.push("tl".to_owned());
@@ -660,7 +689,11 @@ fn network(rng: Rng, name: &str, f32: bool, variant: usize) -> (String, Rng) {
     }
     let _ = writeln!(body, "    target {};", targets.join(", "));
     let _ = writeln!(body, "    loss = {};", terms.join(" + "));
-    (format!("pub struct {name} {{\n{body}}}"), g.rng)
+    (
+        format!("pub struct {name} {{\n{body}}}"),
+        g.rng,
+        class_targets,
+    )
 }
 
 fn struct_name(source: &str) -> String {
@@ -684,39 +717,9 @@ fn assert_coverage(sources: &[(String, bool)]) {
         .iter()
         .map(|(s, _)| s.as_str())
         .collect();
-    for name in [
-        "exp",
-        "ln",
-        "log",
-        "sqrt",
-        "abs",
-        "sin",
-        "cos",
-        "tanh",
-        "sigmoid",
-        "relu",
-        "leaky_relu",
-        "softplus",
-        "sq",
-        "powi",
-        "pow",
-        "max",
-        "min",
-        "identity",
-        "sum",
-        "mean",
-        "dot",
-        "softmax",
-        "log_softmax",
-        "transpose",
-        "dense",
-        "mse",
-        "bce",
-        "bce_logits",
-        "cross_entropy",
-        "fa",
-        "fb",
-    ] {
+    // Every builtin of the engine's table (a new builtin fails the build until the
+    // generator uses it), and the generated `fn`s.
+    for name in symnn_codegen::builtins::names().chain(["fa", "fb"]) {
         assert!(
             random.iter().any(|s| calls(s, name)),
             "no random network calls `{name}`"
@@ -762,12 +765,24 @@ fn main() {
         .iter()
         .map(|s| (s.to_string(), s.contains("f32")))
         .collect();
+    let mut class_targets: Vec<Vec<(usize, usize)>> = FIXED
+        .iter()
+        .map(|s| {
+            let name = struct_name(s);
+            FIXED_CLASS_TARGETS
+                .iter()
+                .filter(|(n, ..)| *n == name)
+                .map(|&(_, k, classes)| (k, classes))
+                .collect()
+        })
+        .collect();
     let mut rng = Rng(SEED);
     for k in 0..RANDOM_NETWORKS {
         let f32 = k % 5 == 4;
-        let (source, next) = network(rng, &format!("Net{k}"), f32, k);
+        let (source, next, classes) = network(rng, &format!("Net{k}"), f32, k);
         rng = next;
         sources.push((source, f32));
+        class_targets.push(classes);
     }
 
     assert_coverage(&sources);
@@ -786,7 +801,7 @@ fn main() {
 
     let mut out = String::new();
     let mut table = String::new();
-    for (source, f32) in &sources {
+    for ((source, f32), classes) in sources.iter().zip(&class_targets) {
         let tokens = proc_macro2::TokenStream::from_str(source).expect("tokenizes");
         if let Err(e) = symnn_codegen::derive(tokens) {
             panic!("generated network rejected: {e}\n{source}");
@@ -799,7 +814,7 @@ fn main() {
         );
         let _ = writeln!(
             table,
-            "    Case {{ name: {name:?}, source: {source:?}, net: &Wrap::<{name}>::NEW }},"
+            "    Case {{ name: {name:?}, source: {source:?}, net: &Wrap::<{name}>::NEW, class_targets: &{classes:?} }},"
         );
     }
     let _ = writeln!(

@@ -122,3 +122,44 @@ fn long_constants_compile_cleanly() {
     let y = LongConstants32::new().forward(&[1.0; 6])[0];
     assert!((y - (1.0 + 1.0 / 3.0 + std::f32::consts::E)).abs() < 1e-6);
 }
+
+/// Networks whose generated code compares floats for equality (`sparse_cross_entropy`'s
+/// indicator `if k == 2.0 { 1.0 } else { 0.0 }`), under `float_cmp` (pedantic), which the
+/// crate allows above for the tests' own assertions. Exact equality is the meaning there:
+/// a class index either is `j` or is not.
+#[deny(clippy::float_cmp)]
+mod float_equality {
+    use symnn::network;
+
+    network! {
+        /// Class-index target, f64.
+        pub struct Sparse {
+            input x[2];
+            target k;
+            let h = dense(x, 3, tanh);
+            output z = dense(h, 4, identity);
+            loss = sparse_cross_entropy(z, k);
+        }
+    }
+
+    network! {
+        /// The same in f32, with the method form and a class index from a target vector.
+        pub struct Sparse32 {
+            type Float = f32;
+            input x[2];
+            target t[2];
+            let h = dense(x, 3, tanh);
+            output z = dense(h, 4, identity);
+            loss = z.sparse_cross_entropy(t[1]) + 0.5 * sparse_cross_entropy(z, 3);
+        }
+    }
+}
+
+#[test]
+fn sparse_cross_entropy_compiles_cleanly() {
+    // (`loss` and `g` are constants of this crate.)
+    let (value, grad) = float_equality::Sparse::new().gradient(&[0.5, -1.0], &[2.0]);
+    assert!(value.is_finite() && grad.iter().all(|d| d.is_finite()));
+    let (value, _) = float_equality::Sparse32::new().gradient(&[0.5, -1.0], &[7.0, 1.0]);
+    assert!(value.is_finite());
+}

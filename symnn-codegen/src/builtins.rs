@@ -100,6 +100,9 @@ pub enum Builtin {
     BceLogits,
     /// `cross_entropy(z, t) = -sum(t * log_softmax(z))`
     CrossEntropy,
+    /// `sparse_cross_entropy(z, k) = logsumexp(z) - z[k]`: the class index `k` (a
+    /// scalar) instead of a one-hot target
+    SparseCrossEntropy,
 }
 
 /// Every builtin by name, in the order error messages list them.
@@ -133,6 +136,7 @@ pub const BUILTINS: &[(&str, Builtin)] = &[
     ("bce", Builtin::Bce),
     ("bce_logits", Builtin::BceLogits),
     ("cross_entropy", Builtin::CrossEntropy),
+    ("sparse_cross_entropy", Builtin::SparseCrossEntropy),
 ];
 
 impl Builtin {
@@ -146,7 +150,8 @@ impl Builtin {
         use Builtin::*;
         match self {
             Func(_) | Sq | Identity | Sum | Mean | Softmax | LogSoftmax | Transpose => 1,
-            LeakyRelu | Powi | Pow | Max | Min | Dot | Mse | Bce | BceLogits | CrossEntropy => 2,
+            LeakyRelu | Powi | Pow | Max | Min | Dot | Mse | Bce | BceLogits | CrossEntropy
+            | SparseCrossEntropy => 2,
             Dense => 3,
         }
     }
@@ -185,9 +190,33 @@ impl Builtin {
             )),
             (CrossEntropy, [Shape::Vector(n), Shape::Vector(m)]) if n == m => Ok(Shape::Scalar),
             (CrossEntropy, [x, y]) => Err(format!("expects logits and target vectors of the same length, found {x} and {y}")),
+            (SparseCrossEntropy, [Shape::Vector(_), Shape::Scalar]) => Ok(Shape::Scalar),
+            (SparseCrossEntropy, [x, y]) => Err(sparse_cross_entropy_error(*x, *y)),
             _ => Err(format!("expects {} argument(s), found {}", self.arity(), args.len())),
         }
     }
+}
+
+/// Why `sparse_cross_entropy(z, k)` rejects these shapes: `z` must be a vector of
+/// logits and `k` a scalar class index.
+fn sparse_cross_entropy_error(z: Shape, k: Shape) -> String {
+    let index = "a scalar class index as its second argument (e.g. `target k;`)";
+    let problems: Vec<String> = [
+        (!matches!(z, Shape::Vector(_)))
+            .then(|| format!("a vector of logits as its first argument, found a {z}")),
+        match k {
+            Shape::Scalar => None,
+            Shape::Vector(1) => Some(format!("{index}, found a {k} (write `k[0]`)")),
+            Shape::Vector(_) if k == z => Some(format!(
+                "{index}, found a {k}; for a one-hot target use `cross_entropy(z, t)`"
+            )),
+            k => Some(format!("{index}, found a {k}")),
+        },
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!("expects {}", problems.join(", and "))
 }
 
 /// The builtin names, for "unknown function" messages.

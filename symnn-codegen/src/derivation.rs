@@ -127,7 +127,9 @@ pub fn render(
     let mut table = Vec::new();
     let mut adjoints = Vec::new();
     for (id, node) in g.iter() {
-        let trivial = node.is_leaf() || matches!(node, Node::StopGradient(_) | Node::Neg(_));
+        let trivial = node.is_leaf()
+            || matches!(node, Node::StopGradient(_) | Node::Neg(_))
+            || is_indicator(g, node);
         if !live[id.index()] || trivial || printer.names.contains_key(&id) {
             continue;
         }
@@ -186,6 +188,15 @@ pub fn render(
         let _ = writeln!(out, "  dL/d{name} = {}{also}", printer.expr(grad, 0, false));
     }
     out
+}
+
+/// Whether `node` is an indicator `[k == j]` of leaves (a class-index target against a
+/// constant): short enough to print in place rather than as a common subexpression.
+fn is_indicator(g: &Graph, node: Node) -> bool {
+    matches!(node, Node::IfEq(a, b, t, e)
+        if [a, b].iter().all(|&x| g.node(x).is_leaf())
+            && g.as_const(t) == Some(1.0)
+            && g.as_const(e) == Some(0.0))
 }
 
 /// `1 param`, `7 params`.
@@ -368,6 +379,22 @@ impl Printer<'_> {
             Node::IfGe(a, b, t, f) => (
                 format!(
                     "({} if {} >= {} else {})",
+                    e(t, 0),
+                    e(a, 1),
+                    e(b, 1),
+                    e(f, 0)
+                ),
+                4,
+            ),
+            // The indicator of a one-hot target, in Iverson's notation.
+            Node::IfEq(a, b, t, f)
+                if self.g.as_const(t) == Some(1.0) && self.g.as_const(f) == Some(0.0) =>
+            {
+                (format!("[{} == {}]", e(a, 1), e(b, 1)), 4)
+            }
+            Node::IfEq(a, b, t, f) => (
+                format!(
+                    "({} if {} == {} else {})",
                     e(t, 0),
                     e(a, 1),
                     e(b, 1),

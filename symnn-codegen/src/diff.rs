@@ -308,5 +308,10 @@ fn local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId, NodeId
             (t, g.insert(Node::IfGe(p, q, adj, zero))),
             (e, g.insert(Node::IfGe(p, q, zero, adj))),
         ],
+        // The condition is data (a class index): no derivative flows into `p` or `q`.
+        Node::IfEq(p, q, t, e) => vec![
+            (t, g.insert(Node::IfEq(p, q, adj, zero))),
+            (e, g.insert(Node::IfEq(p, q, zero, adj))),
+        ],
     }
 }

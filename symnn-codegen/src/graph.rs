@@ -71,6 +71,9 @@ pub enum Node {
     IfGt(NodeId, NodeId, NodeId, NodeId),
     /// `if a >= b { t } else { e }`
     IfGe(NodeId, NodeId, NodeId, NodeId),
+    /// `if a == b { t } else { e }` (false when either is NaN); `IfEq(k, j, 1, 0)` is the
+    /// indicator `[k == j]` of a one-hot target (`sparse_cross_entropy`)
+    IfEq(NodeId, NodeId, NodeId, NodeId),
     /// `a`, but the derivative does not flow through it (used for the shift of a
     /// log-sum-exp, whose gradient contribution is exactly zero).
     StopGradient(NodeId),
@@ -128,7 +131,9 @@ impl Node {
             | Node::Pow(a, b)
             | Node::Max(a, b)
             | Node::Min(a, b) => ([a, b, a, b], 2),
-            Node::IfGt(a, b, t, e) | Node::IfGe(a, b, t, e) => ([a, b, t, e], 4),
+            Node::IfGt(a, b, t, e) | Node::IfGe(a, b, t, e) | Node::IfEq(a, b, t, e) => {
+                ([a, b, t, e], 4)
+            }
         };
         list.into_iter().take(len)
     }
@@ -154,6 +159,7 @@ impl Node {
             Node::Min(a, b) => Node::Min(f(a), f(b)),
             Node::IfGt(a, b, t, e) => Node::IfGt(f(a), f(b), f(t), f(e)),
             Node::IfGe(a, b, t, e) => Node::IfGe(f(a), f(b), f(t), f(e)),
+            Node::IfEq(a, b, t, e) => Node::IfEq(f(a), f(b), f(t), f(e)),
             Node::StopGradient(a) => Node::StopGradient(f(a)),
             Node::Elem(t, k) => Node::Elem(f(t), k),
         }
@@ -190,6 +196,13 @@ impl Node {
             }
             Node::IfGe(..) => {
                 if a(0) >= a(1) {
+                    a(2)
+                } else {
+                    a(3)
+                }
+            }
+            Node::IfEq(..) => {
+                if a(0) == a(1) {
                     a(2)
                 } else {
                     a(3)

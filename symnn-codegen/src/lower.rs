@@ -780,6 +780,9 @@ impl Lowering<'_> {
                 let s = self.graph.sum(prods);
                 Tensor::scalar(self.graph.neg(s))
             }
+            Builtin::SparseCrossEntropy => {
+                Tensor::scalar(self.sparse_cross_entropy(&x, y.elems[0]))
+            }
             // Not builtins applied to values: the check stage resolves them to
             // `ExprKind::Dense` and `ExprKind::Powi`.
             Builtin::Dense | Builtin::Powi => x,
@@ -820,6 +823,38 @@ impl Lowering<'_> {
             shape: x.shape,
             elems,
         }
+    }
+
+    /// `sparse_cross_entropy(z, k) = ln Σ exp(z_j - m) - (z_k - m)`, the shift `m = max z`
+    /// behind a stop-gradient as in [`Self::log_softmax`]; `z_k - m` is picked as
+    /// `Σ [k == j] (z_j - m)`, so the gradient is the textbook `softmax(z)_j - [k == j]`
+    /// and nothing flows into `k`: the same loss and gradient as
+    /// `cross_entropy(z, onehot(k))`.
+    ///
+    /// If `k` is no index of `z` (out of range, not an integer, NaN), no indicator is 1,
+    /// and a guard makes the *loss* NaN (the trainer stops on it) instead of a plausible
+    /// value; the gradient is then `softmax(z)`. For a valid `k` the guard adds exactly 0.
+    fn sparse_cross_entropy(&mut self, z: &Tensor, k: NodeId) -> NodeId {
+        let (one, zero) = (self.graph.constant(1.0), self.graph.constant(0.0));
+        let onehot: Vec<NodeId> = (0..z.elems.len())
+            .map(|j| {
+                let j = self.graph.constant(j as f64);
+                self.graph.insert(Node::IfEq(k, j, one, zero))
+            })
+            .collect();
+        let (shifted, sum) = self.shifted_exp_sum(&z.elems);
+        let lse = self.graph.call(Func::Ln, sum);
+        let picked: Vec<NodeId> = onehot
+            .iter()
+            .zip(&shifted)
+            .map(|(&indicator, &s)| self.graph.mul(indicator, s))
+            .collect();
+        let picked = self.graph.sum(picked);
+        let loss = self.graph.sub(lse, picked);
+        let matched = self.graph.sum(onehot);
+        let nan = self.graph.constant(f64::NAN);
+        let guard = self.graph.insert(Node::IfEq(matched, one, zero, nan));
+        self.graph.add(loss, guard)
     }
 }
 

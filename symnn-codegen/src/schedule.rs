@@ -40,7 +40,8 @@ pub fn node_cost(node: Node) -> (usize, usize) {
         | Node::Max(..)
         | Node::Min(..)
         | Node::IfGt(..)
-        | Node::IfGe(..) => (1, 0),
+        | Node::IfGe(..)
+        | Node::IfEq(..) => (1, 0),
         Node::Powi(..) | Node::Pow(..) => (1, 1),
         Node::Call(f, _) => match f {
             Func::Abs | Func::Relu => (1, 0),

@@ -270,7 +270,9 @@ fn arg_of_exp(g: &Graph, id: NodeId) -> Option<NodeId> {
 /// `if c { x } else { x } = x`, `max(x, x) = x`, `min(x, x) = x`, `relu(relu(x))`, `|-x|`.
 fn selects(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
-        Node::IfGt(_, _, t, e) | Node::IfGe(_, _, t, e) if t == e => Some(t),
+        Node::IfGt(_, _, t, e) | Node::IfGe(_, _, t, e) | Node::IfEq(_, _, t, e) if t == e => {
+            Some(t)
+        }
         Node::Max(a, b) | Node::Min(a, b) if a == b => Some(a),
         Node::Call(Func::Relu, a) if matches!(g.node(a), Node::Call(Func::Relu, _)) => Some(a),
         Node::Call(Func::Abs, a) => match g.node(a) {
@@ -454,6 +456,7 @@ mod tests {
         // Selects.
         simplifies!(|g, x, y, z| g.insert(Node::IfGt(x, y, z, z)) => z);
         simplifies!(|g, x, y, z| g.insert(Node::IfGe(x, y, z, z)) => z);
+        simplifies!(|g, x, y, z| g.insert(Node::IfEq(x, y, z, z)) => z);
         simplifies!(|g, x, y, z| g.insert(Node::Max(x, x)) => x);
         simplifies!(|g, x, y, z| g.insert(Node::Min(x, x)) => x);
         simplifies!(|g, x, y, z| { let r = g.call(Func::Relu, x); g.call(Func::Relu, r) } => g.insert_raw(Node::Call(Func::Relu, x)));

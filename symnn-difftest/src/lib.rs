@@ -50,6 +50,9 @@ pub struct Case {
     pub source: &'static str,
     /// The code `network!` generated from it.
     pub net: &'static dyn Erased,
+    /// The targets that are class indices (`sparse_cross_entropy`'s `k`), as
+    /// `(index into the target array, number of classes)`.
+    pub class_targets: &'static [(usize, usize)],
 }
 
 /// The [`Erased`] implementation of network `M`.

@@ -42,6 +42,15 @@ impl Rng {
     fn values(&mut self, n: usize, f32: bool) -> Vec<f64> {
         (0..n).map(|_| self.value(f32)).collect()
     }
+    /// A class-index target for `classes` logits: a class (6 in 8), or `classes` (out of
+    /// range) or a non-integer (the NaN-loss path).
+    fn class_index(&mut self, classes: usize) -> f64 {
+        match self.next() % 8 {
+            0 => classes as f64,
+            1 => 0.5,
+            _ => (self.next() % classes as u64) as f64,
+        }
+    }
 }
 
 /// The interpreter's values at one point: output, loss, gradient, and the parameters
@@ -283,7 +292,10 @@ fn emitted_code_matches_the_interpreter() {
             attempts += 1;
             let params = rng.values(p, f32);
             let input = rng.values(i, f32);
-            let target = rng.values(t, f32);
+            let mut target = rng.values(t, f32);
+            for &(k, classes) in case.class_targets {
+                target[k] = rng.class_index(classes);
+            }
             let want = engine.evaluate(&params, &input, &target);
             if f32 && !well_conditioned(&engine, &mut rng, &want, &params, &input, &target) {
                 tally.skipped_points += 1;

@@ -131,7 +131,7 @@ impl<F: Float> Dataset<F> {
         num_classes: usize,
     ) -> Result<Self, DataError> {
         check_labels(&labels, num_classes)?;
-        let targets = labels.iter().map(|&l| F::from_f64(l as f64)).collect();
+        let targets = class_index_targets(&labels)?;
         let mut data = Dataset::new(features, width, targets, 1)?;
         data.labels = Some(labels);
         data.num_classes = Some(num_classes);
@@ -149,7 +149,7 @@ impl<F: Float> Dataset<F> {
         };
         check_labels(labels, num_classes)?;
         let mut data = self.clone();
-        data.targets = labels.iter().map(|&l| F::from_f64(l as f64)).collect();
+        data.targets = class_index_targets(labels)?;
         data.target_width = 1;
         Ok(data)
     }
@@ -446,6 +446,26 @@ fn check_labels(labels: &[usize], num_classes: usize) -> Result<(), DataError> {
         }),
         None => Ok(()),
     }
+}
+
+/// The labels as class-index targets (`2` as `2.0`). Fails if a label has no exact
+/// representation in `F` (above 2^24 in `f32`), rather than rounding it to another class.
+fn class_index_targets<F: Float>(labels: &[usize]) -> Result<Vec<F>, DataError> {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(row, &label)| {
+            let x = F::from_f64(label as f64);
+            if x.to_f64() == label as f64 {
+                Ok(x)
+            } else {
+                Err(DataError::Shape(format!(
+                    "sample {row}: class label {label} has no exact {} representation, so it cannot be a class-index target",
+                    F::NAME
+                )))
+            }
+        })
+        .collect()
 }
 
 /// One-hot encodes `labels` into a flat row-major `labels.len() x num_classes` vector.

@@ -8,7 +8,9 @@
 //! Classes are read from a row the same way for outputs and targets ([`class_of`]):
 //! the argmax for two or more values, and for a single value (a sigmoid
 //! probability, or a 0/1 target) `1` if it is at least `0.5`. A data set's stored
-//! labels take precedence over its target rows.
+//! labels take precedence over its target rows, and a single target of a model with two
+//! or more outputs is a class index (`2.0` is class 2: the targets of
+//! `sparse_cross_entropy`, see [`Dataset::sparse_classification`]).
 
 use crate::{Dataset, Float, Model};
 use std::fmt;
@@ -32,6 +34,27 @@ pub fn class_of<F: Float>(row: &[F]) -> usize {
     }
 }
 
+/// The class a *class-index* target holds: `x` if it is a non-negative integer (`2.0`
+/// is class 2), otherwise `usize::MAX`, a class no prediction matches.
+pub fn class_index<F: Float>(x: F) -> usize {
+    let x = x.to_f64();
+    if x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(53) {
+        x as usize
+    } else {
+        usize::MAX
+    }
+}
+
+/// The true class of sample `i` for a model with `outputs` outputs: the stored label if
+/// any; the class index if the sample has one target and the model two or more outputs
+/// (a one-hot row would have one target per output); otherwise [`class_of`] the target row.
+fn actual_class<F: Float>(data: &Dataset<F>, i: usize, outputs: usize) -> usize {
+    match (data.labels(), data.target(i)) {
+        (None, &[index]) if outputs >= 2 => class_index(index),
+        _ => data.class_of(i),
+    }
+}
+
 /// All outputs of `model` on `data`, flat row-major (`M::NUM_OUTPUTS` per sample).
 pub fn predict<M: Model>(model: &M, data: &Dataset<M::Float>) -> Vec<M::Float> {
     let mut out = vec![M::Float::ZERO; data.len() * M::NUM_OUTPUTS];
@@ -44,12 +67,17 @@ pub fn predict<M: Model>(model: &M, data: &Dataset<M::Float>) -> Vec<M::Float> {
 }
 
 /// Fraction of samples whose predicted class equals their class (0 for no samples).
+///
+/// The predicted class is [`class_of`] the output; the true class is the data set's
+/// label, or for a model with two or more outputs and one target a sample, that target
+/// as a class index ([`class_index`]: class-index targets, as for `sparse_cross_entropy`),
+/// or else [`class_of`] the target row (one-hot, or a 0/1 target).
 pub fn accuracy<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
     let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
     let correct = (0..data.len())
         .filter(|&i| {
             model.forward_slice(data.input(i), &mut out);
-            class_of(&out) == data.class_of(i)
+            class_of(&out) == actual_class(data, i, M::NUM_OUTPUTS)
         })
         .count();
     correct as f64 / data.len().max(1) as f64
@@ -118,14 +146,14 @@ impl ConfusionMatrix {
             names: Vec::new(),
         }
     }
-    /// The matrix of `model` on `data`. Predictions or classes `>= num_classes` are
-    /// clamped to the last class.
+    /// The matrix of `model` on `data`, with classes read as [`accuracy`] reads them.
+    /// Predictions or classes `>= num_classes` are clamped to the last class.
     pub fn from_model<M: Model>(model: &M, data: &Dataset<M::Float>, num_classes: usize) -> Self {
         let mut cm = ConfusionMatrix::new(num_classes);
         let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
         for i in 0..data.len() {
             model.forward_slice(data.input(i), &mut out);
-            cm.add(data.class_of(i), class_of(&out));
+            cm.add(actual_class(data, i, M::NUM_OUTPUTS), class_of(&out));
         }
         cm
     }
@@ -210,6 +238,12 @@ mod tests {
         assert_eq!(class_of(&[0.49f32]), 0);
         assert_eq!(class_of(&[0.5f32]), 1);
         assert_eq!(class_of(&[0.0, 0.0, 1.0]), 2);
+        assert_eq!(class_index(2.0f32), 2);
+        assert_eq!(class_index(0.0f64), 0);
+        assert_eq!(class_index(-0.0f64), 0);
+        for bad in [2.5, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(class_index(bad), usize::MAX, "{bad}");
+        }
     }
 
     #[test]

@@ -144,7 +144,30 @@ fn constructors_taking_labels_reject_out_of_range_labels() {
         Dataset::<f32>::sparse_classification(vec![0.0; 8], 2, vec![0, 1, 2, 7], 3).unwrap_err();
     assert!(is_label_error(&err, 3, 7), "{err:?}");
     // In range: accepted (label 2 of 3 is the last valid one).
-    assert!(Dataset::<f64>::classification(x, 2, vec![0, 2, 2, 1], 3).is_ok());
+    assert!(Dataset::<f64>::classification(x.clone(), 2, vec![0, 2, 2, 1], 3).is_ok());
+    // Converting labelled data to class-index targets keeps the validated labels.
+    let sparse = Dataset::<f64>::classification(x, 2, vec![0, 2, 2, 1], 3)
+        .unwrap()
+        .with_class_index_targets()
+        .unwrap();
+    assert_eq!(sparse.targets(), [0.0, 2.0, 2.0, 1.0]);
+}
+
+#[test]
+fn class_index_targets_are_exact_or_rejected() {
+    // 2^24 + 1 has no f32 representation: it would round to 2^24, another class.
+    let big = (1 << 24) + 1;
+    let err =
+        Dataset::<f32>::sparse_classification(vec![0.0; 2], 1, vec![3, big], big + 1).unwrap_err();
+    assert!(
+        matches!(&err, DataError::Shape(m) if m.starts_with("sample 1: class label 16777217 has no exact f32 representation")),
+        "{err}"
+    );
+    // In f64 it is exact; in f32 every label up to 2^24 is.
+    let d = Dataset::<f64>::sparse_classification(vec![0.0; 2], 1, vec![3, big], big + 1).unwrap();
+    assert_eq!(d.targets(), [3.0, 16_777_217.0]);
+    let d = Dataset::<f32>::sparse_classification(vec![0.0; 2], 1, vec![3, 1 << 24], big).unwrap();
+    assert_eq!(d.targets(), [3.0, 16_777_216.0]);
 }
 
 #[test]

@@ -439,6 +439,38 @@ fn binary_accuracy_thresholds_at_one_half() {
 }
 
 #[test]
+fn accuracy_reads_class_index_targets() {
+    // 3 outputs, predicted class = argmax of x[0..3] (W = identity on the first three
+    // inputs, b = 0). Predictions 0, 1, 2, 0, 1 against classes 0, 1, 2, 2, 1: 4 of 5.
+    let mut model = Softmax::<f64>::zeros();
+    for c in 0..3 {
+        model.params[c * 4 + c] = 1.0;
+    }
+    let x = vec![
+        1.0, 0.0, 0.0, 0.0, //
+        0.0, 1.0, 0.0, 0.0, //
+        0.0, 0.0, 1.0, 0.0, //
+        1.0, 0.0, 0.5, 0.0, //
+        0.2, 0.9, 0.0, 0.0,
+    ];
+    let labels = vec![0, 1, 2, 2, 1];
+    let index_targets = vec![0.0, 1.0, 2.0, 2.0, 1.0];
+    let one_hot = Dataset::classification(x.clone(), 4, labels.clone(), 3).unwrap();
+    let sparse = Dataset::sparse_classification(x.clone(), 4, labels, 3).unwrap();
+    // Class-index targets without stored labels: one target a sample, 3 outputs.
+    let plain = Dataset::new(x.clone(), 4, index_targets, 1).unwrap();
+    assert_eq!(plain.labels(), None);
+    for data in [&one_hot, &sparse, &plain] {
+        assert_eq!(metrics::accuracy(&model, data), 0.8);
+        let cm = metrics::ConfusionMatrix::from_model(&model, data, 3);
+        assert_eq!((cm.get(2, 2), cm.get(2, 0), cm.total()), (1, 1, 5));
+    }
+    // A target that is no class index (2.5, -1) matches no prediction.
+    let bad = Dataset::new(x, 4, vec![0.0, 1.0, 2.5, -1.0, 1.0], 1).unwrap();
+    assert_eq!(metrics::accuracy(&model, &bad), 0.6);
+}
+
+#[test]
 fn restore_best_can_be_turned_off() {
     // Same diverging run as above; without restoring, the model keeps epoch 3's parameters.
     let data = plane();

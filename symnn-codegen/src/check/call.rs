@@ -64,6 +64,9 @@ impl<'a> Checker<'a> {
                     .iter()
                     .fold(1u64, |acc, t| acc.saturating_add(cost(t.ty)));
                 self.spend(loc, work);
+                if let (Builtin::SparseCrossEntropy, [z, _], [_, k]) = (builtin, &items[..], args) {
+                    self.literal_class_index(k, z.ty);
+                }
                 let known: Option<Vec<Shape>> = items.iter().map(|t| t.ty).collect();
                 let ty = match known {
                     Some(known) => match builtin.result_shape(&known) {
@@ -77,7 +80,13 @@ impl<'a> Checker<'a> {
                         use Builtin::*;
                         let scalar = matches!(
                             builtin,
-                            Sum | Mean | Dot | Mse | Bce | BceLogits | CrossEntropy
+                            Sum | Mean
+                                | Dot
+                                | Mse
+                                | Bce
+                                | BceLogits
+                                | CrossEntropy
+                                | SparseCrossEntropy
                         );
                         scalar.then_some(Shape::Scalar)
                     }
@@ -85,6 +94,22 @@ impl<'a> Checker<'a> {
                 let args = items.into_iter().map(|t| t.expr).collect();
                 Typed::new(ty, ExprKind::Apply(builtin, args))
             }
+        }
+    }
+
+    /// A literal class index of `sparse_cross_entropy(z, k)` must be an index of `z`
+    /// (any other `k` gives a NaN loss at run time).
+    fn literal_class_index(&mut self, k: &Expr, logits: Option<Shape>) {
+        let (Some(Shape::Vector(n)), Some(value)) = (logits, literal_number(k)) else {
+            return;
+        };
+        if !(value >= 0.0 && value.fract() == 0.0 && value < n as f64) {
+            self.error(
+                k.loc(),
+                format!(
+                    "the class index of `sparse_cross_entropy` must be an integer in 0..{n} (the logits are a vector [{n}]), found {value}"
+                ),
+            );
         }
     }
 
@@ -321,6 +346,15 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// A number literal, possibly negated.
+fn literal_number(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Num { value, .. } => Some(*value),
+        Expr::Neg { operand, .. } => literal_number(operand).map(|v| -v),
+        _ => None,
+    }
+}
+
 /// An integer literal, possibly negated.
 fn literal_int(e: &Expr) -> Option<i64> {
     match e {
@@ -413,6 +447,52 @@ mod tests {
         );
         assert_ok(
             quote! { param w; output y = powi(w, -2147483647) + w.powi(2147483647); loss = y; },
+        );
+    }
+
+    #[test]
+    fn sparse_cross_entropy_shapes() {
+        assert_ok(
+            quote! { input x[3]; target k; output z = x; loss = sparse_cross_entropy(z, k); },
+        );
+        // Any scalar is a class index: a literal, an element of a target vector.
+        assert_ok(
+            quote! { input x[3]; target t[2]; output z = x; loss = sparse_cross_entropy(z, 2) + z.sparse_cross_entropy(t[1]); },
+        );
+        assert_error(
+            quote! { input x[3]; target t[3]; output z = x; loss = sparse_cross_entropy(z, t); },
+            "`sparse_cross_entropy` expects a scalar class index as its second argument (e.g. `target k;`), found a vector [3]; for a one-hot target use `cross_entropy(z, t)`",
+        );
+        assert_error(
+            quote! { input x[3]; target t[1]; output z = x; loss = sparse_cross_entropy(z, t); },
+            "found a vector [1] (write `k[0]`)",
+        );
+        assert_error(
+            quote! { input x; target k; output z = x; loss = sparse_cross_entropy(z, k); },
+            "`sparse_cross_entropy` expects a vector of logits as its first argument, found a scalar",
+        );
+        assert_error(
+            quote! { input x[2][2]; target k[2][2]; output z = x; loss = sparse_cross_entropy(z, k); },
+            "expects a vector of logits as its first argument, found a matrix [2][2], and a scalar class index as its second argument (e.g. `target k;`), found a matrix [2][2]",
+        );
+        assert_error(
+            quote! { input x[3]; target k; output z = x; loss = sparse_cross_entropy(z); },
+            "`sparse_cross_entropy` takes 2 arguments, found 1",
+        );
+        // A literal class index must index the logits.
+        for k in [quote!(3), quote!(2.5), quote!(-1)] {
+            assert_error(
+                quote! { input x[3]; output z = x; loss = sparse_cross_entropy(z, #k); },
+                "the class index of `sparse_cross_entropy` must be an integer in 0..3 (the logits are a vector [3]), found ",
+            );
+        }
+        assert_ok(
+            quote! { input x[3]; output z = x; loss = sparse_cross_entropy(z, 2.0) + z.sparse_cross_entropy(0); },
+        );
+        // An argument of unknown shape (already reported) still gives a scalar loss.
+        assert_error(
+            quote! { input x[3]; target k; output z = x; loss = sparse_cross_entropy(zz, k); },
+            "cannot find",
         );
     }
 

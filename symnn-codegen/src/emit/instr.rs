@@ -156,6 +156,8 @@ pub enum Op {
     IfGe(Operand, Operand, Operand, Operand),
     /// `__TN[k]`: element `k` of tensor node `N`'s array.
     Elem(u32, u32),
+    /// `if a == b { t } else { e }`
+    IfEq(Operand, Operand, Operand, Operand),
 }
 
 impl Op {
@@ -170,7 +172,9 @@ impl Op {
             | Op::Pow(a, b)
             | Op::Max(a, b)
             | Op::Min(a, b) => vec![a, b],
-            Op::IfGt(a, b, t, e) | Op::IfGe(a, b, t, e) => vec![a, b, t, e],
+            Op::IfGt(a, b, t, e) | Op::IfGe(a, b, t, e) | Op::IfEq(a, b, t, e) => {
+                vec![a, b, t, e]
+            }
             Op::Elem(t, _) => vec![Operand::Temp(Temp::Tensor(t))],
         }
     }
@@ -545,6 +549,7 @@ impl<'g> Body<'g> {
             Node::Elem(t, k) => {
                 Op::Elem(u32::try_from(t.index()).expect("fewer than 2^32 nodes"), k)
             }
+            Node::IfEq(a, b, t, e) => Op::IfEq(o(a), o(b), o(t), o(e)),
             Node::Const(_)
             | Node::Input(_)
             | Node::Target(_)

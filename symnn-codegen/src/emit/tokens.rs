@@ -347,6 +347,10 @@ impl Render {
                 let (array, k) = (super::loops::tensor_name(t), index(k as usize));
                 quote!(#array[#k])
             }
+            Op::IfEq(a, b, t, e) => {
+                let (a, b, t, e) = (o(a), o(b), o(t), o(e));
+                quote!(if #a == #b { #t } else { #e })
+            }
         }
     }
 }
