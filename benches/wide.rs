@@ -43,7 +43,7 @@ const IN: usize = 64;
 const HID: usize = 32;
 const OUT: usize = 10;
 const P: usize = HID * IN + HID + OUT * HID + OUT;
-const _: () = assert!(P == Wide::NUM_PARAMS && IN % 8 == 0 && HID % 8 == 0);
+const _: () = assert!(P == Wide::NUM_PARAMS && IN.is_multiple_of(8) && HID.is_multiple_of(8));
 
 /// Samples used (the first ones of `digits`), visited in order.
 const SAMPLES: usize = 512;

@@ -163,3 +163,60 @@ fn sparse_cross_entropy_compiles_cleanly() {
     let (value, _) = float_equality::Sparse32::new().gradient(&[0.5, -1.0], &[7.0, 1.0]);
     assert!(value.is_finite());
 }
+
+// User items named like the tensor tier's internals without their `__` prefix (a
+// `let` pattern resolves constants at the call site even with mixed-site hygiene, so
+// the prefix is what keeps `const T3` from turning `let __T3 = ...` into a pattern).
+const T3: f64 = 100.0;
+const T7: f64 = 100.0;
+const l0: f64 = 100.0;
+const l1: f64 = 100.0;
+const a1: f64 = 100.0;
+const i: usize = 7;
+const s: f64 = 100.0;
+mod kernels {}
+
+network! {
+    /// The tensor tier with the default threshold: fused matvec + activation, the
+    /// fused backward/update loop, a user `fn` reading a parameter as the activation.
+    pub struct TensorDefault {
+        input x[40];
+        target t[10];
+        param scale = 0.5;
+        fn act(u) = tanh(u) * scale;
+        let h = dense(x, 16, act);
+        output z = dense(h, 10, identity);
+        loss = cross_entropy(z, t) + 0.01 * sum(h * h);
+    }
+}
+
+network! {
+    /// Every array operation a tensor node: transposes, matrix products, broadcasts,
+    /// reductions, elementwise builtins of two arguments, in f32.
+    #[symnn(tensor_threshold = 0)]
+    pub struct TensorForced {
+        type Float = f32;
+        input x[3], m[2][3];
+        target y[2];
+        param W[3][4] = 0.1, V[4][2] = 0.2, c = 0.3;
+        let q = tanh(W.T * x) * c;
+        let r = transpose(m) * [1.0, 2.0];
+        output o = V.T * q - max(q[0], 0.0) * 0.5;
+        loss = sum(sq(o - y)) + mean(r) * 0.1 + dot(q, q) + mse(o, y) + bce_logits(o, y) + sum(sq(m));
+    }
+}
+
+#[test]
+fn tensor_tier_compiles_cleanly() {
+    let mut net = TensorDefault::new();
+    let l = net.sgd_step(&[0.1; 40], &[0.1; 10], 0.1);
+    assert!(l.is_finite() && TensorDefault::derivation().contains("h.weight · x"));
+    let mut forced = TensorForced::new();
+    let l = forced.sgd_step(
+        &[0.1, 0.2, 0.3, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        &[0.5, -0.5],
+        0.1,
+    );
+    assert!(l.is_finite());
+    let _ = (T3, T7, l0, l1, a1, i, s);
+}

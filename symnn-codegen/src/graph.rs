@@ -257,6 +257,11 @@ impl Graph {
         }
     }
 
+    /// The id of this exact node, if the graph holds it (no insertion).
+    pub fn find(&self, node: Node) -> Option<NodeId> {
+        self.memo.get(&canonicalize(node)).copied()
+    }
+
     /// Test-only: adds a node with its operands canonicalised but *without* the rewrite
     /// rules, so a test can state the exact node a rule must produce (an expectation
     /// built with [`Graph::insert`] would be rewritten the same way as the input).

@@ -45,14 +45,26 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let network = ast::parse(input)?;
     let resolved = check::check(&network)?;
     let mut program = lower::lower(&resolved);
-    // The scalar parameters, then the groups read as whole tensors.
-    let mut wrt = program.param_nodes();
+    // The scalar parameters the graph reads, then the groups read as whole tensors.
+    let params = program.param_nodes();
+    let mut wrt: Vec<graph::NodeId> = params.iter().flatten().copied().collect();
+    let scalars = wrt.len();
     let groups = program.param_tensors();
     wrt.extend(groups.iter().map(|&(_, leaf)| leaf));
-    let mut grads = diff::gradient(&mut program.graph, program.loss, &wrt);
+    let mut found = diff::gradient(&mut program.graph, program.loss, &wrt);
+    let group_part = found.split_off(scalars);
+    let zero = program.graph.constant(0.0);
+    let mut found = found.into_iter();
+    let grads: Vec<graph::NodeId> = params
+        .iter()
+        .map(|p| match p {
+            Some(_) => found.next().unwrap_or(zero),
+            None => zero,
+        })
+        .collect();
     let group_grads: Vec<(usize, graph::NodeId)> = groups
         .iter()
-        .zip(grads.split_off(program.num_params()))
+        .zip(group_part)
         .filter(|&(_, adjoint)| program.graph.as_const(adjoint) != Some(0.0))
         .map(|(&(group, _), adjoint)| (group, adjoint))
         .collect();

@@ -103,10 +103,11 @@ impl Lowered {
     pub fn num_targets(&self) -> usize {
         self.targets.iter().map(|s| s.shape.len()).sum()
     }
-    /// The parameter leaf nodes, in storage order.
-    pub fn param_nodes(&mut self) -> Vec<NodeId> {
+    /// The parameter leaf nodes, in storage order; `None` for a parameter the scalar
+    /// code never reads (a group read only as a whole tensor): its scalar gradient is 0.
+    pub fn param_nodes(&self) -> Vec<Option<NodeId>> {
         (0..self.num_params())
-            .map(|k| self.graph.insert(Node::Param(leaf_index(k))))
+            .map(|k| self.graph.find(Node::Param(leaf_index(k))))
             .collect()
     }
     /// The parameter groups read as whole tensors: `(group index, leaf tensor node)`.

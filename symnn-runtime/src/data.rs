@@ -64,7 +64,7 @@ impl<F: Float> Dataset<F> {
                 0 => Err(DataError::Shape(format!(
                     "{what}: width 0 but {len} values"
                 ))),
-                w if len % w == 0 => Ok(Some(len / w)),
+                w if len.is_multiple_of(w) => Ok(Some(len / w)),
                 w => Err(DataError::Shape(format!(
                     "{what}: {len} values is not a multiple of the width {w}"
                 ))),

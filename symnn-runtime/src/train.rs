@@ -453,7 +453,7 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
         let train_loss = self.train_epoch()?;
         let elapsed = started.elapsed();
         let t = &*self.trainer;
-        let evaluate = epoch % t.eval_every == 0 || epoch == t.epochs;
+        let evaluate = epoch.is_multiple_of(t.eval_every) || epoch == t.epochs;
         let mut eval_loss = None;
         let mut metric = None;
         if evaluate {

@@ -207,7 +207,7 @@ fn dataset_new_checks_shapes() {
 fn labelled(n_per_class: &[usize]) -> Dataset<f64> {
     let mut labels = Vec::new();
     for (c, &n) in n_per_class.iter().enumerate() {
-        labels.extend(std::iter::repeat(c).take(n));
+        labels.extend(std::iter::repeat_n(c, n));
     }
     let features = (0..labels.len()).map(|i| i as f64).collect();
     Dataset::classification(features, 1, labels, n_per_class.len()).unwrap()

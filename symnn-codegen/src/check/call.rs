@@ -236,10 +236,7 @@ impl<'a> Checker<'a> {
         let Some(units) = units else {
             return Typed::unknown();
         };
-        if units
-            .checked_mul(n)
-            .map_or(true, |size| size > MAX_ELEMENTS)
-        {
+        if units.checked_mul(n).is_none_or(|size| size > MAX_ELEMENTS) {
             self.error(
                 loc,
                 format!("this `dense` layer is too large: more than {MAX_ELEMENTS} weights"),

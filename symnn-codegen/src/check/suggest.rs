@@ -26,7 +26,7 @@ pub(super) fn suggest<'n>(
             }
             distance = limit + 1;
         }
-        if best.map_or(true, |(d, b)| (distance, candidate) < (d, b)) {
+        if best.is_none_or(|(d, b)| (distance, candidate) < (d, b)) {
             best = Some((distance, candidate));
         }
     }
