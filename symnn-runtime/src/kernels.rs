@@ -15,6 +15,12 @@
 //! differs from a left-to-right sum only by rounding. Every other kernel adds in
 //! index order.
 //!
+//! **Zero rows.** The backward kernels skip a row whose adjoint `d[i]` is exactly zero
+//! (a ReLU unit that is off: about half of them in a trained ReLU layer). Its
+//! contribution `0·w` or `0·x` is zero, so for finite weights and inputs the result is
+//! bit for bit the same; with an infinite or NaN input the skipped row keeps its old
+//! value instead of becoming NaN.
+//!
 //! Each kernel states its formula; `tests` check every one against a naive loop.
 
 use crate::Float;
@@ -140,6 +146,9 @@ pub fn matvec_t<F: Float, const R: usize, const C: usize>(
 ) {
     *out = [F::ZERO; C];
     for (row, &di) in w.iter().zip(d) {
+        if di == F::ZERO {
+            continue;
+        }
         for (o, &wij) in out.iter_mut().zip(row) {
             *o += wij * di;
         }
@@ -159,6 +168,9 @@ pub fn matvec_t_sgd<F: Float, const R: usize, const C: usize>(
 ) {
     *out = [F::ZERO; C];
     for (row, &di) in w.iter_mut().zip(d) {
+        if di == F::ZERO {
+            continue;
+        }
         let step = lr * di;
         for ((o, wij), &hj) in out.iter_mut().zip(row.iter_mut()).zip(h) {
             *o += *wij * di;
@@ -183,6 +195,9 @@ pub fn matvec_t_acc<F: Float, const R: usize, const C: usize>(
     *out = [F::ZERO; C];
     for i in 0..R {
         let di = d[i];
+        if di == F::ZERO {
+            continue;
+        }
         for j in 0..C {
             out[j] += w[i][j] * di;
             g[i][j] += di * h[j];
@@ -200,6 +215,9 @@ pub fn outer_sgd<F: Float, const R: usize, const C: usize>(
     lr: F,
 ) {
     for (row, &di) in w.iter_mut().zip(d) {
+        if di == F::ZERO {
+            continue;
+        }
         let step = lr * di;
         for (wij, &xj) in row.iter_mut().zip(x) {
             *wij -= step * xj;
@@ -217,6 +235,9 @@ pub fn outer_acc<F: Float, const R: usize, const C: usize>(
 ) {
     for i in 0..R {
         let di = d[i];
+        if di == F::ZERO {
+            continue;
+        }
         for j in 0..C {
             g[i][j] += di * x[j];
         }
@@ -411,6 +432,24 @@ mod tests {
         let mut t = [0.0; M * K];
         transpose::<f64, M, K>(&a, &mut t);
         close(&t, &at);
+    }
+
+    #[test]
+    fn rows_with_a_zero_adjoint_are_left_exactly_as_they_were() {
+        let w0: [f64; R * C] = sample(8);
+        let mut d: [f64; R] = sample(9);
+        d[2] = 0.0;
+        d[5] = -0.0;
+        let h: [f64; C] = sample(10);
+        let mut w = w0;
+        let mut out = [0.0; C];
+        matvec_t_sgd(matrix_mut::<f64, R, C>(&mut w, 0), &d, &h, 0.5, &mut out);
+        assert_eq!(w[2 * C..3 * C], w0[2 * C..3 * C]);
+        assert_eq!(w[5 * C..6 * C], w0[5 * C..6 * C]);
+        assert_ne!(w[C..2 * C], w0[C..2 * C]);
+        let mut check = [0.0; C];
+        matvec_t(matrix::<f64, R, C>(&w0, 0), &d, &mut check);
+        close(&out, &check);
     }
 
     #[test]
