@@ -365,7 +365,8 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             /// the loss: `gradient` without the `[F; P]` return value on the stack.
             #[inline]
             pub fn gradient_into(&self, #input: &[#fty; #i], #target: &[#fty; #t], #grad: &mut [#fty; #p]) -> #fty {
-                *#grad = [#zero; #p];
+                // (`fill`, not `*grad = [0; P]`: no P-sized temporary in debug builds.)
+                #grad.fill(#zero);
                 self.accumulate_gradient(#input, #target, #grad)
             }
 
