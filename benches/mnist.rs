@@ -2,10 +2,12 @@
 //! softmax cross-entropy (101,770 parameters, f64, 814 KB), against a careful
 //! hand-written Rust version with plain constant-size loops (`[[f64; 784]; 128]`, ...),
 //! written like `benches/wide.rs`'s 64-32-10: bias and activation fused into the
-//! matvec, the hidden matvec register-blocked (4 rows x 2 partial sums), the output
+//! matvec, the hidden matvec register-blocked (8 rows x 2 partial sums here, 5-7 %
+//! faster than wide.rs's 4 x 2 at this size; see `Hand::activations`), the output
 //! rows as 8-lane dot products, stable log-softmax (one `exp` per logit, reused for the
-//! softmax), the ReLU derivative from the stored activation, `lr` applied to each
-//! neuron's adjoint once and the update fused into the backward loop.
+//! softmax), the ReLU derivative from the stored activation (the `w1` rows of
+//! inactive units skipped), `lr` applied to each neuron's adjoint once and the update
+//! fused into the backward loop.
 //!
 //! Measured: (a) one-sample fused `sgd_step`; (b) a minibatch of 32:
 //! `accumulate_gradient` over 32 samples into a zeroed gradient, then one update
@@ -193,22 +195,29 @@ impl Hand {
     /// Forward pass, bias and ReLU fused into the matvec loops; stable log-sum-exp of
     /// the logits (the exps are kept for the softmax).
     ///
-    /// The hidden layer computes 4 rows at a time with 2 partial sums each, so each
-    /// pair of inputs is loaded once per 4 rows and 8 independent add chains hide the
-    /// add latency (the form `benches/wide.rs` found fastest at 64-32-10).
+    /// The hidden layer computes 8 rows at a time with 2 partial sums each, so each
+    /// pair of inputs is loaded once per 8 rows and 16 independent add chains hide the
+    /// add latency. Variants measured at this size (hand-written `sgd_step` against
+    /// itself, paired, f64, load 2.5-3): 4 rows x 2 partial sums (`benches/wide.rs`'s
+    /// form, fastest at 64-32-10) 26.2-26.7 us a step, this 8 x 2 24.4-25.0 us (5-7 %
+    /// faster in four runs), 4 x 4 the same as 4 x 2, one row with 8 partial sums 30.1
+    /// us. Multiplying each `w1` row by the ReLU derivative (0 or 1) instead of skipping
+    /// the rows of inactive units: 35.0 us against 26.2 (about half the units are active
+    /// on these images).
     #[inline(always)]
     fn activations(&self, x: &[f64; IN]) -> Activations {
+        const R: usize = 8;
         let mut h = [0.0; HID];
-        for j in (0..HID).step_by(4) {
-            // 4 rows at a time, 2 lanes each: each x pair is loaded once for 4 rows.
-            let mut acc = [[0.0; 2]; 4];
+        for j in (0..HID).step_by(R) {
+            // R rows at a time, 2 lanes each: each x pair is loaded once for R rows.
+            let mut acc = [[0.0; 2]; R];
             for i in (0..IN).step_by(2) {
-                for r in 0..4 {
+                for r in 0..R {
                     acc[r][0] += self.w1[j + r][i] * x[i];
                     acc[r][1] += self.w1[j + r][i + 1] * x[i + 1];
                 }
             }
-            for r in 0..4 {
+            for r in 0..R {
                 h[j + r] = (self.b1[j + r] + (acc[r][0] + acc[r][1])).max(0.0);
             }
         }
