@@ -40,14 +40,14 @@ network! {
     pub struct Mnist {
         input x[784];
         target t[10];
-        let h = dense(x, 8, relu);
+        let h = dense(x, 128, relu);
         output z = dense(h, 10, identity);
         loss = cross_entropy(z, t);
     }
 }
 
 const IN: usize = 784;
-const HID: usize = 8;
+const HID: usize = 128;
 const OUT: usize = 10;
 const P: usize = HID * IN + HID + OUT * HID + OUT;
 const _: () = assert!(P == Mnist::NUM_PARAMS && IN % 2 == 0 && HID % 8 == 0);

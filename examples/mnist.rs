@@ -26,7 +26,7 @@ network! {
         type Float = f32;
         input x[784];
         target t[10];
-        let h = dense(x, 4, relu);
+        let h = dense(x, 128, relu);
         output z = dense(h, 10, identity);
         loss = cross_entropy(z, t);
     }
