@@ -1,0 +1,669 @@
+//! MNIST-sized: the code `network!` generates for a 784-128-10 ReLU classifier with
+//! softmax cross-entropy (101,770 parameters, f64, 814 KB), against a careful
+//! hand-written Rust version with plain constant-size loops (`[[f64; 784]; 128]`, ...),
+//! written like `benches/wide.rs`'s 64-32-10: bias and activation fused into the
+//! matvec, the hidden matvec register-blocked (8 rows x 2 partial sums here, 5-7 %
+//! faster than wide.rs's 4 x 2 at this size; see `Hand::activations`), the output
+//! rows as 8-lane dot products, stable log-softmax (one `exp` per logit, reused for the
+//! softmax), the ReLU derivative from the stored activation (the `w1` rows of
+//! inactive units skipped), `lr` applied to each neuron's adjoint once and the update
+//! fused into the backward loop.
+//!
+//! Measured: (a) one-sample fused `sgd_step`; (b) a minibatch of 32:
+//! `accumulate_gradient` over 32 samples into a zeroed gradient, then one update
+//! `p -= lr/32 * g`. Data: the first `SAMPLES` MNIST training images (pixels / 255, in
+//! [0, 1]), visited in order.
+//!
+//! Both networks and both gradient buffers live on the heap (`Mnist::new_boxed`,
+//! `from_params_boxed`, `gradient_into`; the hand-written structs are allocated
+//! zeroed): at 814 KB each, values returned by `new()` or `gradient()` would sit on
+//! the stack.
+//!
+//! Before anything is timed, `main` checks that generated and hand-written code agree
+//! within 1e-12: forward output, loss and full gradient on several samples, loss and
+//! parameters after each of 20 SGD steps, and parameters after two minibatch-32
+//! accumulate-then-update steps. Then a paired A/B measurement (generated and
+//! hand-written interleaved in one process, median ns/sample of each and the median of
+//! the per-round ratios), then short criterion runs.
+//!
+//! Run: `cargo bench --bench mnist`. Results: docs/PERFORMANCE.md ("784-128-10").
+
+// The hand-written net indexes several arrays with one counter, as numeric code does.
+#![allow(clippy::needless_range_loop)]
+use std::time::{Duration, Instant};
+
+use criterion::{black_box, Criterion};
+use symnn::{data::read_idx, datasets, network};
+
+network! {
+    /// 784-128-10 ReLU classifier, softmax cross-entropy, f64.
+    pub struct Mnist {
+        input x[784];
+        target t[10];
+        let h = dense(x, 128, relu);
+        output z = dense(h, 10, identity);
+        loss = cross_entropy(z, t);
+    }
+}
+
+const IN: usize = 784;
+const HID: usize = 128;
+const OUT: usize = 10;
+const P: usize = HID * IN + HID + OUT * HID + OUT;
+const _: () = assert!(P == Mnist::NUM_PARAMS && IN % 2 == 0 && HID % 8 == 0);
+
+/// Samples used (the first MNIST training images), visited in order.
+const SAMPLES: usize = 512;
+const LR: f64 = 0.05;
+const BATCH: usize = 32;
+/// `sgd_step` calls per timed chunk of the paired measurement (~2-5 ms a chunk).
+const STEPS_PER_CHUNK: usize = 32;
+
+type Sample = ([f64; IN], [f64; OUT]);
+
+/// The first `SAMPLES` MNIST training images, pixels (0..=255) scaled to [0, 1],
+/// one-hot targets.
+fn data() -> Vec<Sample> {
+    let dir = datasets::MNIST_DIR;
+    let images = read_idx(format!("{dir}/train-images-idx3-ubyte.gz")).expect("MNIST images");
+    let labels = read_idx(format!("{dir}/train-labels-idx1-ubyte.gz")).expect("MNIST labels");
+    assert_eq!(images.item_len(), IN, "28x28 images");
+    (0..SAMPLES)
+        .map(|i| {
+            let mut x = [0.0; IN];
+            for (dst, &src) in x.iter_mut().zip(images.item(i)) {
+                *dst = f64::from(src) / 255.0;
+            }
+            let mut t = [0.0; OUT];
+            t[usize::from(labels.item(i)[0])] = 1.0;
+            (x, t)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-written 784-128-10
+// ---------------------------------------------------------------------------------------
+
+/// The 784-128-10 net written by hand: fixed-size arrays, constant trip counts, in the
+/// generated code's parameter order (h.weight, h.bias, z.weight, z.bias; row-major).
+#[derive(Clone, Debug)]
+#[repr(C)]
+struct Hand {
+    w1: [[f64; IN]; HID],
+    b1: [f64; HID],
+    w2: [[f64; HID]; OUT],
+    b2: [f64; OUT],
+}
+
+/// dL/d(every parameter), laid out like `Hand`.
+#[derive(Clone, Debug)]
+#[repr(C)]
+struct HandGrad {
+    w1: [[f64; IN]; HID],
+    b1: [f64; HID],
+    w2: [[f64; HID]; OUT],
+    b2: [f64; OUT],
+}
+
+/// A zeroed `Box<T>` allocated on the heap directly (no 814 KB stack temporary).
+///
+/// # Safety
+/// All-zero bytes must be a valid `T`: here, structs of `f64` arrays.
+unsafe fn zeroed_box<T>() -> Box<T> {
+    let layout = std::alloc::Layout::new::<T>();
+    // SAFETY: non-zero-sized layout from the global allocator, as `Box` expects; the
+    // caller guarantees zero bytes are a valid `T`.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<T>();
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(ptr)
+    }
+}
+
+/// `sum_i w_i x_i` with 8 independent partial sums, combined pairwise at the end (the
+/// output layer's 128-long rows).
+///
+/// A single running sum is a chain of dependent adds (no reassociation without
+/// fast-math), which makes a dot product latency-bound; 8 lanes break the chain and
+/// let LLVM use SSE2 pairs. The summation order differs from a straight sum only by
+/// rounding (well within the 1e-12 the checks allow).
+#[inline(always)]
+fn dot<const N: usize>(w: &[f64; N], x: &[f64; N]) -> f64 {
+    const L: usize = 8;
+    let mut acc = [0.0; L];
+    for (w, x) in w.chunks_exact(L).zip(x.chunks_exact(L)) {
+        for l in 0..L {
+            acc[l] += w[l] * x[l];
+        }
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+/// Everything the backward pass needs from the forward pass.
+struct Activations {
+    h: [f64; HID],
+    z: [f64; OUT],
+    /// `exp(z_c - max z)`.
+    e: [f64; OUT],
+    /// `sum_c e_c`.
+    se: f64,
+    /// `ln sum_c exp(z_c) = max z + ln se`.
+    lse: f64,
+}
+
+impl HandGrad {
+    fn zeros() -> Box<Self> {
+        // SAFETY: a struct of f64 arrays.
+        unsafe { zeroed_box() }
+    }
+
+    fn flat(&self) -> Vec<f64> {
+        let mut v = Vec::with_capacity(P);
+        v.extend(self.w1.iter().flatten());
+        v.extend(self.b1);
+        v.extend(self.w2.iter().flatten());
+        v.extend(self.b2);
+        v
+    }
+}
+
+impl Hand {
+    fn from_params(p: &[f64; P]) -> Box<Self> {
+        // SAFETY: a struct of f64 arrays.
+        let mut n: Box<Hand> = unsafe { zeroed_box() };
+        let mut it = p.iter().copied();
+        let mut next = || it.next().unwrap();
+        n.w1.iter_mut().flatten().for_each(|v| *v = next());
+        n.b1.iter_mut().for_each(|v| *v = next());
+        n.w2.iter_mut().flatten().for_each(|v| *v = next());
+        n.b2.iter_mut().for_each(|v| *v = next());
+        n
+    }
+
+    fn params(&self) -> Vec<f64> {
+        let mut v = Vec::with_capacity(P);
+        v.extend(self.w1.iter().flatten());
+        v.extend(self.b1);
+        v.extend(self.w2.iter().flatten());
+        v.extend(self.b2);
+        v
+    }
+
+    /// Forward pass, bias and ReLU fused into the matvec loops; stable log-sum-exp of
+    /// the logits (the exps are kept for the softmax).
+    ///
+    /// The hidden layer computes 8 rows at a time with 2 partial sums each, so each
+    /// pair of inputs is loaded once per 8 rows and 16 independent add chains hide the
+    /// add latency. Variants measured at this size (hand-written `sgd_step` against
+    /// itself, paired, f64, load 2.5-3): 4 rows x 2 partial sums (`benches/wide.rs`'s
+    /// form, fastest at 64-32-10) 26.2-26.7 us a step, this 8 x 2 24.4-25.0 us (5-7 %
+    /// faster in four runs), 4 x 4 the same as 4 x 2, one row with 8 partial sums 30.1
+    /// us. Multiplying each `w1` row by the ReLU derivative (0 or 1) instead of skipping
+    /// the rows of inactive units: 35.0 us against 26.2 (about half the units are active
+    /// on these images).
+    #[inline(always)]
+    fn activations(&self, x: &[f64; IN]) -> Activations {
+        const R: usize = 8;
+        let mut h = [0.0; HID];
+        for j in (0..HID).step_by(R) {
+            // R rows at a time, 2 lanes each: each x pair is loaded once for R rows.
+            let mut acc = [[0.0; 2]; R];
+            for i in (0..IN).step_by(2) {
+                for r in 0..R {
+                    acc[r][0] += self.w1[j + r][i] * x[i];
+                    acc[r][1] += self.w1[j + r][i + 1] * x[i + 1];
+                }
+            }
+            for r in 0..R {
+                h[j + r] = (self.b1[j + r] + (acc[r][0] + acc[r][1])).max(0.0);
+            }
+        }
+        let mut z = [0.0; OUT];
+        for c in 0..OUT {
+            z[c] = self.b2[c] + dot(&self.w2[c], &h);
+        }
+        let mut m = z[0];
+        for c in 1..OUT {
+            m = m.max(z[c]);
+        }
+        let mut e = [0.0; OUT];
+        let mut se = 0.0;
+        for c in 0..OUT {
+            e[c] = (z[c] - m).exp();
+            se += e[c];
+        }
+        let lse = m + se.ln();
+        Activations { h, z, e, se, lse }
+    }
+
+    /// Loss `-sum_c t_c (z_c - lse)` and the logits' adjoint
+    /// `dL/dz_c = softmax_c * sum(t) - t_c` (the DSL's `cross_entropy` does not assume
+    /// the targets sum to 1, so neither does this).
+    #[inline(always)]
+    fn loss_and_dz(a: &Activations, t: &[f64; OUT]) -> (f64, [f64; OUT]) {
+        let mut loss = 0.0;
+        let mut st = 0.0;
+        for c in 0..OUT {
+            loss -= t[c] * (a.z[c] - a.lse);
+            st += t[c];
+        }
+        let scale = st / a.se;
+        let mut dz = [0.0; OUT];
+        for c in 0..OUT {
+            dz[c] = a.e[c] * scale - t[c];
+        }
+        (loss, dz)
+    }
+
+    #[inline]
+    fn forward(&self, x: &[f64; IN]) -> [f64; OUT] {
+        self.activations(x).z
+    }
+
+    #[inline]
+    fn loss(&self, x: &[f64; IN], t: &[f64; OUT]) -> f64 {
+        Self::loss_and_dz(&self.activations(x), t).0
+    }
+
+    /// Adds dL/dparams for one sample into `g`; returns the loss. The ReLU derivative
+    /// is read from the stored activation: a unit with `h_j = 0` passes no gradient, so
+    /// its row of `w1` is skipped.
+    #[inline]
+    fn accumulate_gradient(&self, x: &[f64; IN], t: &[f64; OUT], g: &mut HandGrad) -> f64 {
+        let a = self.activations(x);
+        let (loss, dz) = Self::loss_and_dz(&a, t);
+        let mut dh = [0.0; HID];
+        for c in 0..OUT {
+            let d = dz[c];
+            for k in 0..HID {
+                dh[k] += self.w2[c][k] * d;
+                g.w2[c][k] += d * a.h[k];
+            }
+            g.b2[c] += d;
+        }
+        for j in 0..HID {
+            if a.h[j] > 0.0 {
+                let d = dh[j];
+                for i in 0..IN {
+                    g.w1[j][i] += d * x[i];
+                }
+                g.b1[j] += d;
+            }
+        }
+        loss
+    }
+
+    /// `p -= scale * g` for every parameter.
+    #[inline]
+    fn update(&mut self, g: &HandGrad, scale: f64) {
+        for j in 0..HID {
+            for i in 0..IN {
+                self.w1[j][i] -= scale * g.w1[j][i];
+            }
+            self.b1[j] -= scale * g.b1[j];
+        }
+        for c in 0..OUT {
+            for k in 0..HID {
+                self.w2[c][k] -= scale * g.w2[c][k];
+            }
+            self.b2[c] -= scale * g.b2[c];
+        }
+    }
+
+    /// Fused simultaneous SGD step: each layer's weights are read for backprop before
+    /// they are overwritten in the same loop; `lr` scales each neuron's adjoint once;
+    /// rows of inactive ReLU units are skipped (their gradient is zero).
+    #[inline]
+    fn sgd_step(&mut self, x: &[f64; IN], t: &[f64; OUT], lr: f64) -> f64 {
+        let a = self.activations(x);
+        let (loss, dz) = Self::loss_and_dz(&a, t);
+        let mut dh = [0.0; HID];
+        for c in 0..OUT {
+            let d = dz[c];
+            let ld = lr * d;
+            for k in 0..HID {
+                dh[k] += self.w2[c][k] * d;
+                self.w2[c][k] -= ld * a.h[k];
+            }
+            self.b2[c] -= ld;
+        }
+        for j in 0..HID {
+            if a.h[j] > 0.0 {
+                let ld = lr * dh[j];
+                for i in 0..IN {
+                    self.w1[j][i] -= ld * x[i];
+                }
+                self.b1[j] -= ld;
+            }
+        }
+        loss
+    }
+}
+
+/// One minibatch: zero `g`, accumulate over `batch`, then `p -= lr/n * g`.
+#[inline]
+fn minibatch_generated(net: &mut Mnist, g: &mut [f64; P], batch: &[Sample], lr: f64) -> f64 {
+    g.fill(0.0);
+    let mut loss = 0.0;
+    for (x, t) in batch {
+        loss += net.accumulate_gradient(x, t, g);
+    }
+    let scale = lr / batch.len() as f64;
+    for (p, g) in net.params.iter_mut().zip(g.iter()) {
+        *p -= scale * g;
+    }
+    loss
+}
+
+/// The same for the hand-written net.
+#[inline]
+fn minibatch_hand(net: &mut Hand, g: &mut HandGrad, batch: &[Sample], lr: f64) -> f64 {
+    g.w1.iter_mut().flatten().for_each(|v| *v = 0.0);
+    g.b1.fill(0.0);
+    g.w2.iter_mut().flatten().for_each(|v| *v = 0.0);
+    g.b2.fill(0.0);
+    let mut loss = 0.0;
+    for (x, t) in batch {
+        loss += net.accumulate_gradient(x, t, g);
+    }
+    net.update(g, lr / batch.len() as f64);
+    loss
+}
+
+/// A zeroed gradient buffer for the generated net, on the heap.
+fn generated_grad() -> Box<[f64; P]> {
+    vec![0.0; P]
+        .into_boxed_slice()
+        .try_into()
+        .expect("P elements")
+}
+
+// ---------------------------------------------------------------------------------------
+// Equivalence checks (run before timing)
+// ---------------------------------------------------------------------------------------
+
+fn assert_close(what: &str, a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-12,
+            "{what}[{i}]: generated {x} vs hand-written {y}"
+        );
+    }
+}
+
+fn check(data: &[Sample]) {
+    // The hand-written layout is the generated one.
+    let groups: Vec<(&str, &[usize], usize)> = Mnist::PARAM_GROUPS
+        .iter()
+        .map(|g| (g.name, g.shape, g.offset))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("h.weight", &[HID, IN][..], 0),
+            ("h.bias", &[HID][..], HID * IN),
+            ("z.weight", &[OUT, HID][..], HID * IN + HID),
+            ("z.bias", &[OUT][..], HID * IN + HID + OUT * HID),
+        ]
+    );
+    let start = Mnist::new_boxed();
+    let mut gen = Mnist::from_params_boxed(&start.params);
+    let mut hand = Hand::from_params(&start.params);
+    assert_close("params at start", &gen.params, &hand.params());
+
+    let mut gg = generated_grad();
+    for (i, (x, t)) in data.iter().enumerate().take(8) {
+        assert_close(&format!("forward {i}"), &gen.forward(x), &hand.forward(x));
+        assert_close(&format!("loss {i}"), &[gen.loss(x, t)], &[hand.loss(x, t)]);
+        let lg = gen.gradient_into(x, t, &mut gg);
+        let mut gh = HandGrad::zeros();
+        let lh = hand.accumulate_gradient(x, t, &mut gh);
+        assert_close(&format!("gradient loss {i}"), &[lg], &[lh]);
+        assert_close(&format!("gradient {i}"), &gg[..], &gh.flat());
+        // The samples exercise both branches of the ReLU.
+        let active = hand.activations(x).h.iter().filter(|&&h| h > 0.0).count();
+        assert!(
+            0 < active && active < HID,
+            "sample {i}: {active} active units"
+        );
+    }
+    for step in 0..20 {
+        let (x, t) = &data[step];
+        let lg = gen.sgd_step(x, t, LR);
+        let lh = hand.sgd_step(x, t, LR);
+        assert_close(&format!("sgd_step loss, step {step}"), &[lg], &[lh]);
+        assert_close(
+            &format!("params after sgd_step {step}"),
+            &gen.params,
+            &hand.params(),
+        );
+    }
+    let mut gh = HandGrad::zeros();
+    for (b, batch) in data.chunks_exact(BATCH).take(2).enumerate() {
+        let lg = minibatch_generated(&mut gen, &mut gg, batch, LR);
+        let lh = minibatch_hand(&mut hand, &mut gh, batch, LR);
+        assert_close(&format!("minibatch loss {b}"), &[lg], &[lh]);
+        assert_close(
+            &format!("params after minibatch {b}"),
+            &gen.params,
+            &hand.params(),
+        );
+    }
+    // Sanity: the checks ran on a net that is learning, not a constant one.
+    assert!(gen.params != start.params);
+}
+
+// ---------------------------------------------------------------------------------------
+// Paired measurement (robust ratio on a noisy machine)
+// ---------------------------------------------------------------------------------------
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Alternates chunks of `calls` calls of `a` and of `b` (each chunk from a fresh clone
+/// of its start state, as in benches/sgd_step.rs, so the timed state stays in a
+/// training regime), 401 rounds in alternating order, and returns the median ns per
+/// sample of each side and the median of the per-round ratios a/b (`samples` samples
+/// a call).
+fn paired<A: Clone, B: Clone>(
+    name: &str,
+    calls: usize,
+    samples: usize,
+    (start_a, mut a): (&A, impl FnMut(&mut A) -> f64),
+    (start_b, mut b): (&B, impl FnMut(&mut B) -> f64),
+) -> (f64, f64, f64) {
+    const ROUNDS: usize = 401;
+    let per_sample = 1e9 / (calls * samples) as f64;
+    let mut time_a = || {
+        let mut net = start_a.clone();
+        let t = Instant::now();
+        for _ in 0..calls {
+            black_box(a(&mut net));
+        }
+        t.elapsed().as_secs_f64() * per_sample
+    };
+    let mut time_b = || {
+        let mut net = start_b.clone();
+        let t = Instant::now();
+        for _ in 0..calls {
+            black_box(b(&mut net));
+        }
+        t.elapsed().as_secs_f64() * per_sample
+    };
+    for _ in 0..20 {
+        time_a();
+        time_b();
+    }
+    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (x, y) = if round % 2 == 0 {
+            let x = time_a();
+            (x, time_b())
+        } else {
+            let y = time_b();
+            (time_a(), y)
+        };
+        ta.push(x);
+        tb.push(y);
+        ratio.push(x / y);
+    }
+    let r = (median(&mut ta), median(&mut tb), median(&mut ratio));
+    eprintln!(
+        "paired {name}: generated {:.1} ns/sample, hand-written {:.1} ns/sample, median ratio {:.3}",
+        r.0, r.1, r.2
+    );
+    r
+}
+
+/// Cycles through `items`; each side of a pair has its own, so both see the same
+/// sequence.
+fn cycle<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T + 'a {
+    let mut i = 0;
+    move || {
+        let item = &items[i];
+        i = (i + 1) % items.len();
+        item
+    }
+}
+
+fn paired_all(data: &[Sample]) {
+    let start = Mnist::new_boxed();
+    let gen = Mnist::from_params_boxed(&start.params);
+    let hand = Hand::from_params(&start.params);
+    // Per-sample SGD: chunks of STEPS_PER_CHUNK steps on consecutive samples.
+    let (mut next_a, mut next_b) = (cycle(data), cycle(data));
+    paired(
+        "sgd_step/mnist_784_128_10",
+        STEPS_PER_CHUNK,
+        1,
+        (&gen, |n: &mut Box<Mnist>| {
+            let (x, t) = next_a();
+            n.sgd_step(black_box(x), black_box(t), black_box(LR))
+        }),
+        (&hand, |n: &mut Box<Hand>| {
+            let (x, t) = next_b();
+            n.sgd_step(black_box(x), black_box(t), black_box(LR))
+        }),
+    );
+    // Minibatch 32: chunks of one minibatch (32 samples).
+    let batches: Vec<&[Sample]> = data.chunks_exact(BATCH).collect();
+    let (mut next_a, mut next_b) = (cycle(&batches), cycle(&batches));
+    let (mut ga, mut gb) = (generated_grad(), HandGrad::zeros());
+    paired(
+        "minibatch32/mnist_784_128_10",
+        1,
+        BATCH,
+        (&gen, |n: &mut Box<Mnist>| {
+            minibatch_generated(n, &mut ga, black_box(next_a()), black_box(LR))
+        }),
+        (&hand, |n: &mut Box<Hand>| {
+            minibatch_hand(n, &mut gb, black_box(next_b()), black_box(LR))
+        }),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Criterion benchmarks (sequential; the paired numbers above are the ones to trust)
+// ---------------------------------------------------------------------------------------
+
+/// Times one call of `step` on a network that evolves, reset to `start` every
+/// `SAMPLES` calls, cycling through `count` inputs.
+fn bench_cycle<N: Clone>(
+    c: &mut Criterion,
+    name: &str,
+    start: &N,
+    count: usize,
+    mut step: impl FnMut(&mut N, usize) -> f64,
+) {
+    c.bench_function(name, |b| {
+        let mut net = start.clone();
+        let mut n = 0usize;
+        b.iter(|| {
+            n += 1;
+            if n == SAMPLES {
+                n = 0;
+                net = start.clone();
+            }
+            step(&mut net, n % count)
+        })
+    });
+}
+
+fn bench_mnist(c: &mut Criterion, data: &[Sample]) {
+    let start = Mnist::new_boxed();
+    let gen = Mnist::from_params_boxed(&start.params);
+    let hand = Hand::from_params(&start.params);
+    bench_cycle(
+        c,
+        "sgd_step/mnist_784_128_10/generated",
+        &gen,
+        SAMPLES,
+        |n, i| {
+            let (x, t) = &data[i];
+            n.sgd_step(black_box(x), black_box(t), black_box(LR))
+        },
+    );
+    bench_cycle(
+        c,
+        "sgd_step/mnist_784_128_10/hand_written",
+        &hand,
+        SAMPLES,
+        |n, i| {
+            let (x, t) = &data[i];
+            n.sgd_step(black_box(x), black_box(t), black_box(LR))
+        },
+    );
+    let batches: Vec<&[Sample]> = data.chunks_exact(BATCH).collect();
+    let mut ga = generated_grad();
+    bench_cycle(
+        c,
+        "minibatch32/mnist_784_128_10/generated",
+        &gen,
+        batches.len(),
+        |n, i| minibatch_generated(n, &mut ga, black_box(batches[i]), black_box(LR)),
+    );
+    let mut gb = HandGrad::zeros();
+    bench_cycle(
+        c,
+        "minibatch32/mnist_784_128_10/hand_written",
+        &hand,
+        batches.len(),
+        |n, i| minibatch_hand(n, &mut gb, black_box(batches[i]), black_box(LR)),
+    );
+}
+
+fn main() {
+    let data = data();
+    check(&data);
+    eprintln!(
+        "generated == hand-written within 1e-12 (forward, loss, gradient on 8 samples; \
+         params after 20 sgd_steps and 2 minibatch-32 updates)"
+    );
+    eprintln!(
+        "Mnist: {} params, COST = {:?}",
+        Mnist::NUM_PARAMS,
+        Mnist::COST
+    );
+
+    // The paired measurement takes a few seconds; skip it when criterion is only
+    // listing benchmarks or smoke-testing them (`cargo test --benches`).
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--list" || a == "--test") {
+        paired_all(&data);
+    }
+
+    // Short runs on a small noisy machine; command-line flags still override these.
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .configure_from_args();
+    bench_mnist(&mut c, &data);
+    c.final_summary();
+}
