@@ -9,8 +9,9 @@
 //! generic over [`Float`] (one lane type today; a SIMD lane type can replace it).
 //!
 //! Summation order: [`matvec`] keeps two partial sums per row (even and odd
-//! columns) and blocks four rows at a time, so each pair of `x` values is loaded
-//! once for four rows and eight independent add chains hide the add latency (plain
+//! columns) and blocks four rows at a time (eight for rows of 256 or more), so each
+//! pair of `x` values is loaded once per block and at least eight independent add
+//! chains hide the add latency (plain
 //! one-accumulator dot products are latency-bound without fast-math). The result
 //! differs from a left-to-right sum only by rounding. Every other kernel adds in
 //! index order.
@@ -81,25 +82,17 @@ pub fn matvec_map<F: Float, const R: usize, const C: usize>(
     epilogue: impl Fn(usize, F) -> F,
 ) {
     let mut i = 0;
+    // Wide rows: eight at a time (each pair of `x` values loaded once for eight rows);
+    // narrow ones: four (measured: eight rows are 5–7 % faster at 784 columns, no
+    // better at 64).
+    if C >= 256 {
+        while i + 8 <= R {
+            block::<F, R, C, 8>(w, x, z, y, &epilogue, i);
+            i += 8;
+        }
+    }
     while i + 4 <= R {
-        // Four rows, two partial sums each.
-        let mut acc = [[F::ZERO; 2]; 4];
-        let mut j = 0;
-        while j + 2 <= C {
-            for (r, acc) in acc.iter_mut().enumerate() {
-                acc[0] += w[i + r][j] * x[j];
-                acc[1] += w[i + r][j + 1] * x[j + 1];
-            }
-            j += 2;
-        }
-        for (r, acc) in acc.iter_mut().enumerate() {
-            if j < C {
-                acc[0] += w[i + r][j] * x[j];
-            }
-            let s = acc[0] + acc[1];
-            z[i + r] = s;
-            y[i + r] = epilogue(i + r, s);
-        }
+        block::<F, R, C, 4>(w, x, z, y, &epilogue, i);
         i += 4;
     }
     while i < R {
@@ -107,6 +100,35 @@ pub fn matvec_map<F: Float, const R: usize, const C: usize>(
         z[i] = s;
         y[i] = epilogue(i, s);
         i += 1;
+    }
+}
+
+/// Rows `i..i + B` of [`matvec_map`], two partial sums each.
+#[inline(always)]
+fn block<F: Float, const R: usize, const C: usize, const B: usize>(
+    w: &[[F; C]; R],
+    x: &[F; C],
+    z: &mut [F; R],
+    y: &mut [F; R],
+    epilogue: &impl Fn(usize, F) -> F,
+    i: usize,
+) {
+    let mut acc = [[F::ZERO; 2]; B];
+    let mut j = 0;
+    while j + 2 <= C {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            acc[0] += w[i + r][j] * x[j];
+            acc[1] += w[i + r][j + 1] * x[j + 1];
+        }
+        j += 2;
+    }
+    for (r, acc) in acc.iter_mut().enumerate() {
+        if j < C {
+            acc[0] += w[i + r][j] * x[j];
+        }
+        let s = acc[0] + acc[1];
+        z[i + r] = s;
+        y[i + r] = epilogue(i + r, s);
     }
 }
 
@@ -432,6 +454,21 @@ mod tests {
         let mut t = [0.0; M * K];
         transpose::<f64, M, K>(&a, &mut t);
         close(&t, &at);
+    }
+
+    #[test]
+    fn wide_rows_take_the_eight_row_blocks_then_four_then_single_rows() {
+        const WR: usize = 13;
+        const WC: usize = 301;
+        let w: Vec<f64> = (0..WR * WC).map(|k| ((k * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
+        let x: [f64; WC] = sample(11);
+        let (mut z, mut y) = ([0.0; WR], [0.0; WR]);
+        matvec_map(matrix::<f64, WR, WC>(&w, 0), &x, &mut z, &mut y, |i, s| s * i as f64);
+        for i in 0..WR {
+            let want: f64 = (0..WC).map(|j| w[i * WC + j] * x[j]).sum();
+            assert!((z[i] - want).abs() <= 1e-12 * (1.0 + want.abs()), "row {i}");
+            assert_eq!(y[i], z[i] * i as f64);
+        }
     }
 
     #[test]
