@@ -50,7 +50,7 @@ const IN: usize = 784;
 const HID: usize = 128;
 const OUT: usize = 10;
 const P: usize = HID * IN + HID + OUT * HID + OUT;
-const _: () = assert!(P == Mnist::NUM_PARAMS && IN % 2 == 0 && HID % 8 == 0);
+const _: () = assert!(P == Mnist::NUM_PARAMS && IN.is_multiple_of(2) && HID.is_multiple_of(8));
 
 /// Samples used (the first MNIST training images), visited in order.
 const SAMPLES: usize = 512;

@@ -460,10 +460,14 @@ mod tests {
     fn wide_rows_take_the_eight_row_blocks_then_four_then_single_rows() {
         const WR: usize = 13;
         const WC: usize = 301;
-        let w: Vec<f64> = (0..WR * WC).map(|k| ((k * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
+        let w: Vec<f64> = (0..WR * WC)
+            .map(|k| ((k * 7919) % 1000) as f64 / 500.0 - 1.0)
+            .collect();
         let x: [f64; WC] = sample(11);
         let (mut z, mut y) = ([0.0; WR], [0.0; WR]);
-        matvec_map(matrix::<f64, WR, WC>(&w, 0), &x, &mut z, &mut y, |i, s| s * i as f64);
+        matvec_map(matrix::<f64, WR, WC>(&w, 0), &x, &mut z, &mut y, |i, s| {
+            s * i as f64
+        });
         for i in 0..WR {
             let want: f64 = (0..WC).map(|j| w[i * WC + j] * x[j]).sum();
             assert!((z[i] - want).abs() <= 1e-12 * (1.0 + want.abs()), "row {i}");
