@@ -69,6 +69,8 @@ pub fn render(
     const MAX_DEPTH: usize = 24;
     let mut depth = vec![0usize; g.len()];
     let mut forced = vec![false; g.len()];
+    // One counter for every `tN` name (deep nodes here, common subexpressions below),
+    // so no two definitions share a name.
     let mut n_temps = 0;
     for (id, node) in g.iter() {
         if node.is_leaf() {
@@ -127,6 +129,12 @@ pub fn render(
     let mut table = Vec::new();
     let mut adjoints = Vec::new();
     for (id, node) in g.iter() {
+        if forced[id.index()] {
+            // A deep node, named above so that printing stays shallow: defined here.
+            let name = printer.names[&id].clone();
+            table.push(format!("{name} = {}", printer.expr(id, 0, true)));
+            continue;
+        }
         let trivial = node.is_leaf()
             || matches!(node, Node::StopGradient(_) | Node::Neg(_))
             || is_indicator(g, node);
@@ -140,7 +148,8 @@ pub fn render(
             adjoints.push(format!("{d} = {}", printer.expr(id, 0, true)));
             printer.names.insert(id, d);
         } else if uses[id.index()] >= 2 {
-            let t = format!("t{}", table.len());
+            let t = format!("t{n_temps}");
+            n_temps += 1;
             table.push(format!("{t} = {}", printer.expr(id, 0, true)));
             printer.names.insert(id, t);
         }
@@ -500,6 +509,36 @@ mod tests {
             struct N { input x; param a; let s = sigmoid(a * x); output y = 1.0 - s; loss = y; }
         });
         assert!(d.contains("  y = 1 - s"), "{d}");
+    }
+
+    /// Deep expressions (a 10-class log-softmax) get `tN` names so printing stays
+    /// shallow; every such name is defined once and every name used is defined.
+    #[test]
+    fn every_temporary_is_defined_exactly_once() {
+        let d = derivation(quote::quote! {
+            struct N { input x[3]; target t[10]; output y = dense(x, 10, identity); loss = cross_entropy(y, t); }
+        });
+        let mut defined = std::collections::HashSet::new();
+        for line in d.lines() {
+            if let Some((name, _)) = line.trim().split_once(" = ") {
+                if name.starts_with('t') && name[1..].chars().all(|c| c.is_ascii_digit()) {
+                    assert!(
+                        defined.insert(name.to_string()),
+                        "{name} defined twice in\n{d}"
+                    );
+                }
+            }
+        }
+        let words = d.split(|c: char| !c.is_ascii_alphanumeric());
+        for word in words.filter(|w| w.len() > 1 && w.starts_with('t')) {
+            if word[1..].chars().all(|c| c.is_ascii_digit()) {
+                assert!(
+                    defined.contains(word),
+                    "{word} used but not defined in\n{d}"
+                );
+            }
+        }
+        assert!(defined.len() > 10, "the deep log-softmax is named: {d}");
     }
 
     #[test]
