@@ -798,6 +798,12 @@ fn main() {
         })
         .collect();
     sources.extend(tensor_twins);
+    class_targets.extend(class_targets.clone());
+    assert_eq!(
+        sources.len(),
+        class_targets.len(),
+        "one class-target list a network"
+    );
 
     let mut out = String::new();
     let mut table = String::new();

@@ -416,10 +416,17 @@ fn fuse_backward(mut instrs: Vec<Instr>) -> Vec<Instr> {
         };
         let range = (write.offset, write.offset + write.rows * write.cols);
         let (lo, hi) = (q.min(p), q.max(p));
+        // Nothing between the two may read `W` (in place or element by element): the
+        // write moves to the product's place.
         let untouched_between = instrs[lo + 1..hi].iter().all(|i| {
             !i.param_reads()
                 .iter()
                 .any(|&(a, b)| a < range.1 && range.0 < b)
+                && !i
+                    .reads()
+                    .into_iter()
+                    .filter_map(Operand::param)
+                    .any(|k| range.0 <= k && k < range.1)
         });
         let d_ok = d.param_range(1).is_none();
         if !(h_ready && untouched_between && d_ok) {
