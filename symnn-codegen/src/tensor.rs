@@ -29,7 +29,7 @@
 
 use std::collections::HashMap;
 
-use crate::graph::{Func, Graph, Node, NodeId};
+use crate::graph::{Graph, Node, NodeId};
 use crate::shape::Shape;
 
 /// Products with at least this many multiply-adds, and elementwise maps and reductions
@@ -420,14 +420,3 @@ impl Graph {
 
 /// Lanes at and above this number are temporaries of [`Graph::map`]'s normalisation.
 const LANE_BASE: u32 = 1 << 30;
-
-/// Whether a kernel uses a function from this list (for the emitter's cost notes).
-pub fn calls_in(g: &Graph, kernel: NodeId) -> Vec<Func> {
-    g.kernel_nodes(kernel)
-        .into_iter()
-        .filter_map(|n| match g.node(n) {
-            Node::Call(f, _) => Some(f),
-            _ => None,
-        })
-        .collect()
-}

@@ -119,11 +119,14 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         fuse(loss_out.instrs.clone()),
         Returns::ValueAndArray(loss_out.operand(loss), operands(&loss_out, outputs)),
     );
-    let gradient_method = Method::new(
-        gradient.instrs.clone(),
-        Returns::ValueAndArray(gradient.operand(loss), operands(&gradient, grads)),
-    );
     let grad_operands: Vec<_> = operands(&gradient, grads);
+    // (A tensor program's `gradient` calls `accumulate_gradient`: no body of its own.)
+    let gradient_method = (!tensor).then(|| {
+        Method::new(
+            gradient.instrs.clone(),
+            Returns::ValueAndArray(gradient.operand(loss), grad_operands.clone()),
+        )
+    });
     let group_writes: Vec<_> = groups
         .iter()
         .map(|grp| grp.write(&gradient, WriteMode::Sgd))
@@ -163,10 +166,9 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let (fwd_input, _) = sample_args(&forward_method);
     let (loss_input, loss_target) = sample_args(&loss_method);
     let (lo_input, lo_target) = sample_args(&loss_out_method);
-    let (grad_input, grad_target) = if tensor {
-        (quote!(#input), quote!(#target))
-    } else {
-        sample_args(&gradient_method)
+    let (grad_input, grad_target) = match &gradient_method {
+        Some(method) => sample_args(method),
+        None => (quote!(#input), quote!(#target)),
     };
     let (acc_input, acc_target) = sample_args(&acc_method);
     let acc_grad = arg(acc_method.uses().grad, &grad);
@@ -176,15 +178,16 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let loss_body = render.method(&loss_method);
     let loss_out_body = render.method(&loss_out_method);
     let zero_literal = f.literal(0.0);
-    let gradient_body = if tensor {
-        let grad_local = local("grad");
-        quote! {
-            let mut #grad_local: [#fty; #p] = [#zero_literal; #p];
-            let #out = Self::accumulate_gradient(self, #grad_input, #grad_target, &mut #grad_local);
-            (#out, #grad_local)
+    let gradient_body = match &gradient_method {
+        Some(method) => render.method(method),
+        None => {
+            let grad_local = local("grad");
+            quote! {
+                let mut #grad_local: [#fty; #p] = [#zero_literal; #p];
+                let #out = Self::accumulate_gradient(self, #grad_input, #grad_target, &mut #grad_local);
+                (#out, #grad_local)
+            }
         }
-    } else {
-        render.method(&gradient_method)
     };
     let acc_body = render.method(&acc_method);
     let sgd_body = render.method(&sgd_method);
