@@ -36,7 +36,7 @@ pub use checkpoint::CheckpointError;
 pub use cost::Cost;
 pub use data::{DataError, Dataset, Standardizer};
 pub use float::Float;
-pub use model::{Model, ParamGroup};
+pub use model::{batch_len, Model, ParamGroup};
 pub use optim::{Adam, AdamW, LrSchedule, Optimizer, Sgd};
 pub use progress::Progress;
 pub use train::{EpochReport, History, TrainError, Trainer};

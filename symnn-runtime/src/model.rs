@@ -63,6 +63,59 @@ pub trait Model: Clone {
         self.accumulate_gradient_slice(input, target, grad)
     }
 
+    /// Adds the summed dL/dparams of a block of samples into `grad` and returns the summed
+    /// loss. `inputs` holds `n` samples back to back (`n * NUM_INPUTS` values) and
+    /// `targets` their targets (`n * NUM_TARGETS`).
+    ///
+    /// Generated networks override this with batch code (SIMD across samples for small
+    /// nets, register-tiled matrix products for wide layers); the result equals the sum
+    /// of [`Model::accumulate_gradient_slice`] over the samples up to rounding (the
+    /// summation order differs). The default is that loop.
+    ///
+    /// # Panics
+    /// If the slices' lengths do not describe the same number of whole samples, or
+    /// `grad.len() != NUM_PARAMS`.
+    fn accumulate_gradient_batch_slice(
+        &self,
+        inputs: &[Self::Float],
+        targets: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float {
+        let n = batch_len::<Self>(inputs, targets);
+        let mut loss = Self::Float::ZERO;
+        for s in 0..n {
+            let x = &inputs[s * Self::NUM_INPUTS..(s + 1) * Self::NUM_INPUTS];
+            let y = &targets[s * Self::NUM_TARGETS..(s + 1) * Self::NUM_TARGETS];
+            loss += self.accumulate_gradient_slice(x, y, grad);
+        }
+        loss
+    }
+
+    /// One minibatch SGD step: every parameter moves by `-lr` times the *mean* gradient
+    /// of the samples (at the old parameters). Returns the mean loss before the step.
+    /// Same layout and panics as [`Model::accumulate_gradient_batch_slice`].
+    ///
+    /// The default accumulates into a heap buffer of `NUM_PARAMS` values; generated
+    /// networks override it with a fused step that needs no buffer.
+    fn sgd_step_batch_slice(
+        &mut self,
+        inputs: &[Self::Float],
+        targets: &[Self::Float],
+        lr: Self::Float,
+    ) -> Self::Float {
+        let n = batch_len::<Self>(inputs, targets);
+        if n == 0 {
+            return Self::Float::ZERO;
+        }
+        let mut grad = vec![Self::Float::ZERO; Self::NUM_PARAMS];
+        let loss = self.accumulate_gradient_batch_slice(inputs, targets, &mut grad);
+        let scale = lr / Self::Float::from_f64(n as f64);
+        for (p, g) in self.params_mut().iter_mut().zip(&grad) {
+            *p -= scale * *g;
+        }
+        loss / Self::Float::from_f64(n as f64)
+    }
+
     /// The network of `with_seed(seed)`, built directly on the heap.
     ///
     /// A generated network is its parameter array: a 784-128-10 net in `f64` is 814 KB,
@@ -109,5 +162,34 @@ impl ParamGroup {
     /// True for a zero-sized group (never generated, but keeps clippy honest).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The number of samples in a flat batch, checking that inputs and targets agree.
+///
+/// # Panics
+/// If either length is not a whole number of samples, or they disagree.
+pub fn batch_len<M: Model>(inputs: &[M::Float], targets: &[M::Float]) -> usize {
+    let whole = |len: usize, width: usize| {
+        if width == 0 {
+            None
+        } else {
+            assert!(
+                len.is_multiple_of(width),
+                "symnn: a batch slice of length {len} is not a whole number of samples of width {width}"
+            );
+            Some(len / width)
+        }
+    };
+    match (
+        whole(inputs.len(), M::NUM_INPUTS),
+        whole(targets.len(), M::NUM_TARGETS),
+    ) {
+        (Some(a), Some(b)) => {
+            assert_eq!(a, b, "symnn: {a} inputs but {b} targets in a batch");
+            a
+        }
+        (Some(n), None) | (None, Some(n)) => n,
+        (None, None) => 0,
     }
 }
