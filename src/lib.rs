@@ -60,6 +60,33 @@ pub mod __private {
         }
     }
 
+    /// A flat slice as `n` rows of `N` (`n` from [`symnn_runtime::batch_len`], so a
+    /// network without inputs or targets, `N = 0`, still has `n` rows), or a panic
+    /// naming what has the wrong length.
+    #[inline]
+    pub fn rows<'a, F, const N: usize>(slice: &'a [F], n: usize, what: &str) -> &'a [[F; N]] {
+        assert!(
+            slice.len() == n * N,
+            "symnn: `{what}` has length {} but {n} samples need {}",
+            slice.len(),
+            n * N
+        );
+        // SAFETY: `[F; N]` has the layout of `N` consecutive `F`s (alignment of `F`),
+        // the slice holds exactly `n * N` of them, and the lifetime is the slice's.
+        // For `N = 0` the rows are zero-sized and any aligned non-null pointer is valid.
+        #[allow(unsafe_code)]
+        unsafe {
+            core::slice::from_raw_parts(slice.as_ptr().cast::<[F; N]>(), n)
+        }
+    }
+
+    /// `n` as a float, for means over a batch.
+    #[inline]
+    pub fn count<F: symnn_runtime::Float>(n: usize) -> F {
+        #[allow(clippy::cast_precision_loss)] // batch sizes are far below 2^53
+        F::from_f64(n as f64)
+    }
+
     /// A zeroed `Box<M>` built on the heap without a stack temporary.
     ///
     /// # Safety

@@ -24,12 +24,15 @@ mod float;
 mod idx;
 pub mod init;
 pub mod kernels;
+pub mod lanes;
+pub mod math;
 pub mod metrics;
 mod model;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod progress;
+pub mod simd;
 pub mod train;
 
 pub use checkpoint::CheckpointError;

@@ -14,6 +14,7 @@
 //! unprefixed; a lowercase user `const` of one of those names in the same module is the
 //! one clash Rust leaves possible.
 
+mod batch;
 mod instr;
 mod loops;
 mod step;
@@ -77,6 +78,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let rng = local("rng");
     let name_arg = argument("name");
     let output = argument("output");
+    let (inputs, targets, n_local) = (argument("inputs"), argument("targets"), local("n"));
     let (out, element) = (local("out"), local("name"));
 
     // The bodies: the scheduled instructions for each method's roots.
@@ -190,6 +192,12 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         }
     };
     let acc_body = render.method(&acc_method);
+    let batch = batch::methods(
+        network,
+        f,
+        batch::Sizes { p, i, t },
+        (!tensor).then_some((&gradient, gradient.operand(loss), grad_operands.as_slice())),
+    );
     let sgd_body = render.method(&sgd_method);
 
     // Constants.
@@ -388,6 +396,8 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                 #sgd_body
             }
 
+            #batch
+
             /// The symbolic derivation: forward definitions, loss, common
             /// subexpressions and one `dL/d<name>` line per parameter.
             pub fn derivation() -> &'static str {
@@ -445,6 +455,24 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             }
             fn from_params_boxed(params: &[#fty]) -> ::std::boxed::Box<Self> {
                 #name::from_params_boxed(::symnn::__private::array(params, "params"))
+            }
+            fn accumulate_gradient_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty], #grad: &mut [#fty]) -> #fty {
+                let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
+                #name::accumulate_gradient_batch(
+                    self,
+                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                    ::symnn::__private::rows(#targets, #n_local, "targets"),
+                    ::symnn::__private::array_mut(#grad, "grad"),
+                )
+            }
+            fn sgd_step_batch_slice(&mut self, #inputs: &[#fty], #targets: &[#fty], #lr: #fty) -> #fty {
+                let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
+                #name::sgd_step_batch(
+                    self,
+                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                    ::symnn::__private::rows(#targets, #n_local, "targets"),
+                    #lr,
+                )
             }
             fn sgd_step_slice(&mut self, #input: &[#fty], #target: &[#fty], #lr: #fty) -> #fty {
                 #name::sgd_step(

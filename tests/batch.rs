@@ -1,0 +1,233 @@
+//! The batch functions (`accumulate_gradient_batch`, `sgd_step_batch` and the `Model`
+//! slice forms) against the one-sample functions they must equal: bit for bit on one
+//! block of samples (same per-sample operations, same summation order from zero), and
+//! within a rounding tolerance on batches of many blocks plus a tail (where only the
+//! order of summation differs).
+#![allow(clippy::needless_range_loop)]
+
+use symnn::{network, Float, Model};
+
+network! {
+    /// Seed 003's 2-2-1 sigmoid net (shared bias, BCE written out).
+    pub struct Seed003 {
+        input x1, x2;
+        target y;
+        param w0 = 0.1, w13 = 0.2, w14 = 0.8, w23 = 0.6, w24 = 0.4, w35 = 0.1, w45 = 0.5;
+        let f3 = sigmoid((x1 * w13 + w0) + (x2 * w23 + w0));
+        let f4 = sigmoid((x1 * w14 + w0) + (x2 * w24 + w0));
+        output f5 = sigmoid((f3 * w35 + w0) + (f4 * w45 + w0));
+        loss = -(y * ln(f5) + (1.0 - y) * ln(1.0 - f5));
+    }
+}
+
+network! {
+    /// 2-8-8-1 tanh MLP with MSE.
+    pub struct Mlp {
+        input x[2];
+        target t[1];
+        let h1 = dense(x, 8, tanh);
+        let h2 = dense(h1, 8, tanh);
+        output y = dense(h2, 1, identity);
+        loss = mse(y, t);
+    }
+}
+
+network! {
+    /// The same in f32.
+    pub struct Mlp32 {
+        type Float = f32;
+        input x[2];
+        target t[1];
+        let h1 = dense(x, 8, tanh);
+        let h2 = dense(h1, 8, tanh);
+        output y = dense(h2, 1, identity);
+        loss = mse(y, t);
+    }
+}
+
+network! {
+    /// Every kind of scalar operation: relu and softplus (selects), sigmoid, exp, ln,
+    /// sqrt, abs, sin, cos, powers, max/min, softmax cross-entropy.
+    pub struct Mixed {
+        input x[3];
+        target t[3];
+        param a[3] = [0.5, -0.25, 0.75], c = 1.5;
+        let h1 = dense(x, 4, relu);
+        let h2 = dense(h1, 4, softplus);
+        let s = sin(x[0] * a[0]) + cos(x[1] * a[1]) + sqrt(abs(x[2]) + 1.0) + exp(-sq(a[2]));
+        let r = max(h2[0], h2[1]) - min(h2[2], h2[3]) + pow(abs(s) + 0.5, c) + sigmoid(s);
+        output z = dense(h2, 3, identity) + [r, ln(1.0 + sq(r)), r * r * r];
+        loss = cross_entropy(z, t);
+    }
+}
+
+network! {
+    /// A classifier on class-index targets (`sparse_cross_entropy`: an `==` select).
+    pub struct Sparse {
+        input x[4];
+        target k;
+        let h = dense(x, 6, tanh);
+        output z = dense(h, 3, identity);
+        loss = sparse_cross_entropy(z, k);
+    }
+}
+
+network! {
+    /// No targets at all (T = 0): the loss is a function of the output.
+    pub struct NoTarget {
+        input x[2];
+        let h = dense(x, 3, tanh);
+        output y = dense(h, 1, identity);
+        loss = sq(y[0] - 0.5);
+    }
+}
+
+network! {
+    /// A tensor-tier network (64-32-10).
+    pub struct Wide {
+        input x[64];
+        target t[10];
+        let h = dense(x, 32, tanh);
+        output z = dense(h, 10, identity);
+        loss = cross_entropy(z, t);
+    }
+}
+
+/// Deterministic points in [-1, 1).
+fn points(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = symnn::init::SplitMix64::new(seed);
+    (0..n).map(|_| rng.symmetric(1.0)).collect()
+}
+
+/// `n` samples of model `M`: random inputs, targets from `target(sample, k)`.
+fn samples<M: Model>(
+    n: usize,
+    target: impl Fn(usize, usize) -> f64,
+) -> (Vec<M::Float>, Vec<M::Float>) {
+    let f = |v: f64| <M::Float as symnn::Float>::from_f64(v);
+    let x = points(n * M::NUM_INPUTS, 7).into_iter().map(f).collect();
+    let y = (0..n * M::NUM_TARGETS)
+        .map(|j| f(target(j / M::NUM_TARGETS.max(1), j % M::NUM_TARGETS.max(1))))
+        .collect();
+    (x, y)
+}
+
+/// The one-sample reference: `accumulate_gradient_slice` in sample order from zero.
+fn one_by_one<M: Model>(model: &M, x: &[M::Float], y: &[M::Float]) -> (M::Float, Vec<M::Float>) {
+    let n = symnn::batch_len::<M>(x, y);
+    let mut grad = vec![<M::Float as symnn::Float>::ZERO; M::NUM_PARAMS];
+    let mut loss = <M::Float as symnn::Float>::ZERO;
+    for s in 0..n {
+        loss += model.accumulate_gradient_slice(
+            &x[s * M::NUM_INPUTS..(s + 1) * M::NUM_INPUTS],
+            &y[s * M::NUM_TARGETS..(s + 1) * M::NUM_TARGETS],
+            &mut grad,
+        );
+    }
+    (loss, grad)
+}
+
+fn to_f64<F: symnn::Float>(v: &[F]) -> Vec<f64> {
+    v.iter().map(|x| x.to_f64()).collect()
+}
+
+/// Batch against one-by-one on `n` samples, within `tol` relative to the largest
+/// gradient element (`tol = 0`: bit for bit).
+fn check<M: Model>(model: &M, n: usize, target: impl Fn(usize, usize) -> f64, tol: f64) {
+    let (x, y) = samples::<M>(n, target);
+    let (loss, grad) = one_by_one(model, &x, &y);
+    let mut batch = vec![<M::Float as symnn::Float>::ZERO; M::NUM_PARAMS];
+    let batch_loss = model.accumulate_gradient_batch_slice(&x, &y, &mut batch);
+    let (grad, batch) = (to_f64(&grad), to_f64(&batch));
+    let scale = grad.iter().fold(1e-300f64, |m, g| m.max(g.abs()));
+    let what = std::any::type_name::<M>();
+    assert!(
+        (batch_loss.to_f64() - loss.to_f64()).abs() <= tol * loss.to_f64().abs(),
+        "{what}, n = {n}: loss {batch_loss} vs {loss}"
+    );
+    for (k, (b, g)) in batch.iter().zip(&grad).enumerate() {
+        assert!(
+            (b - g).abs() <= tol * scale,
+            "{what}, n = {n}: grad[{k}] = {b} vs {g} (scale {scale})"
+        );
+    }
+}
+
+fn class(s: usize, k: usize) -> f64 {
+    f64::from(u8::from(s % 3 == k))
+}
+
+fn smooth(s: usize, k: usize) -> f64 {
+    ((s * 7 + k) as f64 * 0.37).sin()
+}
+
+#[test]
+fn one_block_is_bit_identical_to_one_sample_at_a_time() {
+    // 4 lanes for f64, 8 for f32 (emit/batch.rs `lanes`); one block from zero sums in
+    // the same order as the one-sample loop.
+    check(&Seed003::new(), 4, |s, _| (s % 2) as f64, 0.0);
+    check(&Mlp::new(), 4, smooth, 0.0);
+    check(&Mlp32::new(), 8, smooth, 0.0);
+    check(&Mixed::new(), 4, class, 0.0);
+    check(&Sparse::new(), 4, |s, _| (s % 3) as f64, 0.0);
+    check(&NoTarget::new(), 4, smooth, 0.0);
+}
+
+#[test]
+fn batches_with_tails_equal_the_sum_of_samples() {
+    for n in [0, 1, 3, 5, 13, 32, 67] {
+        check(&Seed003::new(), n, |s, _| (s % 2) as f64, 1e-13);
+        check(&Mlp::new(), n, smooth, 1e-13);
+        check(&Mlp32::new(), n, smooth, 1e-5);
+        check(&Mixed::new(), n, class, 1e-13);
+        check(&Sparse::new(), n, |s, _| (s % 3) as f64, 1e-13);
+        check(&NoTarget::new(), n, smooth, 1e-13);
+        check(&*Wide::new_boxed(), n, class, 1e-13);
+    }
+}
+
+#[test]
+fn sgd_step_batch_is_a_mean_gradient_step() {
+    fn run<M: Model>(mut model: M, n: usize, target: impl Fn(usize, usize) -> f64, tol: f64) {
+        let (x, y) = samples::<M>(n, target);
+        let (loss, grad) = one_by_one(&model, &x, &y);
+        let lr = 0.25;
+        let expected: Vec<f64> = model
+            .params()
+            .iter()
+            .zip(&grad)
+            .map(|(p, g)| p.to_f64() - lr * g.to_f64() / n as f64)
+            .collect();
+        let mean = model.sgd_step_batch_slice(&x, &y, <M::Float as symnn::Float>::from_f64(lr));
+        assert!(
+            (mean.to_f64() - loss.to_f64() / n as f64).abs() <= tol * mean.to_f64().abs().max(1.0)
+        );
+        for (k, (p, e)) in to_f64(model.params()).iter().zip(&expected).enumerate() {
+            assert!(
+                (p - e).abs() <= tol * e.abs().max(1.0),
+                "param {k}: {p} vs {e}"
+            );
+        }
+    }
+    for n in [1, 4, 9, 40] {
+        run(Seed003::new(), n, |s, _| (s % 2) as f64, 1e-14);
+        run(Mlp::new(), n, smooth, 1e-14);
+        run(Mlp32::new(), n, smooth, 1e-6);
+        run(Mixed::new(), n, class, 1e-14);
+        run(*Wide::new_boxed(), n, class, 1e-14);
+    }
+    // The inherent form, and an empty batch changes nothing.
+    let mut net = Mlp::new();
+    let before = net.clone();
+    assert_eq!(net.sgd_step_batch(&[], &[], 0.1), 0.0);
+    assert_eq!(net, before);
+    let loss = net.sgd_step_batch(&[[0.5, -0.5], [0.25, 0.75]], &[[1.0], [0.0]], 0.1);
+    assert!(loss > 0.0 && net != before);
+}
+
+#[test]
+#[should_panic(expected = "as many targets as inputs")]
+fn mismatched_batches_panic() {
+    let mut grad = [0.0; Mlp::NUM_PARAMS];
+    Mlp::new().accumulate_gradient_batch(&[[0.0; 2]; 3], &[[0.0]; 2], &mut grad);
+}
