@@ -30,6 +30,22 @@ pub struct Outcome {
     pub sgd_step_slice: (f64, Vec<f64>),
 }
 
+/// The batch methods against the one-sample ones on the same samples.
+#[derive(Clone, Debug, Default)]
+pub struct BatchOutcome {
+    /// `accumulate_gradient_batch` into zeros: summed loss and gradient.
+    pub batch: (f64, Vec<f64>),
+    /// `Model::accumulate_gradient_batch_slice` into zeros.
+    pub batch_slice: (f64, Vec<f64>),
+    /// `accumulate_gradient` sample by sample into zeros.
+    pub one_by_one: (f64, Vec<f64>),
+    /// `Σ_s |loss_s|` and `Σ_s |g_s[k]|`: what a difference in summation order is
+    /// relative to.
+    pub abs_sums: (f64, Vec<f64>),
+    /// `sgd_step_batch`: the mean loss it returned and the parameters after it.
+    pub sgd_step_batch: (f64, Vec<f64>),
+}
+
 /// A generated network, type-erased.
 pub trait Erased: Sync {
     /// Whether the network computes in `f32`.
@@ -40,6 +56,9 @@ pub trait Erased: Sync {
     fn gradient_instructions(&self) -> usize;
     /// Calls every method once at this point (values are rounded to the float type).
     fn run(&self, params: &[f64], input: &[f64], target: &[f64], lr: f64) -> Outcome;
+    /// Calls the batch methods and the one-sample loop on `inputs.len() / NUM_INPUTS`
+    /// samples (flat, row-major).
+    fn run_batch(&self, params: &[f64], inputs: &[f64], targets: &[f64], lr: f64) -> BatchOutcome;
 }
 
 /// One generated network: its struct name, its DSL source and the compiled code.
@@ -121,6 +140,57 @@ macro_rules! erase {
                     accumulate_slice: (acc_slice_loss.to_f64(), wide(&acc_slice)),
                     sgd_step: (sgd_loss.to_f64(), wide(&stepped.params)),
                     sgd_step_slice: (sgd_slice_loss.to_f64(), wide(stepped_slice.params())),
+                }
+            }
+
+            fn run_batch(
+                &self,
+                params: &[f64],
+                inputs: &[f64],
+                targets: &[f64],
+                lr: f64,
+            ) -> $crate::BatchOutcome {
+                use ::symnn::{Float, Model};
+                let narrow = |x: f64| <$f as Float>::from_f64(x);
+                let wide = |xs: &[$f]| xs.iter().map(|&x| x.to_f64()).collect::<Vec<f64>>();
+                let net = $net::from_params(::core::array::from_fn(|k| narrow(params[k])));
+                let n = inputs.len() / $net::NUM_INPUTS.max(1);
+                let xs: Vec<[$f; $net::NUM_INPUTS]> = (0..n)
+                    .map(|s| ::core::array::from_fn(|k| narrow(inputs[s * $net::NUM_INPUTS + k])))
+                    .collect();
+                let ys: Vec<[$f; $net::NUM_TARGETS]> = (0..n)
+                    .map(|s| ::core::array::from_fn(|k| narrow(targets[s * $net::NUM_TARGETS + k])))
+                    .collect();
+                let lr = narrow(lr);
+                let mut batch = [narrow(0.0); $net::NUM_PARAMS];
+                let batch_loss = net.accumulate_gradient_batch(&xs, &ys, &mut batch);
+                let mut batch_slice = [narrow(0.0); $net::NUM_PARAMS];
+                let batch_slice_loss = net.accumulate_gradient_batch_slice(
+                    xs.as_flattened(),
+                    ys.as_flattened(),
+                    &mut batch_slice,
+                );
+                let mut seq = [narrow(0.0); $net::NUM_PARAMS];
+                let mut seq_loss = narrow(0.0);
+                let mut abs = vec![0.0f64; $net::NUM_PARAMS];
+                let mut abs_loss = 0.0f64;
+                for (x, y) in xs.iter().zip(&ys) {
+                    let mut one = [narrow(0.0); $net::NUM_PARAMS];
+                    let l = net.accumulate_gradient(x, y, &mut one);
+                    abs_loss += l.to_f64().abs();
+                    for (a, g) in abs.iter_mut().zip(&one) {
+                        *a += g.to_f64().abs();
+                    }
+                    seq_loss += net.accumulate_gradient(x, y, &mut seq);
+                }
+                let mut stepped = net.clone();
+                let mean = stepped.sgd_step_batch(&xs, &ys, lr);
+                $crate::BatchOutcome {
+                    batch: (batch_loss.to_f64(), wide(&batch)),
+                    batch_slice: (batch_slice_loss.to_f64(), wide(&batch_slice)),
+                    one_by_one: (seq_loss.to_f64(), wide(&seq)),
+                    abs_sums: (abs_loss, abs),
+                    sgd_step_batch: (mean.to_f64(), wide(&stepped.params)),
                 }
             }
         }

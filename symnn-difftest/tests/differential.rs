@@ -14,7 +14,7 @@
 use std::str::FromStr;
 
 use symnn_codegen::graph::NodeId;
-use symnn_difftest::{Case, Outcome, CASES};
+use symnn_difftest::{BatchOutcome, Case, Outcome, CASES};
 
 const POINTS: usize = 6;
 const LR: f64 = 0.125;
@@ -382,4 +382,67 @@ fn emitted_code_matches_the_interpreter() {
         largest.0, largest.1
     );
     assert!(CASES.len() >= 40 && largest.1 > 1000);
+}
+
+/// Samples per batch in [`batch_methods_match_one_sample_at_a_time`]: three blocks of
+/// four (f64 lanes), one of eight (f32), plus a tail.
+const BATCH: usize = 13;
+
+/// `got` within rounding of `want`, where both sum terms whose absolute values sum to
+/// `scale` in different orders.
+fn close_sum(f32: bool, got: f64, want: f64, scale: f64) -> bool {
+    let tol = if f32 { 1e-5 } else { 1e-13 };
+    got == want || (got.is_nan() && want.is_nan()) || (got - want).abs() <= tol * scale.max(f64::MIN_POSITIVE)
+}
+
+/// Every network's batch methods (`accumulate_gradient_batch`, its slice form and
+/// `sgd_step_batch`) against `accumulate_gradient` sample by sample on the same random
+/// batch: equal up to the order of summation.
+#[test]
+fn batch_methods_match_one_sample_at_a_time() {
+    let mut rng = Rng::new(0xBA7C);
+    let mut failures = Vec::new();
+    for case in CASES {
+        let [p, i, t, _] = case.net.sizes();
+        let f32 = case.net.is_f32();
+        let params = rng.values(p, f32);
+        let inputs = rng.values(BATCH * i, f32);
+        let mut targets = rng.values(BATCH * t, f32);
+        for s in 0..BATCH {
+            for &(k, classes) in case.class_targets {
+                targets[s * t + k] = rng.class_index(classes);
+            }
+        }
+        let got: BatchOutcome = case.net.run_batch(&params, &inputs, &targets, LR);
+        let (seq_loss, seq) = &got.one_by_one;
+        let (abs_loss, abs) = &got.abs_sums;
+        let mut fail = |what: String| {
+            if failures.len() < 40 {
+                failures.push(format!("{}: {what}", case.name));
+            }
+        };
+        for (what, (loss, grad)) in [("batch", &got.batch), ("batch_slice", &got.batch_slice)] {
+            if !close_sum(f32, *loss, *seq_loss, *abs_loss) {
+                fail(format!("{what} loss {loss:e} vs {seq_loss:e}"));
+            }
+            for (k, (g, s)) in grad.iter().zip(seq).enumerate() {
+                if !close_sum(f32, *g, *s, abs[k]) {
+                    fail(format!("{what} grad[{k}] {g:e} vs {s:e} (scale {:e})", abs[k]));
+                }
+            }
+        }
+        let n = BATCH as f64;
+        let (mean, stepped) = &got.sgd_step_batch;
+        if !close_sum(f32, *mean, seq_loss / n, abs_loss / n) {
+            fail(format!("sgd_step_batch loss {mean:e} vs {:e}", seq_loss / n));
+        }
+        for (k, (after, (p0, g))) in stepped.iter().zip(params.iter().zip(seq)).enumerate() {
+            let want = p0 - LR * g / n;
+            let scale = p0.abs() + LR * abs[k] / n;
+            if !close_sum(f32, *after, want, scale) {
+                fail(format!("sgd_step_batch param {k}: {after:e} vs {want:e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -51,6 +51,12 @@ impl<F: Float, const L: usize> Lanes<F, L> {
         self.0.iter().fold(F::ZERO, |acc, &v| acc + v)
     }
 
+    /// The sum of the first `n` lanes, in lane order (a block of `n < L` samples).
+    #[inline(always)]
+    pub fn sum_first(self, n: usize) -> F {
+        self.0.iter().take(n).fold(F::ZERO, |acc, &v| acc + v)
+    }
+
     /// `e^x` per lane.
     #[inline(always)]
     pub fn exp(self) -> Self {
@@ -190,6 +196,28 @@ pub fn transpose<F: Float, const W: usize, const L: usize>(rows: &[[F; W]]) -> [
         }
     }
     out
+}
+
+/// Up to `L` rows as `W` lanes, lanes past the rows zero (a block's last, short part).
+#[inline(always)]
+pub fn transpose_padded<F: Float, const W: usize, const L: usize>(rows: &[[F; W]]) -> [Lanes<F, L>; W] {
+    let mut out = [Lanes::splat(F::ZERO); W];
+    for (l, row) in rows.iter().take(L).enumerate() {
+        for (lanes, &v) in out.iter_mut().zip(row) {
+            lanes.0[l] = v;
+        }
+    }
+    out
+}
+
+/// Column `k` of a block's rows as lanes.
+#[inline(always)]
+pub fn column<F: Float, const W: usize, const L: usize>(rows: &[[F; W]; L], k: usize) -> Lanes<F, L> {
+    let mut out = [F::ZERO; L];
+    for (o, row) in out.iter_mut().zip(rows) {
+        *o = row[k];
+    }
+    Lanes(out)
 }
 
 /// `grad[k] += acc[k].sum()` for every `k`: a batch's lane accumulators reduced once.

@@ -23,6 +23,7 @@ pub mod datasets;
 mod float;
 mod idx;
 pub mod init;
+pub mod gemm;
 pub mod kernels;
 pub mod lanes;
 pub mod math;

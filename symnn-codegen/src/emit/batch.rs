@@ -19,7 +19,9 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::instr::{Body, Instr, Op, Operand, Temp};
-use super::tokens::{argument, index, local, Float};
+use super::loops::{lane_name, tensor_name, Array, GroupValue, GroupWrite, Loop, MapArg, MapLoop, WriteMode};
+use super::tokens::{argument, index, local, Float, Render};
+use crate::tensor::LeafKind;
 use crate::graph::Func;
 
 /// Lanes per block: two 256-bit vectors of `f64`, one of `f32`... chosen by measurement
@@ -265,19 +267,25 @@ impl LaneRender {
                 let (a, b, t, e) = (o(a), o(b), o(t), o(e));
                 quote!(#ty::select_eq(#a, #b, #t, #e))
             }
-            Op::Elem(..) => unreachable!("tensor programs have no lane body"),
+            Op::Elem(t, k) => {
+                let (array, k) = (tensor_name(t), index(k as usize));
+                quote!(::symnn::lanes::column(&#array, #k))
+            }
         }
     }
 }
 
 /// The batch methods of the generated struct: `accumulate_gradient_batch`,
-/// `sgd_step_batch` and, for the scalar tier, the lane function they run.
-/// `lanes` is the scalar tier's gradient body with its loss and gradient operands.
+/// `sgd_step_batch` and the block function they run, from the one-sample gradient body
+/// with its loss and gradient operands and (tensor tier) its group writes.
 pub fn methods(
     network: &crate::ast::Network,
     float: Float,
     sizes: Sizes,
-    lanes: Option<(&Body<'_>, Operand, &[Operand])>,
+    gradient: &Body<'_>,
+    loss_operand: Operand,
+    grads: &[Operand],
+    writes: &[GroupWrite],
 ) -> TokenStream {
     let name = &network.name;
     let fty = float.ty();
@@ -297,7 +305,13 @@ pub fn methods(
         local("grad"),
         local("avx2"),
     );
-    let lanes_fn = local("accumulate_lanes");
+    let lanes_fn = local("accumulate_block");
+    let tensor = !writes.is_empty() || gradient.instrs.iter().any(|i| matches!(i, Instr::Loop { .. }));
+    let block_body = if tensor {
+        tensor_body(float, sizes, gradient, loss_operand, grads, writes)
+    } else {
+        Some(lanes_body(float, sizes, gradient, loss_operand, grads))
+    };
     let zero = float.literal(0.0);
     let check = quote! {
         assert_eq!(
@@ -306,9 +320,8 @@ pub fn methods(
             "symnn: a batch needs as many targets as inputs"
         );
     };
-    let (acc_body, lanes_item, sgd_body) = match lanes {
-        Some((gradient, loss_operand, grads)) => {
-            let body = lanes_body(float, sizes, gradient, loss_operand, grads);
+    let (acc_body, lanes_item) = match block_body {
+        Some(body) => {
             let item = quote! {
                 #[inline(always)]
                 fn #lanes_fn(&self, #inputs: &[[#fty; #i]], #targets: &[[#fty; #t]], #grad: &mut [#fty; #p]) -> #fty {
@@ -331,24 +344,9 @@ pub fn methods(
                 }
                 Self::#lanes_fn(self, #inputs, #targets, #grad)
             };
-            // The scalar tier's parameter arrays are small: the batch gradient lives on
-            // the stack.
-            let sgd = quote! {
-                #check
-                if #inputs.is_empty() {
-                    return #zero;
-                }
-                let mut #grad_local = [#zero; #p];
-                let #loss = Self::accumulate_gradient_batch(self, #inputs, #targets, &mut #grad_local);
-                let #n: #fty = ::symnn::__private::count(#inputs.len());
-                let #scale = #lr / #n;
-                for (#net, #s) in self.params.iter_mut().zip(&#grad_local) {
-                    *#net -= #scale * *#s;
-                }
-                #loss / #n
-            };
-            (acc, item, sgd)
+            (acc, item)
         }
+        // An instruction without a batch form: one sample at a time.
         None => {
             let acc = quote! {
                 #check
@@ -358,28 +356,34 @@ pub fn methods(
                 }
                 #loss
             };
-            // (A tensor program's parameter array can be megabytes: on the heap.)
-            let sgd = quote! {
-                #check
-                if #inputs.is_empty() {
-                    return #zero;
-                }
-                let mut #grad_local = ::std::vec![#zero; #p];
-                let #loss = Self::accumulate_gradient_batch(
-                    self,
-                    #inputs,
-                    #targets,
-                    ::symnn::__private::array_mut(&mut #grad_local, "grad"),
-                );
-                let #n: #fty = ::symnn::__private::count(#inputs.len());
-                let #scale = #lr / #n;
-                for (#net, #s) in self.params.iter_mut().zip(&#grad_local) {
-                    *#net -= #scale * *#s;
-                }
-                #loss / #n
-            };
-            (acc, quote!(), sgd)
+            (acc, quote!())
         }
+    };
+    // The scalar tier's parameter arrays are small: the batch gradient lives on the
+    // stack. A tensor program's can be megabytes: on the heap.
+    let grad_buffer = if tensor {
+        quote!(let mut #grad_local = ::std::vec![#zero; #p];)
+    } else {
+        quote!(let mut #grad_local = [#zero; #p];)
+    };
+    let sgd_body = quote! {
+        #check
+        if #inputs.is_empty() {
+            return #zero;
+        }
+        #grad_buffer
+        let #loss = Self::accumulate_gradient_batch(
+            self,
+            #inputs,
+            #targets,
+            ::symnn::__private::array_mut(&mut #grad_local, "grad"),
+        );
+        let #n: #fty = ::symnn::__private::count(#inputs.len());
+        let #scale = #lr / #n;
+        for (#net, #s) in self.params.iter_mut().zip(&#grad_local) {
+            *#net -= #scale * *#s;
+        }
+        #loss / #n
     };
     quote! {
         #lanes_item
@@ -404,5 +408,352 @@ pub fn methods(
         pub fn sgd_step_batch(&mut self, #inputs: &[[#fty; #i]], #targets: &[[#fty; #t]], #lr: #fty) -> #fty {
             #sgd_body
         }
+    }
+}
+
+/// Samples per block of the tensor tier: 32 in `f64`, 64 in `f32`, fewer when a
+/// block's arrays would exceed [`BLOCK_BYTES`] (they live on the stack).
+fn tensor_block(float: Float, per_sample_values: usize) -> usize {
+    let (bytes, mut block) = match float.0 {
+        crate::resolved::FloatType::F64 => (8, 32),
+        crate::resolved::FloatType::F32 => (4, 64),
+    };
+    while block > 1 && block * per_sample_values * bytes > BLOCK_BYTES {
+        block /= 2;
+    }
+    block
+}
+
+/// Stack budget of one block's arrays in the tensor tier.
+const BLOCK_BYTES: usize = 512 * 1024;
+
+/// The body of the tensor tier's block function
+/// `fn __accumulate_blocks(&self, inputs: &[[F; I]], targets: &[[F; T]], grad: &mut [F; P]) -> F`:
+/// every instruction of the one-sample gradient lifted to a block of samples (products
+/// become matrix products over the block, maps and scalar code run across it), or
+/// `None` if the program has an instruction without a batch form (then the batch
+/// methods loop over samples).
+pub fn tensor_body(
+    float: Float,
+    sizes: Sizes,
+    gradient: &Body<'_>,
+    loss: Operand,
+    grads: &[Operand],
+    writes: &[GroupWrite],
+) -> Option<TokenStream> {
+    let mut values = 0;
+    for instr in &gradient.instrs {
+        values += match instr {
+            Instr::Loop { op, .. } => loop_len(op)?,
+            _ => 1,
+        };
+    }
+    let b = tensor_block(float, values + sizes.i + sizes.t);
+    let lift = Lift {
+        float,
+        lanes: LaneRender { float, lanes: b },
+        block: b,
+        sizes,
+    };
+    let mut statements = Vec::new();
+    for instr in &gradient.instrs {
+        statements.push(lift.instr(instr)?);
+    }
+    let n = local("n");
+    let grad = argument("grad");
+    let adds = grads.iter().enumerate().filter_map(|(k, g)| {
+        (g.as_const() != Some(0.0)).then(|| {
+            let (ki, value) = (index(k), lift.lanes.operand(*g));
+            quote!(#grad[#ki] += (#value).sum_first(#n);)
+        })
+    });
+    let mut group_writes = Vec::new();
+    for w in writes {
+        group_writes.push(lift.group_write(w)?);
+    }
+    let fty = float.ty();
+    let lanes_ty = lift.lanes.ty();
+    let (inputs, targets) = (argument("inputs"), argument("targets"));
+    let (params, x, y, start, block_inputs, block_targets, total) = (
+        local("params"),
+        local("x"),
+        local("y"),
+        local("start"),
+        local("inputs"),
+        local("targets"),
+        local("total"),
+    );
+    let (ni, nt, p) = (sizes.i, sizes.t, sizes.p);
+    let loss_value = lift.lanes.operand(loss);
+    // Inputs and targets as lanes only when scalar code reads them (a layer reads its
+    // input rows in place).
+    let (mut reads_x, mut reads_y) = (false, false);
+    let scalar_reads = gradient
+        .instrs
+        .iter()
+        .flat_map(|instr| match instr {
+            Instr::Let { op, .. } => op.operands(),
+            Instr::Loop { op: Loop::Pack(items), .. } => items.clone(),
+            Instr::Loop { op: Loop::Map(map), .. } => map
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    MapArg::Scalar(s) => Some(*s),
+                    MapArg::Array(_) => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .chain(grads.iter().copied())
+        .chain([loss]);
+    for operand in scalar_reads {
+        reads_x |= matches!(operand, Operand::Input(_));
+        reads_y |= matches!(operand, Operand::Target(_));
+    }
+    let x_lanes = reads_x.then(|| quote!(let #x: [#lanes_ty; #ni] = ::symnn::lanes::transpose_padded(#block_inputs);));
+    let y_lanes = reads_y.then(|| quote!(let #y: [#lanes_ty; #nt] = ::symnn::lanes::transpose_padded(#block_targets);));
+    let zero = float.literal(0.0);
+    Some(quote! {
+        let #params: &[#fty; #p] = &self.params;
+        let mut #total: #fty = #zero;
+        let mut #start = 0;
+        while #start < #inputs.len() {
+            let #n = (#inputs.len() - #start).min(#b);
+            let #block_inputs: &[[#fty; #ni]] = &#inputs[#start..#start + #n];
+            let #block_targets: &[[#fty; #nt]] = &#targets[#start..#start + #n];
+            #x_lanes
+            #y_lanes
+            let _ = (#block_inputs, #block_targets);
+            #(#statements)*
+            #(#adds)*
+            #(#group_writes)*
+            #total += (#loss_value).sum_first(#n);
+            #start += #n;
+        }
+        #total
+    })
+}
+
+/// Values per sample of a loop's array; `None` for a loop without a batch form.
+fn loop_len(op: &Loop) -> Option<usize> {
+    Some(match op {
+        Loop::Pack(items) => items.len(),
+        Loop::MatVec { w, x, rows, .. } if is_param(*w) && !is_param(*x) => *rows,
+        Loop::MatVecT { w, d, cols, .. } if is_param(*w) && !is_param(*d) => *cols,
+        Loop::Map(map) => map.len,
+        Loop::Sum(v, _) if !is_param(*v) => 1,
+        _ => return None,
+    })
+}
+
+fn is_param(a: Array) -> bool {
+    matches!(
+        a,
+        Array::Leaf {
+            kind: LeafKind::Param,
+            ..
+        }
+    )
+}
+
+/// One-sample instructions lifted to a block.
+#[derive(Clone, Copy)]
+struct Lift {
+    float: Float,
+    lanes: LaneRender,
+    block: usize,
+    sizes: Sizes,
+}
+
+impl Lift {
+    /// `(rows as a flat slice, row stride)` of a per-sample array: a local block
+    /// array, or the inputs/targets at an offset.
+    /// `len` is the array's length (the row stride of a local block array).
+    fn rows(self, a: Array, len: usize) -> Option<(TokenStream, usize)> {
+        match a {
+            Array::Temp(t) => {
+                let name = tensor_name(t);
+                Some((quote!(#name.as_flattened()), len))
+            }
+            Array::Leaf {
+                kind: LeafKind::Input,
+                offset,
+                ..
+            } => {
+                let (inputs, off) = (local("inputs"), index(offset));
+                Some((quote!(&#inputs.as_flattened()[#off..]), self.sizes.i))
+            }
+            Array::Leaf {
+                kind: LeafKind::Target,
+                offset,
+                ..
+            } => {
+                let (targets, off) = (local("targets"), index(offset));
+                Some((quote!(&#targets.as_flattened()[#off..]), self.sizes.t))
+            }
+            Array::Leaf { .. } => None,
+        }
+    }
+
+    /// `&[[F; C]; R]` of a parameter group.
+    fn param_matrix(self, a: Array, rows: usize, cols: usize) -> Option<TokenStream> {
+        let Array::Leaf {
+            kind: LeafKind::Param,
+            offset,
+            ..
+        } = a
+        else {
+            return None;
+        };
+        let (fty, params, off) = (self.float.ty(), local("params"), index(offset));
+        Some(quote!(::symnn::kernels::matrix::<#fty, #rows, #cols>(#params, #off)))
+    }
+
+    /// `let mut __TN = [[0; len]; B];`
+    fn declare(self, dst: u32, len: usize) -> TokenStream {
+        let (fty, name, zero, b) = (self.float.ty(), tensor_name(dst), self.float.literal(0.0), self.block);
+        quote!(let mut #name: [[#fty; #len]; #b] = [[#zero; #len]; #b];)
+    }
+
+    fn instr(self, instr: &Instr) -> Option<TokenStream> {
+        let fty = self.float.ty();
+        let n = local("n");
+        let s = local("s");
+        Some(match instr {
+            Instr::Let { .. } | Instr::TempArray { .. } | Instr::BindParams => self.lanes.instr(instr),
+            Instr::Loop { dst, op } => {
+                let name = tensor_name(*dst);
+                let declare = self.declare(*dst, loop_len(op)?);
+                let body = match op {
+                    Loop::Pack(items) => {
+                        let items = items.iter().map(|&a| self.lane_value(a, &s));
+                        quote! {
+                            for #s in 0..#n {
+                                #name[#s] = [#(#items),*];
+                            }
+                        }
+                    }
+                    &Loop::MatVec { w, x, rows, cols } => {
+                        let w = self.param_matrix(w, rows, cols)?;
+                        let (x, xs) = self.rows(x, cols)?;
+                        quote!(::symnn::gemm::gemm_nt::<#fty, #rows, #cols>(#n, #w, #x, #xs, #name.as_flattened_mut(), #rows);)
+                    }
+                    &Loop::MatVecT { w, d, rows, cols } => {
+                        let w = self.param_matrix(w, rows, cols)?;
+                        let (d, ds) = self.rows(d, rows)?;
+                        quote!(::symnn::gemm::gemm_nn::<#fty, #rows, #cols>(#n, #d, #ds, #w, #name.as_flattened_mut(), #cols);)
+                    }
+                    Loop::Map(map) => self.map(&name, map)?,
+                    &Loop::Sum(Array::Temp(v), len) => {
+                        let v = tensor_name(v);
+                        quote! {
+                            for #s in 0..#n {
+                                #name[#s] = [::symnn::kernels::sum::<#fty, #len>(&#v[#s])];
+                            }
+                        }
+                    }
+                    _ => return None,
+                };
+                quote!(#declare #body)
+            }
+            _ => return None,
+        })
+    }
+
+    /// Sample `s` of a lanes operand (a scalar operand as is).
+    fn lane_value(self, a: Operand, s: &syn::Ident) -> TokenStream {
+        match a {
+            Operand::Temp(_) | Operand::Input(_) | Operand::Target(_) => {
+                let v = self.lanes.operand(a);
+                quote!((#v).0[#s])
+            }
+            other => Render { float: self.float }.operand(other),
+        }
+    }
+
+    /// An elementwise map over every sample's row.
+    fn map(self, name: &syn::Ident, map: &MapLoop) -> Option<TokenStream> {
+        let fty = self.float.ty();
+        let (n, s, i, len) = (local("n"), local("s"), local("i"), map.len);
+        let render = Render { float: self.float };
+        let mut outer = Vec::new();
+        let mut per_sample = Vec::new();
+        let mut per_element = Vec::new();
+        for (j, arg) in map.args.iter().enumerate() {
+            let lane = lane_name(j);
+            match arg {
+                MapArg::Array(Array::Leaf { kind: LeafKind::Param, offset, .. }) => {
+                    let (params, off) = (local("params"), index(*offset));
+                    let array = local(&format!("a{j}"));
+                    outer.push(quote!(let #array: &[#fty; #len] = ::symnn::kernels::vector::<#fty, #len>(#params, #off);));
+                    per_element.push(quote!(let #lane: #fty = #array[#i];));
+                }
+                MapArg::Array(a) => {
+                    let (rows, stride) = self.rows(*a, len)?;
+                    let array = local(&format!("a{j}"));
+                    per_sample.push(quote!(let #array: &[#fty] = &(#rows)[#s * #stride..#s * #stride + #len];));
+                    per_element.push(quote!(let #lane: #fty = #array[#i];));
+                }
+                MapArg::Scalar(a @ (Operand::Temp(_) | Operand::Input(_) | Operand::Target(_))) => {
+                    let v = self.lane_value(*a, &s);
+                    per_sample.push(quote!(let #lane: #fty = #v;));
+                }
+                MapArg::Scalar(other) => {
+                    let v = render.operand(*other);
+                    outer.push(quote!(let #lane: #fty = #v;));
+                }
+            }
+        }
+        let body = map.body.iter().map(|instr| render.instr(instr));
+        let result = render.operand(map.result);
+        Some(quote! {
+            {
+                #(#outer)*
+                for #s in 0..#n {
+                    #(#per_sample)*
+                    for #i in 0..#len {
+                        #(#per_element)*
+                        #(#body)*
+                        #name[#s][#i] = #result;
+                    }
+                }
+            }
+        })
+    }
+
+    /// A parameter group's gradient, accumulated over the block.
+    fn group_write(self, write: &GroupWrite) -> Option<TokenStream> {
+        if write.mode != WriteMode::Accumulate {
+            return None;
+        }
+        let fty = self.float.ty();
+        let (n, s, grad) = (local("n"), local("s"), argument("grad"));
+        let (rows, cols, off) = (write.rows, write.cols, index(write.offset));
+        let one = self.float.literal(1.0);
+        Some(match write.value {
+            GroupValue::Outer(d, h) => {
+                let (d, ds) = self.rows(d, rows)?;
+                let (h, hs) = self.rows(h, cols)?;
+                quote! {
+                    ::symnn::gemm::gemm_tn_acc::<#fty, #rows, #cols>(
+                        #n, #d, #ds, #h, #hs,
+                        ::symnn::kernels::matrix_mut::<#fty, #rows, #cols>(#grad, #off),
+                        #one,
+                    );
+                }
+            }
+            GroupValue::Array(Array::Temp(v)) => {
+                let (v, len) = (tensor_name(v), rows * cols);
+                quote! {
+                    for #s in 0..#n {
+                        ::symnn::kernels::add_assign::<#fty, #len>(
+                            ::symnn::kernels::vector_mut::<#fty, #len>(#grad, #off),
+                            &#v[#s],
+                        );
+                    }
+                }
+            }
+            GroupValue::Array(_) => return None,
+        })
     }
 }

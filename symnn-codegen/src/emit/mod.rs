@@ -196,7 +196,16 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         network,
         f,
         batch::Sizes { p, i, t },
-        (!tensor).then_some((&gradient, gradient.operand(loss), grad_operands.as_slice())),
+        &gradient,
+        gradient.operand(loss),
+        &grad_operands,
+        &groups
+            .iter()
+            .map(|grp| match grp.write(&gradient, WriteMode::Accumulate) {
+                instr::Instr::WriteGroup(w) => w,
+                _ => unreachable!("a group write"),
+            })
+            .collect::<Vec<_>>(),
     );
     let sgd_body = render.method(&sgd_method);
 
