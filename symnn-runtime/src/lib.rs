@@ -24,6 +24,8 @@ mod float;
 mod idx;
 pub mod init;
 pub mod kernels;
+/// Branch-free, vectorisable `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid`, `softplus` (f32, f64).
+pub mod math;
 pub mod metrics;
 mod model;
 pub mod optim;
