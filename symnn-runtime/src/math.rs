@@ -262,16 +262,37 @@ mod f64_impl {
         0.146_177_380_670_527_88,
     ];
 
-    /// Horner evaluation of `c[0] + c[1]·x + ...`.
+    /// `q(r)` of [`EXP_Q`] by Estrin's scheme: about 7 dependent operations instead of
+    /// Horner's 20, which matters both for a scalar call's latency and for how many
+    /// loop iterations the CPU can overlap.
     #[inline(always)]
-    fn horner<const N: usize>(x: f64, c: &[f64; N]) -> f64 {
-        let mut acc = c[N - 1];
-        let mut i = N - 1;
-        while i > 0 {
-            i -= 1;
-            acc = acc * x + c[i];
-        }
-        acc
+    fn exp_q(r: f64, r2: f64) -> f64 {
+        let c = &EXP_Q;
+        let r4 = r2 * r2;
+        let r8 = r4 * r4;
+        let p01 = c[0] + c[1] * r;
+        let p23 = c[2] + c[3] * r;
+        let p45 = c[4] + c[5] * r;
+        let p67 = c[6] + c[7] * r;
+        let p89 = c[8] + c[9] * r;
+        let p03 = p01 + p23 * r2;
+        let p47 = p45 + p67 * r2;
+        let p8a = p89 + c[10] * r2;
+        (p03 + p47 * r4) + p8a * r8
+    }
+
+    /// `P(z)` of [`LOG_P`] by Estrin's scheme.
+    #[inline(always)]
+    fn log_p(z: f64) -> f64 {
+        let c = &LOG_P;
+        let z2 = z * z;
+        let z4 = z2 * z2;
+        let p01 = c[0] + c[1] * z;
+        let p23 = c[2] + c[3] * z;
+        let p45 = c[4] + c[5] * z;
+        let p03 = p01 + p23 * z2;
+        let p46 = p45 + c[6] * z2;
+        p03 + p46 * z4
     }
 
     /// `2^e` for a biased exponent `e ∈ [1, 2046]` (given as the raw field value).
@@ -306,7 +327,8 @@ mod f64_impl {
     /// `e^r - 1` for the reduced `r`, without the cancellation of `e^r` then `- 1`.
     #[inline(always)]
     fn expm1_kernel(r: f64) -> f64 {
-        r + (r * r) * horner(r, &EXP_Q)
+        let r2 = r * r;
+        r + r2 * exp_q(r, r2)
     }
 
     #[inline(always)]
@@ -337,8 +359,9 @@ mod f64_impl {
         let r = a - b;
         let r_lo = (a - r) - b; // exact, |a| ≥ |b|
                                 // e^r = hi + lo with hi = 1 + r rounded and everything else in lo.
+        let r2 = r * r;
         let hi = 1.0 + r;
-        let lo = (r - (hi - 1.0)) + (r_lo + (r * r) * horner(r, &EXP_Q));
+        let lo = (r - (hi - 1.0)) + (r_lo + r2 * exp_q(r, r2));
         // e^y - 1 = (2^k·hi - 1) + 2^k·lo. The first difference is exact where it
         // cancels (k ≤ 1, hi ≤ 1), so the result is rounded about once.
         let two_k = pow2_biased(kb.wrapping_add(1023));
@@ -352,7 +375,7 @@ mod f64_impl {
         let hfsq = 0.5 * f * f;
         let s = f / (2.0 + f);
         let z = s * s;
-        let r = z * horner(z, &LOG_P);
+        let r = z * log_p(z);
         kf * LN2_HI - ((hfsq - (s * (hfsq + r) + (kf * LN2_LO + c))) - f)
     }
 
@@ -405,7 +428,12 @@ mod f64_impl {
         let y = x.abs() * 2.0;
         let y = select!(y > 40.0, 40.0, y);
         let e = expm1_small_nonneg(y);
-        (e / (e + 2.0)).copysign(x)
+        // e/(e + 2), with the rounding error s_lo of s = e + 2 put back (it alone costs up
+        // to an ulp): e/(s + s_lo) ≈ q·(1 - s_lo/s), and 1/s = (1 - q)/2.
+        let s = e + 2.0;
+        let s_lo = two_sum_err(e, 2.0, s);
+        let q = e / s;
+        (q - q * (s_lo * (0.5 - 0.5 * q))).copysign(x)
     }
 
     #[inline(always)]
@@ -456,15 +484,21 @@ mod f32_impl {
     /// (max abs error 1.9e-7 in `P`, about 3e-9 relative in `ln`).
     const LOG_P: [f32; 3] = [0.666_666_87, 0.399_887_17, 0.295_820_47];
 
+    /// `q(r)` of [`EXP_Q`] by Estrin's scheme.
     #[inline(always)]
-    fn horner<const N: usize>(x: f32, c: &[f32; N]) -> f32 {
-        let mut acc = c[N - 1];
-        let mut i = N - 1;
-        while i > 0 {
-            i -= 1;
-            acc = acc * x + c[i];
-        }
-        acc
+    fn exp_q(r: f32, r2: f32) -> f32 {
+        let c = &EXP_Q;
+        let p01 = c[0] + c[1] * r;
+        let p23 = c[2] + c[3] * r;
+        let p45 = c[4] + c[5] * r;
+        p01 + (p23 + p45 * r2) * r2
+    }
+
+    /// `P(z)` of [`LOG_P`].
+    #[inline(always)]
+    fn log_p(z: f32) -> f32 {
+        let c = &LOG_P;
+        (c[0] + c[1] * z) + c[2] * (z * z)
     }
 
     /// The rounding error of `s = a + b`: `(a + b) - s` exactly (Knuth's TwoSum, valid
@@ -495,7 +529,8 @@ mod f32_impl {
 
     #[inline(always)]
     fn expm1_kernel(r: f32) -> f32 {
-        r + (r * r) * horner(r, &EXP_Q)
+        let r2 = r * r;
+        r + r2 * exp_q(r, r2)
     }
 
     #[inline(always)]
@@ -521,8 +556,9 @@ mod f32_impl {
         let b = kf * LN2_LO;
         let r = a - b;
         let r_lo = (a - r) - b;
+        let r2 = r * r;
         let hi = 1.0 + r;
-        let lo = (r - (hi - 1.0)) + (r_lo + (r * r) * horner(r, &EXP_Q));
+        let lo = (r - (hi - 1.0)) + (r_lo + r2 * exp_q(r, r2));
         let two_k = pow2_biased(kb.wrapping_add(127));
         (two_k * hi - 1.0) + two_k * lo
     }
@@ -532,7 +568,7 @@ mod f32_impl {
         let hfsq = 0.5 * f * f;
         let s = f / (2.0 + f);
         let z = s * s;
-        let r = z * horner(z, &LOG_P);
+        let r = z * log_p(z);
         kf * LN2_HI - ((hfsq - (s * (hfsq + r) + (kf * LN2_LO + c))) - f)
     }
 
