@@ -7,15 +7,16 @@
 //!
 //! ```text
 //! cargo build --release --example math_vectorise
-//! objdump -d --no-show-raw-insn target/release/examples/math_vectorise \
-//!   | awk '/^[0-9a-f]+ <.*_(sse2|avx2)>:/ {name = $2; next}
-//!          name && /^$/ {print name, "ymm:", y+0, "xmm:", x+0, "calls:", c+0; name = ""; x = y = c = 0}
-//!          name {x += /xmm/; y += /ymm/; c += /call/}'
+//! objdump -d --no-show-raw-insn target/release/examples/math_vectorise | awk '
+//!   /^[0-9a-f]+ <[a-z_0-9]+_f(32|64)_(sse2|avx2)>:/ {name = $2; next}
+//!   name && /^$/ {print name, "ymm", y+0, "xmm", x+0, "packed", p+0, "scalar", s+0, "calls", c+0
+//!                 name = ""; x = y = c = p = s = 0}
+//!   name {x += /xmm/; y += /ymm/; c += /call/; p += /(add|sub|mul|div)p[sd]/; s += /(add|sub|mul|div)s[sd]/}'
 //! ```
 //!
-//! Every `*_avx2` function should use `ymm` registers only (packed `vmulpd`/`vdivpd`...),
-//! every `*_sse2` one `xmm` registers with packed (`mulpd`) instructions, and none should
-//! contain a `call`.
+//! Every `*_avx2` function should use `ymm` registers, every `*_sse2` one `xmm`
+//! registers, all arithmetic should be packed (`mulpd`, `vdivps`, ...; `scalar 0`) and
+//! none should contain a `call`.
 use symnn::math;
 
 macro_rules! kernels {
