@@ -24,6 +24,7 @@ pub trait Float:
     + SubAssign
     + MulAssign
     + DivAssign
+    + crate::math::Math
 {
     /// `0`.
     const ZERO: Self;

@@ -26,6 +26,7 @@ pub mod init;
 pub mod gemm;
 pub mod kernels;
 pub mod lanes;
+/// Branch-free, vectorisable `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid`, `softplus` (f32, f64).
 pub mod math;
 pub mod metrics;
 mod model;

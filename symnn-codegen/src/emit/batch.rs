@@ -667,7 +667,7 @@ impl Lift {
                 let v = self.lanes.operand(a);
                 quote!((#v).0[#s])
             }
-            other => Render { float: self.float }.operand(other),
+            other => Render::straight_line(self.float).operand(other),
         }
     }
 
@@ -675,7 +675,7 @@ impl Lift {
     fn map(self, name: &syn::Ident, map: &MapLoop) -> Option<TokenStream> {
         let fty = self.float.ty();
         let (n, s, i, len) = (local("n"), local("s"), local("i"), map.len);
-        let render = Render { float: self.float };
+        let render = Render::straight_line(self.float).loop_body();
         let mut outer = Vec::new();
         let mut per_sample = Vec::new();
         let mut per_element = Vec::new();

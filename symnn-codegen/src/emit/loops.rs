@@ -562,7 +562,7 @@ impl Render {
                 let y = tensor_name(*map_dst);
                 let (i, s) = (local("i"), local("s"));
                 let (binds, lanes) = self.map_lanes(map, Some((*z_lane, quote!(#s))), &i);
-                let body = map.body.iter().map(|instr| self.instr(instr));
+                let body = map.body.iter().map(|instr| self.loop_body().instr(instr));
                 let result = self.operand(map.result);
                 quote! {
                     let mut #name: [#fty; #r] = [#zero; #r];
@@ -649,7 +649,7 @@ impl Render {
                 let n = index(map.len);
                 let i = local("i");
                 let (binds, lanes) = self.map_lanes(map, None, &i);
-                let body = map.body.iter().map(|instr| self.instr(instr));
+                let body = map.body.iter().map(|instr| self.loop_body().instr(instr));
                 let result = self.operand(map.result);
                 quote! {
                     let mut #name: [#fty; #n] = [#zero; #n];

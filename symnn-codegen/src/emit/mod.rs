@@ -52,7 +52,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let program = &derived.program;
     let g = &program.graph;
     let f = Float(program.float);
-    let render = Render { float: f };
+    let render = Render::straight_line(f);
     let fty = f.ty();
     let size = |slots: &[crate::resolved::Slot]| slots.iter().map(|s| s.shape.len()).sum::<usize>();
     let (p, i, t, o) = (

@@ -118,6 +118,29 @@ fn named_constant(v: f64, float: FloatType) -> Option<syn::Ident> {
 pub struct Render {
     /// The float type.
     pub float: Float,
+    /// Straight-line one-sample code, where a chain of `exp`s is latency-bound: `exp`,
+    /// `ln` and `sigmoid` call libm (glibc's table-driven `exp` has the shortest
+    /// dependency chain). Otherwise (loop bodies, maps) every transcendental is
+    /// `symnn::math`'s branch-free polynomial, so the loop vectorises.
+    pub latency: bool,
+}
+
+impl Render {
+    /// The renderer for straight-line one-sample code.
+    pub fn straight_line(float: Float) -> Render {
+        Render {
+            float,
+            latency: true,
+        }
+    }
+
+    /// The renderer for loop bodies (map kernels), which should vectorise.
+    pub fn loop_body(self) -> Render {
+        Render {
+            latency: false,
+            ..self
+        }
+    }
 }
 
 impl Render {
@@ -293,7 +316,7 @@ impl Render {
 
     fn op(self, op: Op) -> TokenStream {
         let o = |a| self.operand(a);
-        let (one, zero) = (self.float.literal(1.0), self.float.literal(0.0));
+        let zero = self.float.literal(0.0);
         match op {
             Op::Copy(a) => o(a),
             Op::Neg(a) => {
@@ -306,17 +329,27 @@ impl Render {
             Op::Div(a, b) => binary(o(a), quote!(/), o(b)),
             Op::Call(f, a) => {
                 let a = o(a);
+                // tanh and softplus are always `symnn::math`'s branch-free polynomials
+                // (1-2 ulp, docs/NUMERICS.md; glibc's tanh is slow); exp, ln and
+                // sigmoid too except in straight-line code (see `Render::latency`).
+                let math = quote!(::symnn::math);
                 match f {
-                    Func::Exp => quote!(#a.exp()),
-                    Func::Ln => quote!(#a.ln()),
+                    Func::Exp if self.latency => quote!(#a.exp()),
+                    Func::Ln if self.latency => quote!(#a.ln()),
+                    Func::Sigmoid if self.latency => {
+                        let one = self.float.literal(1.0);
+                        quote!(#one / (#one + (-#a).exp()))
+                    }
+                    Func::Exp => quote!(#math::exp(#a)),
+                    Func::Ln => quote!(#math::ln(#a)),
                     Func::Sqrt => quote!(#a.sqrt()),
                     Func::Abs => quote!(#a.abs()),
                     Func::Sin => quote!(#a.sin()),
                     Func::Cos => quote!(#a.cos()),
-                    Func::Tanh => quote!(#a.tanh()),
-                    Func::Sigmoid => quote!(#one / (#one + (-#a).exp())),
+                    Func::Tanh => quote!(#math::tanh(#a)),
+                    Func::Sigmoid => quote!(#math::sigmoid(#a)),
                     Func::Relu => quote!(#a.max(#zero)),
-                    Func::Softplus => quote!(#a.max(#zero) + (-#a.abs()).exp().ln_1p()),
+                    Func::Softplus => quote!(#math::softplus(#a)),
                 }
             }
             Op::Powi(a, n) => {
@@ -365,6 +398,7 @@ mod tests {
 
     fn render(instr: &Instr) -> String {
         Render {
+            latency: true,
             float: Float(FloatType::F64),
         }
         .instr(instr)
