@@ -21,6 +21,7 @@ pub mod data;
 #[cfg(feature = "datasets")]
 pub mod datasets;
 mod float;
+pub mod gemm;
 mod idx;
 pub mod init;
 pub mod kernels;
@@ -30,6 +31,7 @@ pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod progress;
+pub mod simd;
 pub mod train;
 
 pub use checkpoint::CheckpointError;
