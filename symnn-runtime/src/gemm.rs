@@ -385,7 +385,9 @@ unsafe fn nt_tile<S: Lanes, const MS: usize, const MR: usize>(
         while r0 < MR {
             let cnt = if MR - r0 < 4 { MR - r0 } else { 4 };
             let mut v = [S::zero(); 4];
-            v[..cnt].copy_from_slice(&acc[r0..r0 + cnt]);
+            for j in 0..cnt {
+                v[j] = acc[r0 + j];
+            }
             let sums = S::sum4(v);
             for (j, &sum) in sums.iter().enumerate().take(cnt) {
                 *z.add(s * zs + r0 + j) = sum;
@@ -728,10 +730,15 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn sum4(v: [__m512; 4]) -> [f32; 4] {
-            let half = |v: __m512| {
-                _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v))
-            };
-            Avx2F32::sum4(v.map(half))
+            // (No closure here: it would be compiled without AVX-512 and not inlined.)
+            let mut h = [_mm256_setzero_ps(); 4];
+            for j in 0..4 {
+                h[j] = _mm256_add_ps(
+                    _mm512_castps512_ps256(v[j]),
+                    _mm512_extractf32x8_ps::<1>(v[j]),
+                );
+            }
+            Avx2F32::sum4(h)
         }
     }
 
@@ -769,10 +776,14 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn sum4(v: [__m512d; 4]) -> [f64; 4] {
-            let half = |v: __m512d| {
-                _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd::<1>(v))
-            };
-            Avx2F64::sum4(v.map(half))
+            let mut h = [_mm256_setzero_pd(); 4];
+            for j in 0..4 {
+                h[j] = _mm256_add_pd(
+                    _mm512_castpd512_pd256(v[j]),
+                    _mm512_extractf64x4_pd::<1>(v[j]),
+                );
+            }
+            Avx2F64::sum4(h)
         }
     }
 
@@ -814,8 +825,8 @@ mod x86 {
         };
     }
 
-    entry!("avx2,fma", nt_256_f32, ab_256_f32, Avx2F32, f32, nt: (3, 4), ab: (4, 3));
-    entry!("avx2,fma", nt_256_f64, ab_256_f64, Avx2F64, f64, nt: (3, 4), ab: (4, 3));
+    entry!("avx2,fma", nt_256_f32, ab_256_f32, Avx2F32, f32, nt: (3, 4), ab: (6, 2));
+    entry!("avx2,fma", nt_256_f64, ab_256_f64, Avx2F64, f64, nt: (3, 4), ab: (6, 2));
     entry!("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma", nt_512_f32, ab_512_f32, Avx512F32, f32,
         nt: (4, 4), ab: (8, 3));
     entry!("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma", nt_512_f64, ab_512_f64, Avx512F64, f64,
