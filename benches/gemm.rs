@@ -64,21 +64,26 @@ fn time(mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// One kernel at one shape, timed at every level; prints a row.
-fn row(name: &str, flops: f64, mut f: impl FnMut()) {
+/// Seconds per call at each level (`NAN` where the CPU lacks it).
+type Secs = [f64; 3];
+
+/// One kernel at one shape, timed at every level; prints a row of GFLOP/s.
+fn row(name: &str, flops: f64, mut f: impl FnMut()) -> Secs {
     let mut line = format!("{name:<28}");
-    for isa in Isa::ALL {
+    let mut out = [f64::NAN; 3];
+    for (isa, out) in Isa::ALL.into_iter().zip(&mut out) {
         if isa > simd::detected() {
             line += &format!("{:>12}", "-");
             continue;
         }
-        let secs = simd::with_max_isa(isa, || time(&mut f));
-        line += &format!("{:>12.1}", flops / secs / 1e9);
+        *out = simd::with_max_isa(isa, || time(&mut f));
+        line += &format!("{:>12.1}", flops / *out / 1e9);
     }
     println!("{line}");
+    out
 }
 
-fn nt<F: Float, const R: usize, const C: usize>(n: usize) {
+fn nt<F: Float, const R: usize, const C: usize>(n: usize) -> Secs {
     let w = matrix::<F, R, C>(1);
     let x = values::<F>(n * C, 2);
     let mut z = vec![F::ZERO; n * R];
@@ -86,10 +91,10 @@ fn nt<F: Float, const R: usize, const C: usize>(n: usize) {
     row(&name, (2 * n * R * C) as f64, || {
         gemm_nt::<F, R, C>(n, black_box(&w), black_box(&x), C, &mut z, R);
         black_box(&mut z);
-    });
+    })
 }
 
-fn tn<F: Float, const R: usize, const C: usize>(n: usize) {
+fn tn<F: Float, const R: usize, const C: usize>(n: usize) -> Secs {
     let d = values::<F>(n * R, 3);
     let x = values::<F>(n * C, 4);
     let mut g = matrix::<F, R, C>(5);
@@ -98,10 +103,10 @@ fn tn<F: Float, const R: usize, const C: usize>(n: usize) {
     row(&name, (2 * n * R * C) as f64, || {
         gemm_tn_acc::<F, R, C>(n, black_box(&d), R, black_box(&x), C, &mut g, scale);
         black_box(&mut g);
-    });
+    })
 }
 
-fn nn<F: Float, const R: usize, const C: usize>(n: usize) {
+fn nn<F: Float, const R: usize, const C: usize>(n: usize) -> Secs {
     let d = values::<F>(n * R, 6);
     let w = matrix::<F, R, C>(7);
     let mut out = vec![F::ZERO; n * C];
@@ -109,7 +114,7 @@ fn nn<F: Float, const R: usize, const C: usize>(n: usize) {
     row(&name, (2 * n * R * C) as f64, || {
         gemm_nn::<F, R, C>(n, black_box(&d), R, black_box(&w), &mut out, C);
         black_box(&mut out);
-    });
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -232,17 +237,37 @@ fn table() {
         "kernel", "portable", "avx2", "avx512"
     );
     println!("-- MNIST 784-128-10, f32, n = 64");
-    nt::<f32, 128, 784>(64);
-    tn::<f32, 128, 784>(64);
-    nt::<f32, 10, 128>(64);
-    tn::<f32, 10, 128>(64);
-    nn::<f32, 10, 128>(64);
+    let mnist = [
+        nt::<f32, 128, 784>(64),
+        tn::<f32, 128, 784>(64),
+        nt::<f32, 10, 128>(64),
+        tn::<f32, 10, 128>(64),
+        nn::<f32, 10, 128>(64),
+    ];
+    total("MNIST set, per sample", &mnist, 64);
     println!("-- 64-32-10, f64, n = 32");
-    nt::<f64, 32, 64>(32);
-    nt::<f64, 10, 32>(32);
-    tn::<f64, 32, 64>(32);
-    tn::<f64, 10, 32>(32);
-    nn::<f64, 10, 32>(32);
+    let wide = [
+        nt::<f64, 32, 64>(32),
+        nt::<f64, 10, 32>(32),
+        tn::<f64, 32, 64>(32),
+        tn::<f64, 10, 32>(32),
+        nn::<f64, 10, 32>(32),
+    ];
+    total("64-32-10 set, per sample", &wide, 32);
+}
+
+/// The set's total time per sample, in ns, at each level.
+fn total(name: &str, set: &[Secs], n: usize) {
+    let mut line = format!("{name:<28}");
+    for l in 0..3 {
+        let t: f64 = set.iter().map(|s| s[l]).sum();
+        line += &if t.is_nan() {
+            format!("{:>12}", "-")
+        } else {
+            format!("{:>9.0} ns", t / n as f64 * 1e9)
+        };
+    }
+    println!("{line}");
 }
 
 fn bench_default(c: &mut Criterion) {

@@ -42,6 +42,11 @@
 //!
 //! Performance: `docs/PERFORMANCE.md` and `cargo bench --bench gemm`.
 
+// Register tiles index several arrays with one counter; and no `copy_from_slice` or
+// closures below the entry points: anything not inlined into them is compiled without
+// their target features.
+#![allow(clippy::needless_range_loop, clippy::manual_memcpy)]
+
 use core::any::TypeId;
 
 use crate::simd::{self, Isa};
