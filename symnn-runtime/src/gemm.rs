@@ -12,7 +12,7 @@
 //! AVX-512, AVX2+FMA, or portable Rust (no `mul_add`: without hardware FMA it is a
 //! slow libm call). The vector versions are compiled with `#[target_feature]` on their
 //! entry points (everything below them is `#[inline(always)]`), so the crate needs no
-//! `-C target-cpu=native` and runs on any `x86_64`; see [`simd`](crate::simd).
+//! `-C target-cpu=native` and runs on any `x86_64`; see [`simd`].
 //!
 //! **Tiling.** Two register-tiled micro-kernels, written once over a small lane
 //! abstraction (`Lanes`: load, masked load for the last partial vector, splat, FMA, a
