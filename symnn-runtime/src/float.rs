@@ -24,7 +24,6 @@ pub trait Float:
     + SubAssign
     + MulAssign
     + DivAssign
-    + crate::math::Math
 {
     /// `0`.
     const ZERO: Self;

@@ -57,36 +57,6 @@ impl<F: Float, const L: usize> Lanes<F, L> {
         self.0.iter().take(n).fold(F::ZERO, |acc, &v| acc + v)
     }
 
-    /// `e^x` per lane.
-    #[inline(always)]
-    pub fn exp(self) -> Self {
-        self.map(crate::math::exp)
-    }
-    /// `ln x` per lane.
-    #[inline(always)]
-    pub fn ln(self) -> Self {
-        self.map(crate::math::ln)
-    }
-    /// `ln(1 + x)` per lane.
-    #[inline(always)]
-    pub fn ln_1p(self) -> Self {
-        self.map(crate::math::ln_1p)
-    }
-    /// `tanh x` per lane.
-    #[inline(always)]
-    pub fn tanh(self) -> Self {
-        self.map(crate::math::tanh)
-    }
-    /// `1 / (1 + e^-x)` per lane.
-    #[inline(always)]
-    pub fn sigmoid(self) -> Self {
-        self.map(crate::math::sigmoid)
-    }
-    /// `ln(1 + e^x)` per lane.
-    #[inline(always)]
-    pub fn softplus(self) -> Self {
-        self.map(crate::math::softplus)
-    }
     /// `√x` per lane.
     #[inline(always)]
     pub fn sqrt(self) -> Self {
@@ -157,6 +127,40 @@ impl<F: Float, const L: usize> Lanes<F, L> {
     }
 }
 
+/// The transcendentals, from [`crate::math`] (branch-free, so the lane loops vectorise).
+impl<F: Float + crate::math::Math, const L: usize> Lanes<F, L> {
+    /// `e^x` per lane.
+    #[inline(always)]
+    pub fn exp(self) -> Self {
+        self.map(crate::math::exp)
+    }
+    /// `ln x` per lane.
+    #[inline(always)]
+    pub fn ln(self) -> Self {
+        self.map(crate::math::ln)
+    }
+    /// `ln(1 + x)` per lane.
+    #[inline(always)]
+    pub fn ln_1p(self) -> Self {
+        self.map(crate::math::ln_1p)
+    }
+    /// `tanh x` per lane.
+    #[inline(always)]
+    pub fn tanh(self) -> Self {
+        self.map(crate::math::tanh)
+    }
+    /// `1 / (1 + e^-x)` per lane.
+    #[inline(always)]
+    pub fn sigmoid(self) -> Self {
+        self.map(crate::math::sigmoid)
+    }
+    /// `ln(1 + e^x)` per lane.
+    #[inline(always)]
+    pub fn softplus(self) -> Self {
+        self.map(crate::math::softplus)
+    }
+}
+
 macro_rules! binary {
     ($trait:ident, $method:ident, $op:tt) => {
         impl<F: Float, const L: usize> $trait for Lanes<F, L> {
@@ -200,7 +204,9 @@ pub fn transpose<F: Float, const W: usize, const L: usize>(rows: &[[F; W]]) -> [
 
 /// Up to `L` rows as `W` lanes, lanes past the rows zero (a block's last, short part).
 #[inline(always)]
-pub fn transpose_padded<F: Float, const W: usize, const L: usize>(rows: &[[F; W]]) -> [Lanes<F, L>; W] {
+pub fn transpose_padded<F: Float, const W: usize, const L: usize>(
+    rows: &[[F; W]],
+) -> [Lanes<F, L>; W] {
     let mut out = [Lanes::splat(F::ZERO); W];
     for (l, row) in rows.iter().take(L).enumerate() {
         for (lanes, &v) in out.iter_mut().zip(row) {
@@ -212,7 +218,10 @@ pub fn transpose_padded<F: Float, const W: usize, const L: usize>(rows: &[[F; W]
 
 /// Column `k` of a block's rows as lanes.
 #[inline(always)]
-pub fn column<F: Float, const W: usize, const L: usize>(rows: &[[F; W]; L], k: usize) -> Lanes<F, L> {
+pub fn column<F: Float, const W: usize, const L: usize>(
+    rows: &[[F; W]; L],
+    k: usize,
+) -> Lanes<F, L> {
     let mut out = [F::ZERO; L];
     for (o, row) in out.iter_mut().zip(rows) {
         *o = row[k];

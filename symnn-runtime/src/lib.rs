@@ -21,9 +21,9 @@ pub mod data;
 #[cfg(feature = "datasets")]
 pub mod datasets;
 mod float;
+pub mod gemm;
 mod idx;
 pub mod init;
-pub mod gemm;
 pub mod kernels;
 pub mod lanes;
 /// Branch-free, vectorisable `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid`, `softplus` (f32, f64).

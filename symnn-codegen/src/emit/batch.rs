@@ -19,10 +19,12 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::instr::{Body, Instr, Op, Operand, Temp};
-use super::loops::{lane_name, tensor_name, Array, GroupValue, GroupWrite, Loop, MapArg, MapLoop, WriteMode};
+use super::loops::{
+    lane_name, tensor_name, Array, GroupValue, GroupWrite, Loop, MapArg, MapLoop, WriteMode,
+};
 use super::tokens::{argument, index, local, Float, Render};
-use crate::tensor::LeafKind;
 use crate::graph::Func;
+use crate::tensor::LeafKind;
 
 /// Lanes per block: two 256-bit vectors of `f64`, one of `f32`... chosen by measurement
 /// (`cargo bench --bench batch`).
@@ -306,7 +308,11 @@ pub fn methods(
         local("avx2"),
     );
     let lanes_fn = local("accumulate_block");
-    let tensor = !writes.is_empty() || gradient.instrs.iter().any(|i| matches!(i, Instr::Loop { .. }));
+    let tensor = !writes.is_empty()
+        || gradient
+            .instrs
+            .iter()
+            .any(|i| matches!(i, Instr::Loop { .. }));
     let block_body = if tensor {
         tensor_body(float, sizes, gradient, loss_operand, grads, writes)
     } else {
@@ -461,12 +467,14 @@ pub fn tensor_body(
     }
     let n = local("n");
     let grad = argument("grad");
-    let adds = grads.iter().enumerate().filter_map(|(k, g)| {
-        (g.as_const() != Some(0.0)).then(|| {
+    let adds = grads
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.as_const() != Some(0.0))
+        .map(|(k, g)| {
             let (ki, value) = (index(k), lift.lanes.operand(*g));
             quote!(#grad[#ki] += (#value).sum_first(#n);)
-        })
-    });
+        });
     let mut group_writes = Vec::new();
     for w in writes {
         group_writes.push(lift.group_write(w)?);
@@ -493,8 +501,13 @@ pub fn tensor_body(
         .iter()
         .flat_map(|instr| match instr {
             Instr::Let { op, .. } => op.operands(),
-            Instr::Loop { op: Loop::Pack(items), .. } => items.clone(),
-            Instr::Loop { op: Loop::Map(map), .. } => map
+            Instr::Loop {
+                op: Loop::Pack(items),
+                ..
+            } => items.clone(),
+            Instr::Loop {
+                op: Loop::Map(map), ..
+            } => map
                 .args
                 .iter()
                 .filter_map(|a| match a {
@@ -510,8 +523,12 @@ pub fn tensor_body(
         reads_x |= matches!(operand, Operand::Input(_));
         reads_y |= matches!(operand, Operand::Target(_));
     }
-    let x_lanes = reads_x.then(|| quote!(let #x: [#lanes_ty; #ni] = ::symnn::lanes::transpose_padded(#block_inputs);));
-    let y_lanes = reads_y.then(|| quote!(let #y: [#lanes_ty; #nt] = ::symnn::lanes::transpose_padded(#block_targets);));
+    let x_lanes = reads_x.then(
+        || quote!(let #x: [#lanes_ty; #ni] = ::symnn::lanes::transpose_padded(#block_inputs);),
+    );
+    let y_lanes = reads_y.then(
+        || quote!(let #y: [#lanes_ty; #nt] = ::symnn::lanes::transpose_padded(#block_targets);),
+    );
     let zero = float.literal(0.0);
     Some(quote! {
         let #params: &[#fty; #p] = &self.params;
@@ -611,7 +628,12 @@ impl Lift {
 
     /// `let mut __TN = [[0; len]; B];`
     fn declare(self, dst: u32, len: usize) -> TokenStream {
-        let (fty, name, zero, b) = (self.float.ty(), tensor_name(dst), self.float.literal(0.0), self.block);
+        let (fty, name, zero, b) = (
+            self.float.ty(),
+            tensor_name(dst),
+            self.float.literal(0.0),
+            self.block,
+        );
         quote!(let mut #name: [[#fty; #len]; #b] = [[#zero; #len]; #b];)
     }
 
@@ -620,7 +642,9 @@ impl Lift {
         let n = local("n");
         let s = local("s");
         Some(match instr {
-            Instr::Let { .. } | Instr::TempArray { .. } | Instr::BindParams => self.lanes.instr(instr),
+            Instr::Let { .. } | Instr::TempArray { .. } | Instr::BindParams => {
+                self.lanes.instr(instr)
+            }
             Instr::Loop { dst, op } => {
                 let name = tensor_name(*dst);
                 let declare = self.declare(*dst, loop_len(op)?);
@@ -682,7 +706,11 @@ impl Lift {
         for (j, arg) in map.args.iter().enumerate() {
             let lane = lane_name(j);
             match arg {
-                MapArg::Array(Array::Leaf { kind: LeafKind::Param, offset, .. }) => {
+                MapArg::Array(Array::Leaf {
+                    kind: LeafKind::Param,
+                    offset,
+                    ..
+                }) => {
                     let (params, off) = (local("params"), index(*offset));
                     let array = local(&format!("a{j}"));
                     outer.push(quote!(let #array: &[#fty; #len] = ::symnn::kernels::vector::<#fty, #len>(#params, #off);));
@@ -691,7 +719,9 @@ impl Lift {
                 MapArg::Array(a) => {
                     let (rows, stride) = self.rows(*a, len)?;
                     let array = local(&format!("a{j}"));
-                    per_sample.push(quote!(let #array: &[#fty] = &(#rows)[#s * #stride..#s * #stride + #len];));
+                    per_sample.push(
+                        quote!(let #array: &[#fty] = &(#rows)[#s * #stride..#s * #stride + #len];),
+                    );
                     per_element.push(quote!(let #lane: #fty = #array[#i];));
                 }
                 MapArg::Scalar(a @ (Operand::Temp(_) | Operand::Input(_) | Operand::Target(_))) => {
