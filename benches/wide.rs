@@ -326,6 +326,18 @@ fn minibatch_generated(net: &mut Wide, batch: &[Sample], lr: f64) -> f64 {
     loss
 }
 
+/// The same through the batch path: `accumulate_gradient_batch` over the block (the
+/// layers as matrix products over its 32 samples), then the same update.
+fn minibatch_block(net: &mut Wide, xs: &[[f64; IN]], ts: &[[f64; OUT]], lr: f64) -> f64 {
+    let mut g = [0.0; P];
+    let loss = net.accumulate_gradient_batch(xs, ts, &mut g);
+    let scale = lr / xs.len() as f64;
+    for (p, g) in net.params.iter_mut().zip(&g) {
+        *p -= scale * g;
+    }
+    loss
+}
+
 /// The same for the hand-written net.
 #[inline]
 fn minibatch_hand(net: &mut Hand, batch: &[Sample], lr: f64) -> f64 {
@@ -398,6 +410,20 @@ fn check(data: &[Sample]) {
         assert_close(
             &format!("params after minibatch {b}"),
             &gen.params,
+            &hand.params(),
+        );
+    }
+    // The batch path lands on the same parameters as the one-sample minibatch.
+    let mut block = Wide::from_params(gen.params);
+    for (b, batch) in data.chunks_exact(BATCH).skip(2).take(2).enumerate() {
+        let xs: Vec<[f64; IN]> = batch.iter().map(|(x, _)| *x).collect();
+        let ts: Vec<[f64; OUT]> = batch.iter().map(|(_, t)| *t).collect();
+        let lb = minibatch_block(&mut block, &xs, &ts, LR);
+        let lh = minibatch_hand(&mut hand, batch, LR);
+        assert_close(&format!("block minibatch loss {b}"), &[lb], &[lh]);
+        assert_close(
+            &format!("params after block minibatch {b}"),
+            &block.params,
             &hand.params(),
         );
     }
@@ -508,6 +534,24 @@ fn paired_all(data: &[Sample]) {
         BATCH,
         (&gen, |n: &mut Wide| {
             minibatch_generated(n, black_box(next_a()), black_box(LR))
+        }),
+        (&hand, |n: &mut Hand| {
+            minibatch_hand(n, black_box(next_b()), black_box(LR))
+        }),
+    );
+    // Minibatch 32 through the batch path, against the same hand-written reference.
+    let xs: Vec<[f64; IN]> = data.iter().map(|(x, _)| *x).collect();
+    let ts: Vec<[f64; OUT]> = data.iter().map(|(_, t)| *t).collect();
+    let blocks: Vec<(&[[f64; IN]], &[[f64; OUT]])> =
+        xs.chunks_exact(BATCH).zip(ts.chunks_exact(BATCH)).collect();
+    let (mut next_a, mut next_b) = (cycle(&blocks), cycle(&batches));
+    paired(
+        "minibatch32_block/wide_64_32_10",
+        8,
+        BATCH,
+        (&gen, |n: &mut Wide| {
+            let (x, t) = next_a();
+            minibatch_block(n, black_box(x), black_box(t), black_box(LR))
         }),
         (&hand, |n: &mut Hand| {
             minibatch_hand(n, black_box(next_b()), black_box(LR))

@@ -562,7 +562,9 @@ impl Render {
                 let y = tensor_name(*map_dst);
                 let (i, s) = (local("i"), local("s"));
                 let (binds, lanes) = self.map_lanes(map, Some((*z_lane, quote!(#s))), &i);
-                let body = map.body.iter().map(|instr| self.loop_body().instr(instr));
+                // (The epilogue runs once per row between dot products: a latency chain, so
+                // libm's exp; see `Render::latency`.)
+                let body = map.body.iter().map(|instr| self.instr(instr));
                 let result = self.operand(map.result);
                 quote! {
                     let mut #name: [#fty; #r] = [#zero; #r];
