@@ -51,6 +51,8 @@ const LR: f64 = 0.1;
 const BATCH: usize = 32;
 
 type Sample = ([f64; IN], [f64; OUT]);
+/// A minibatch as the batch path takes it: inputs and targets apart.
+type Block<'a> = (&'a [[f64; IN]], &'a [[f64; OUT]]);
 
 /// The first `SAMPLES` digits, pixels (0..=16) scaled to [0, 1], one-hot targets.
 fn data() -> Vec<Sample> {
@@ -542,8 +544,7 @@ fn paired_all(data: &[Sample]) {
     // Minibatch 32 through the batch path, against the same hand-written reference.
     let xs: Vec<[f64; IN]> = data.iter().map(|(x, _)| *x).collect();
     let ts: Vec<[f64; OUT]> = data.iter().map(|(_, t)| *t).collect();
-    let blocks: Vec<(&[[f64; IN]], &[[f64; OUT]])> =
-        xs.chunks_exact(BATCH).zip(ts.chunks_exact(BATCH)).collect();
+    let blocks: Vec<Block> = xs.chunks_exact(BATCH).zip(ts.chunks_exact(BATCH)).collect();
     let (mut next_a, mut next_b) = (cycle(&blocks), cycle(&batches));
     paired(
         "minibatch32_block/wide_64_32_10",
