@@ -1,0 +1,485 @@
+#!/usr/bin/env python3
+"""Train the networks of symnn's benches with JAX and PyTorch, for docs/PERFORMANCE.md.
+
+Run by hand through `benches/compare/run.sh` (it makes the venv); not part of CI or
+`cargo test`. See benches/compare/README.md.
+
+Benchmarks (`--only` picks one):
+
+  small   2-8-8-1 tanh, MSE, f64, per-sample SGD (lr 0.05) on 256 seeded synthetic
+          samples: ns per sample.
+  digits  64-32-10 tanh + softmax cross-entropy, f64, on the 1,797 `digits` images
+          (pixels / 16): per-sample SGD and minibatch-32 SGD (lr 0.1): ns per sample.
+  mnist   784-128-10 ReLU + softmax cross-entropy, f32, SGD lr 0.1, batch 64, one epoch
+          of the 60,000 MNIST training images (pixels / 255): s per epoch and GFLOP/s
+          (409,000 FLOP per sample).
+
+JAX runs each epoch as one `jax.jit` call (`lax.scan` over the batches); PyTorch runs
+the usual eager loop (`zero_grad`, forward, `backward`, `optimizer.step()`). Both start
+from the same Glorot-uniform parameters (drawn once with NumPy, biases zero), visit the
+data in the same fixed order (no shuffling) and use the same learning rates, so their
+losses after the first epoch agree (to rounding); the table prints them.
+
+Each (benchmark, tool, thread count) runs in its own process, pinned with `taskset`
+(`-c 0` for 1 thread, `-c 0,1` for 2). JAX on 1 thread also gets
+`XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`; PyTorch
+gets `torch.set_num_threads(n)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+DEFAULT_DATA = REPO / "symnn-runtime" / "data"
+
+MNIST_FLOP_PER_SAMPLE = 409_000  # forward + backward of 784-128-10, as issue 7 defines it
+
+# ---------------------------------------------------------------------------------------
+# Benchmark definitions
+# ---------------------------------------------------------------------------------------
+
+# name -> (layers, hidden activation, loss, dtype, lr, batch, data set)
+CASES = {
+    "small": dict(layers=[2, 8, 8, 1], act="tanh", loss="mse", dtype="float64", lr=0.05,
+                  batch=1, data="small", unit="ns/sample"),
+    "digits-b1": dict(layers=[64, 32, 10], act="tanh", loss="xent", dtype="float64",
+                      lr=0.1, batch=1, data="digits", unit="ns/sample"),
+    "digits-b32": dict(layers=[64, 32, 10], act="tanh", loss="xent", dtype="float64",
+                       lr=0.1, batch=32, data="digits", unit="ns/sample"),
+    "mnist": dict(layers=[784, 128, 10], act="relu", loss="xent", dtype="float32", lr=0.1,
+                  batch=64, data="mnist", unit="s/epoch"),
+}
+GROUPS = {"small": ["small"], "digits": ["digits-b1", "digits-b32"], "mnist": ["mnist"]}
+
+# Timed repetitions: (warm-up epochs, timed measurements, epochs per measurement) per
+# tool. JAX's small epochs are ~0.3 ms, so several are dispatched per measurement
+# (asynchronously, one block at the end) to keep the timer's overhead out.
+REPS = {
+    # full run
+    ("small", "jax"): (3, 30, 20), ("small", "torch"): (1, 15, 1),
+    ("digits-b1", "jax"): (2, 30, 2), ("digits-b1", "torch"): (1, 10, 1),
+    ("digits-b32", "jax"): (3, 30, 20), ("digits-b32", "torch"): (1, 15, 1),
+    ("mnist", "jax"): (2, 30, 1), ("mnist", "torch"): (1, 30, 1),
+}
+QUICK_REPS = {k: (1, 3, 1) for k in REPS}
+# The timed loop stops early once it has run MIN_MEASUREMENTS and BUDGET_S seconds (set
+# by --budget; a 2-thread run on a loaded 2-core machine can be 20x slower than usual).
+MIN_MEASUREMENTS = 10
+BUDGET_S = 240.0
+
+
+# ---------------------------------------------------------------------------------------
+# Data (NumPy; identical arrays for both tools)
+# ---------------------------------------------------------------------------------------
+
+
+def data_small():
+    """256 samples, x ~ U(-1, 1)^2 (NumPy PCG64, seed 7), t = sin(pi a) cos(pi b) / 2."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1.0, 1.0, size=(256, 2))
+    t = 0.5 * np.sin(np.pi * x[:, 0]) * np.cos(np.pi * x[:, 1])
+    return x, t[:, None], None
+
+
+def data_digits(data_dir: Path):
+    with gzip.open(data_dir / "digits.csv.gz", "rt") as f:
+        a = np.loadtxt(f, delimiter=",")
+    x = a[:, :64] / 16.0
+    labels = a[:, 64].astype(np.int64)
+    assert x.shape == (1797, 64) and labels.max() == 9
+    return x, np.eye(10)[labels], labels
+
+
+def read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic, = struct.unpack(">I", raw[:4])
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def data_mnist(data_dir: Path):
+    images = read_idx(data_dir / "mnist" / "train-images-idx3-ubyte.gz")
+    labels = read_idx(data_dir / "mnist" / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    x = images.reshape(len(images), 784).astype(np.float32) / np.float32(255.0)
+    assert x.shape == (60000, 784) and labels.shape == (60000,)
+    return x, np.eye(10, dtype=np.float32)[labels], labels
+
+
+def load_data(case: dict, data_dir: Path):
+    d = case["data"]
+    if d == "small":
+        x, t, labels = data_small()
+    elif d == "digits":
+        x, t, labels = data_digits(data_dir)
+    else:
+        x, t, labels = data_mnist(data_dir)
+    dt = np.dtype(case["dtype"])
+    return x.astype(dt), t.astype(dt), labels
+
+
+def glorot_params(layers, dtype, seed=42):
+    """[(W (out, in), b (out,))...]: W ~ U(-a, a), a = sqrt(6 / (in + out)); b = 0."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for fan_in, fan_out in zip(layers[:-1], layers[1:]):
+        a = np.sqrt(6.0 / (fan_in + fan_out))
+        w = rng.uniform(-a, a, size=(fan_out, fan_in)).astype(dtype)
+        params.append((w, np.zeros(fan_out, dtype=dtype)))
+    return params
+
+
+def split_batches(n, batch):
+    """(number of full batches, size of the last partial batch or 0)."""
+    return n // batch, n % batch
+
+
+# ---------------------------------------------------------------------------------------
+# JAX
+# ---------------------------------------------------------------------------------------
+
+
+def run_jax(case, x, t, labels, init, reps):
+    if case["dtype"] == "float64":
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    if case["dtype"] == "float64":
+        jax.config.update("jax_enable_x64", True)
+    act = {"tanh": jnp.tanh, "relu": jax.nn.relu}[case["act"]]
+    lr = case["lr"]
+    batch = case["batch"]
+
+    def forward(params, xb):
+        h = xb
+        for i, (w, b) in enumerate(params):
+            h = h @ w.T + b
+            if i + 1 < len(params):
+                h = act(h)
+        return h
+
+    def loss_fn(params, xb, tb):
+        z = forward(params, xb)
+        if case["loss"] == "mse":
+            return jnp.mean((z - tb) ** 2)
+        return -jnp.mean(jnp.sum(tb * jax.nn.log_softmax(z), axis=-1))
+
+    grad_fn = jax.grad(loss_fn)
+
+    def step(params, xb, tb):
+        g = grad_fn(params, xb, tb)
+        return jax.tree_util.tree_map(lambda p, gp: p - lr * gp, params, g)
+
+    n = len(x)
+    nb, rem = split_batches(n, batch)
+    xs = jnp.asarray(x[: nb * batch].reshape(nb, batch, -1))
+    ts = jnp.asarray(t[: nb * batch].reshape(nb, batch, -1))
+    xr = jnp.asarray(x[nb * batch:])
+    tr = jnp.asarray(t[nb * batch:])
+
+    @jax.jit
+    def epoch(params, xs, ts, xr, tr):
+        def body(p, xt):
+            return step(p, xt[0], xt[1]), None
+
+        params, _ = lax.scan(body, params, (xs, ts))
+        if rem:
+            params = step(params, xr, tr)
+        return params
+
+    @jax.jit
+    def evaluate(params, x, t):
+        z = forward(params, x)
+        if case["loss"] == "mse":
+            return jnp.mean((z - t) ** 2), jnp.float32(-1)
+        loss = -jnp.mean(jnp.sum(t * jax.nn.log_softmax(z), axis=-1))
+        acc = jnp.mean(jnp.argmax(z, axis=-1) == jnp.argmax(t, axis=-1))
+        return loss, acc
+
+    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in init]
+    xall, tall = jnp.asarray(x), jnp.asarray(t)
+    warm, count, inner = reps
+    first = None
+    for i in range(warm):
+        params = epoch(params, xs, ts, xr, tr)
+        jax.block_until_ready(params)
+        if i == 0:
+            first = [float(v) for v in evaluate(params, xall, tall)]
+    times = []
+    budget_end = time.perf_counter() + BUDGET_S
+    for i in range(count):
+        if i >= MIN_MEASUREMENTS and time.perf_counter() > budget_end:
+            break
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            params = epoch(params, xs, ts, xr, tr)
+        jax.block_until_ready(params)
+        times.append((time.perf_counter() - t0) / inner)
+    last = [float(v) for v in evaluate(params, xall, tall)]
+    epochs = warm + len(times) * inner
+    from importlib.metadata import version as pkg_version
+    version = f"jax {jax.__version__} (jaxlib {pkg_version('jaxlib')}, {jax.default_backend()})"
+    return times, first, last, epochs, version
+
+
+# ---------------------------------------------------------------------------------------
+# PyTorch (eager)
+# ---------------------------------------------------------------------------------------
+
+
+def run_torch(case, x, t, labels, init, reps, threads):
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    dtype = {"float64": torch.float64, "float32": torch.float32}[case["dtype"]]
+    layers = []
+    for i, (w, b) in enumerate(init):
+        lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers.append(lin)
+        if i + 1 < len(init):
+            layers.append(torch.nn.Tanh() if case["act"] == "tanh" else torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=case["lr"])
+
+    xall = torch.from_numpy(x)
+    if case["loss"] == "mse":
+        tall = torch.from_numpy(t)
+        loss_fn = F.mse_loss
+    else:
+        tall = torch.from_numpy(labels)  # class indices: the idiomatic (and faster) form
+        loss_fn = F.cross_entropy
+    # Batches split beforehand (views), so the timed loop is only the training step.
+    batches = list(zip(torch.split(xall, case["batch"]), torch.split(tall, case["batch"])))
+
+    def epoch():
+        for xb, tb in batches:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), tb)
+            loss.backward()
+            opt.step()
+
+    def evaluate():
+        with torch.no_grad():
+            z = model(xall)
+            loss = float(loss_fn(z, tall))
+            acc = -1.0 if case["loss"] == "mse" else float((z.argmax(1) == tall).double().mean())
+        return [loss, acc]
+
+    warm, count, inner = reps
+    first = None
+    for i in range(warm):
+        epoch()
+        if i == 0:
+            first = evaluate()
+    times = []
+    budget_end = time.perf_counter() + BUDGET_S
+    for i in range(count):
+        if i >= MIN_MEASUREMENTS and time.perf_counter() > budget_end:
+            break
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            epoch()
+        times.append((time.perf_counter() - t0) / inner)
+    last = evaluate()
+    epochs = warm + len(times) * inner
+    version = f"torch {torch.__version__} (eager, {torch.get_num_threads()} threads)"
+    return times, first, last, epochs, version
+
+
+# ---------------------------------------------------------------------------------------
+# Worker: one (case, tool, threads) in this process; prints one JSON line
+# ---------------------------------------------------------------------------------------
+
+
+def worker(args):
+    case = CASES[args.case]
+    data_dir = Path(args.data)
+    x, t, labels = load_data(case, data_dir)
+    init = glorot_params(case["layers"], np.dtype(case["dtype"]))
+    reps = (QUICK_REPS if args.quick else REPS)[(args.case, args.tool)]
+    global MIN_MEASUREMENTS, BUDGET_S
+    MIN_MEASUREMENTS = min(MIN_MEASUREMENTS, reps[1])
+    BUDGET_S = args.budget
+    if args.tool == "jax":
+        times, first, last, epochs, version = run_jax(case, x, t, labels, init, reps)
+    else:
+        times, first, last, epochs, version = run_torch(case, x, t, labels, init, reps,
+                                                        args.threads)
+    n = len(x)
+    med = float(np.median(times))
+    out = dict(case=args.case, tool=args.tool, threads=args.threads, samples=n,
+               epoch_s_median=med, epoch_s_min=float(min(times)),
+               epoch_s_max=float(max(times)), measurements=len(times),
+               epochs_per_measurement=reps[2], epochs_trained=epochs,
+               loss_after_epoch1=first[0], acc_after_epoch1=first[1],
+               loss_final=last[0], acc_final=last[1], version=version,
+               affinity=sorted(os.sched_getaffinity(0)))
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def spawn(case, tool, threads, args):
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--case", case,
+           "--tool", tool, "--threads", str(threads), "--data", str(args.data),
+           "--budget", str(args.budget)]
+    if args.quick:
+        cmd.append("--quick")
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    if tool == "jax" and threads == 1:
+        env["XLA_FLAGS"] = ("--xla_cpu_multi_thread_eigen=false "
+                            "intra_op_parallelism_threads=1")
+    if tool == "torch":
+        env["OMP_NUM_THREADS"] = str(threads)
+    cpus = "0" if threads == 1 else ",".join(str(i) for i in range(threads))
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= threads:
+        cmd = ["taskset", "-c", cpus] + cmd
+    load_before = loadavg()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"worker failed: {' '.join(cmd)} (exit {proc.returncode})")
+    res = json.loads(lines[-1][len("RESULT "):])
+    res.update(load_before=load_before, load_after=loadavg(), wall_s=wall,
+               command=(f"XLA_FLAGS='{env['XLA_FLAGS']}' " if "XLA_FLAGS" in env else "")
+               + (f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} " if tool == "torch" else "")
+               + " ".join(cmd))
+    return res
+
+
+def fmt_value(res):
+    if res["case"] == "mnist":
+        return f"{res['epoch_s_median']:.3f} s"
+    return f"{res['epoch_s_median'] / res['samples'] * 1e9:,.0f} ns"
+
+
+def fmt_range(res):
+    lo, hi = res["epoch_s_min"], res["epoch_s_max"]
+    if res["case"] == "mnist":
+        return f"{lo:.3f}–{hi:.3f} s"
+    n = res["samples"]
+    return f"{lo / n * 1e9:,.0f}–{hi / n * 1e9:,.0f}"
+
+
+def fmt_quality(loss, acc):
+    s = f"{loss:.6g}"
+    if acc >= 0:
+        s += f" / {acc * 100:.2f} %"
+    return s
+
+
+TITLES = {
+    "small": "2-8-8-1 tanh MSE f64, batch 1",
+    "digits-b1": "64-32-10 tanh xent f64, batch 1",
+    "digits-b32": "64-32-10 tanh xent f64, batch 32",
+    "mnist": "784-128-10 ReLU xent f32, batch 64",
+}
+
+
+def print_table(results):
+    print()
+    print("| benchmark | tool | threads | median | min–max | GFLOP/s | timed × epochs (total) | "
+          "loss / acc after epoch 1 | loss / acc at end | load before → after |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|---|")
+    for r in results:
+        gflops = ""
+        if r["case"] == "mnist":
+            gflops = f"{r['samples'] * MNIST_FLOP_PER_SAMPLE / r['epoch_s_median'] / 1e9:.2f}"
+        unit = "" if r["case"] == "mnist" else " /sample"
+        print(f"| {TITLES[r['case']]} | {r['tool']} | {r['threads']} | "
+              f"{fmt_value(r)}{unit} | {fmt_range(r)} | {gflops} | "
+              f"{r['measurements']} × {r['epochs_per_measurement']} ({r['epochs_trained']}) | "
+              f"{fmt_quality(r['loss_after_epoch1'], r['acc_after_epoch1'])} | "
+              f"{fmt_quality(r['loss_final'], r['acc_final'])} | "
+              f"{r['load_before']} → {r['load_after']} |")
+    print()
+    print("Versions:")
+    for v in sorted({r["version"].split(" (")[0] for r in results}):
+        print(f"  {v}")
+    print(f"  python {platform.python_version()}, numpy {np.__version__}, "
+          f"{platform.machine()}, {os.cpu_count()} CPUs")
+    print()
+    print("Commands (one process each):")
+    for r in results:
+        print(f"  {r['command']}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
+    ap.add_argument("--only", choices=sorted(GROUPS), help="run one benchmark group")
+    ap.add_argument("--threads", type=int, choices=[1, 2],
+                    help="only this thread count (default: mnist on 1 and 2, the "
+                         "per-sample benches on 1)")
+    ap.add_argument("--tool", choices=["jax", "torch"], help="only this tool")
+    ap.add_argument("--data", default=str(DEFAULT_DATA),
+                    help="data directory (digits.csv.gz, mnist/); default %(default)s")
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--budget", type=float, default=240.0,
+                    help="seconds of timed runs per process after which a process stops "
+                         "once it has 10 measurements (default %(default)s)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        worker(args)
+        return
+
+    groups = [args.only] if args.only else ["small", "digits", "mnist"]
+    tools = [args.tool] if args.tool else ["jax", "torch"]
+    results = []
+    for g in groups:
+        for case in GROUPS[g]:
+            threads_list = [args.threads] if args.threads else ([1, 2] if g == "mnist" else [1])
+            for tool in tools:
+                for th in threads_list:
+                    print(f"running {case} {tool} threads={th} (load {loadavg()}) ...",
+                          file=sys.stderr, flush=True)
+                    r = spawn(case, tool, th, args)
+                    results.append(r)
+                    print(f"  {fmt_value(r)}  [{r['version']}]  wall {r['wall_s']:.1f} s",
+                          file=sys.stderr, flush=True)
+    print_table(results)
+    if args.json:
+        meta = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), quick=args.quick,
+                    python=platform.python_version(), numpy=np.__version__)
+        Path(args.json).write_text(json.dumps(dict(meta=meta, results=results), indent=1))
+
+
+if __name__ == "__main__":
+    main()
