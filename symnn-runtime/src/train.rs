@@ -7,16 +7,31 @@
 //! per `next()` and yields its [`EpochReport`], so callers can log, plot, save
 //! checkpoints or stop whenever they like without a callback API.
 //!
-//! One optimizer step: zero a gradient buffer, call
-//! [`Model::accumulate_gradient_slice`] for each of `batch_size * accumulate`
-//! samples, divide by their count, optionally clip the global norm, step.
+//! One optimizer step: copy its `batch_size * accumulate` samples, in shuffled
+//! order, into two contiguous buffers (inputs and targets, allocated once per run),
+//! zero a gradient buffer, add the block's gradient with one
+//! [`Model::accumulate_gradient_batch_slice`] call (generated networks override it
+//! with batch code; its default loops over [`Model::accumulate_gradient_slice`]),
+//! divide by the sample count, optionally clip the global norm, step.
+//!
+//! **Threads.** With the `threads` cargo feature (on by default) a step whose work,
+//! `Model::cost().gradient_ops` times its samples, is large enough is split across a
+//! dedicated rayon pool: see [`Trainer::threads`] and
+//! [`Trainer::min_ops_per_thread`]. The samples are cut into fixed contiguous chunks,
+//! each accumulated into its own gradient buffer, and the buffers are added in chunk
+//! order, so the arithmetic is fixed by the thread count.
 //!
 //! **Determinism.** Sample order comes from one `rand_pcg::Pcg64` stream seeded
 //! with [`Trainer::seed`] (a portable generator with specified output), shuffled
 //! afresh each epoch with `rand`'s `SliceRandom::shuffle`; everything else is
-//! sequential arithmetic. The same seed, model and data therefore give
-//! bit-identical parameters on every run and platform (for the same `rand` and
-//! `rand_pcg` minor versions, and a platform with IEEE-754 `f32`/`f64`).
+//! arithmetic in an order fixed by the data, the batch size and the number of threads
+//! each step gets (a function of [`Trainer::threads`], the model's op count and
+//! [`Trainer::min_ops_per_thread`], never of timings). The same seed, model, data and
+//! thread setting therefore give bit-identical parameters on every run and platform
+//! (for the same `rand` and `rand_pcg` minor versions, and a platform with IEEE-754
+//! `f32`/`f64`). The default `threads(0)` stands for the core count, so pass an
+//! explicit count to reproduce a large network's run on a machine with a different
+//! number of cores; `threads(1)` is the sequential computation.
 //!
 //! **Non-finite values are errors.** After every step the loss, the gradient and
 //! the updated parameters are checked; the first NaN or infinity ends training with
@@ -96,7 +111,8 @@ struct EarlyStopping {
 impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
     /// A trainer with `optimizer` and the defaults: 10 epochs, batch size 32, no
     /// accumulation, seed 0, shuffling on, constant learning rate, evaluation every
-    /// epoch, no metric, no early stopping, silent. The optimizer's current learning
+    /// epoch, no metric, no early stopping, silent, all cores for steps large enough
+    /// to split ([`threads`](Trainer::threads)). The optimizer's current learning
     /// rate is the base rate schedules scale.
     pub fn new(optimizer: O) -> Self {
         Trainer {
@@ -380,7 +396,9 @@ fn chunk_range(n: usize, t: usize, c: usize) -> std::ops::Range<usize> {
     c * n / t..(c + 1) * n / t
 }
 
-/// Per-run state of the threaded path: one gradient buffer and loss slot per thread.
+/// Per-run state of the threaded path: a gradient buffer and a loss slot for each
+/// chunk but the first, which the calling thread accumulates straight into the step's
+/// gradient.
 struct Split<F> {
     /// The most threads any step of the run gets (1: never split).
     max_threads: usize,
@@ -393,22 +411,23 @@ struct Split<F> {
 }
 
 impl<F: Float> Split<F> {
-    /// Allocates the buffers and makes sure the trainer has a pool of `max_threads`
-    /// workers; falls back to sequential (`max_threads = 1`) if threads cannot be
-    /// spawned.
+    /// Allocates the buffers and makes sure the trainer has a pool of
+    /// `max_threads - 1` workers (the calling thread is the other one); falls back to
+    /// sequential (`max_threads = 1`) if threads cannot be spawned.
     fn new<M: Model<Float = F>, O>(trainer: &mut Trainer<M, O>, max_threads: usize) -> Self {
         #[cfg(feature = "threads")]
         {
             let mut max_threads = max_threads;
             if max_threads > 1 {
+                let workers = max_threads - 1;
                 let reuse = trainer
                     .pool
                     .as_ref()
-                    .is_some_and(|p| p.current_num_threads() == max_threads);
+                    .is_some_and(|p| p.current_num_threads() == workers);
                 if !reuse {
                     trainer.pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(max_threads)
-                        .thread_name(|i| format!("symnn-train-{i}"))
+                        .num_threads(workers)
+                        .thread_name(|i| format!("symnn-train-{}", i + 1))
                         // Like a main thread's: generated straight-line code can have
                         // large stack frames.
                         .stack_size(8 << 20)
@@ -419,11 +438,11 @@ impl<F: Float> Split<F> {
                     max_threads = 1;
                 }
             }
-            let per_thread = if max_threads > 1 { max_threads } else { 0 };
+            let others = max_threads - 1;
             Split {
                 max_threads,
-                bufs: vec![vec![F::ZERO; M::NUM_PARAMS]; per_thread],
-                losses: vec![F::ZERO; per_thread],
+                bufs: vec![vec![F::ZERO; M::NUM_PARAMS]; others],
+                losses: vec![F::ZERO; others],
             }
         }
         #[cfg(not(feature = "threads"))]
@@ -438,7 +457,9 @@ impl<F: Float> Split<F> {
 
     /// Adds the summed gradient of the samples in `inputs`/`targets` into `grad`
     /// (zeroed by the caller) and returns their summed loss, computed on `threads`
-    /// threads (at most `max_threads`) of `trainer`'s pool.
+    /// threads (at most `max_threads`): chunk 0 on the calling thread, straight into
+    /// `grad`, chunks 1.. on `trainer`'s pool, each into its own buffer; then the
+    /// buffers are added into `grad` in chunk order.
     #[cfg_attr(not(feature = "threads"), allow(unused_variables))]
     fn accumulate<M: Model<Float = F>, O>(
         &mut self,
@@ -452,31 +473,37 @@ impl<F: Float> Split<F> {
         #[cfg(feature = "threads")]
         if threads > 1 {
             if let Some(pool) = &trainer.pool {
-                use rayon::prelude::*;
                 let n = crate::batch_len::<M>(inputs, targets);
                 let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
-                pool.install(|| {
-                    self.bufs[..threads]
-                        .par_iter_mut()
-                        .zip(self.losses[..threads].par_iter_mut())
-                        .enumerate()
-                        .with_max_len(1)
-                        .for_each(|(c, (buf, loss))| {
-                            let r = chunk_range(n, threads, c);
+                let chunk = |c: usize| {
+                    let r = chunk_range(n, threads, c);
+                    (
+                        &inputs[r.start * iw..r.end * iw],
+                        &targets[r.start * tw..r.end * tw],
+                    )
+                };
+                let others = threads - 1;
+                let mut loss = F::ZERO;
+                // One small heap job per spawned chunk (rayon's), nothing else.
+                pool.in_place_scope(|s| {
+                    let slots = self.bufs[..others].iter_mut().zip(&mut self.losses);
+                    for (c, (buf, loss)) in (1..).zip(slots) {
+                        let (x, y) = chunk(c);
+                        s.spawn(move |_| {
                             buf.fill(F::ZERO);
-                            *loss = model.accumulate_gradient_batch_slice(
-                                &inputs[r.start * iw..r.end * iw],
-                                &targets[r.start * tw..r.end * tw],
-                                buf,
-                            );
+                            *loss = model.accumulate_gradient_batch_slice(x, y, buf);
                         });
+                    }
+                    let (x, y) = chunk(0);
+                    loss = model.accumulate_gradient_batch_slice(x, y, grad);
                 });
                 // Reduce in chunk order: the same sums every run.
-                grad.copy_from_slice(&self.bufs[0]);
-                for buf in &self.bufs[1..threads] {
+                let mut total = loss.to_f64();
+                for (buf, loss) in self.bufs[..others].iter().zip(&self.losses) {
                     grad.iter_mut().zip(buf).for_each(|(g, b)| *g += *b);
+                    total += loss.to_f64();
                 }
-                return self.losses[..threads].iter().map(|l| l.to_f64()).sum();
+                return total;
             }
         }
         model
