@@ -136,10 +136,37 @@ fn break_even<M: Model>(name: &str) {
     }
 }
 
+/// Wall time of a fixed integer loop on one thread, and of two copies on two threads:
+/// about equal when two cores are free, double when other load takes one.
+fn free_cores_probe() -> (f64, f64) {
+    fn spin() -> u64 {
+        let mut x = 1u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+        }
+        std::hint::black_box(x)
+    }
+    let t = Instant::now();
+    spin();
+    let one = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let other = std::thread::spawn(spin);
+    spin();
+    other.join().unwrap();
+    (one, t.elapsed().as_secs_f64())
+}
+
 fn main() {
     println!(
         "available_parallelism: {:?}",
         std::thread::available_parallelism().map(|n| n.get())
+    );
+    let (one, two) = free_cores_probe();
+    println!(
+        "free-core probe: 1 job {:.1} ms, 2 jobs on 2 threads {:.1} ms ({:.2}x the time; 1.0 = two free cores)",
+        1e3 * one,
+        1e3 * two,
+        two / one
     );
     break_even::<Small>("8-16-4 f32");
     break_even::<Digits>("64-32-10 f32");

@@ -18,6 +18,8 @@ network! {
 }
 
 const BATCH: usize = 64;
+// The split really happens at this size with the default threshold.
+const _: () = assert!(Digits::COST.gradient_ops * BATCH / 2 >= DEFAULT_MIN_OPS_PER_THREAD);
 
 fn random_data(n: usize) -> Dataset<f64> {
     let mut rng = SplitMix64::new(17);
@@ -43,8 +45,6 @@ fn train(data: &Dataset<f64>, threads: usize) -> (Vec<f64>, f64) {
 
 #[test]
 fn threaded_training_is_deterministic_and_matches_one_thread() {
-    // The split really happens at this size with the default threshold.
-    assert!(Digits::COST.gradient_ops * BATCH / 2 >= DEFAULT_MIN_OPS_PER_THREAD);
     // 300 samples: four steps of 64 and one of 44 an epoch.
     let data = random_data(300);
     let (a, loss_a) = train(&data, 2);
