@@ -125,7 +125,7 @@ fn break_even<M: Model>(name: &str) {
         // About 4M gradient ops an epoch, at least 8 steps.
         let steps = (4_000_000 / (ops * batch)).clamp(8, 2000);
         let data = random_data::<M>(batch * steps, 3);
-        let (t1, t2, r) = paired::<M>(batch, 0, &data, 15);
+        let (t1, t2, r) = paired::<M>(batch, 0, &data, 31);
         println!(
             "  {batch:>5}  {:>10}  {:>16.2}  {:>17.2}  {:>15.2}  {r:>8.2}",
             ops * batch / 2,
@@ -172,7 +172,7 @@ fn main() {
     break_even::<Digits>("64-32-10 f32");
 
     let data = random_data::<Mnist>(2048, 5);
-    let (t1, t2, r) = paired::<Mnist>(256, symnn::train::DEFAULT_MIN_OPS_PER_THREAD, &data, 7);
+    let (t1, t2, r) = paired::<Mnist>(256, symnn::train::DEFAULT_MIN_OPS_PER_THREAD, &data, 25);
     println!(
         "\n784-128-10 f32, batch 256, {} samples, {} gradient ops a sample, default threshold:",
         data.len(),

@@ -1,6 +1,6 @@
 //! A `network!`-generated net trained with the `Trainer` on several threads: the same
 //! thread count gives bit-identical parameters on every run, and 1 and 2 threads agree
-//! up to rounding. The 64-32-10 net's steps of 64 samples are above the default
+//! up to rounding. The 64-32-10 net's steps of 128 samples are above the default
 //! threshold (`gradient_ops * 64 / 2` per thread), so `threads(2)` does split them.
 use symnn::init::SplitMix64;
 use symnn::train::DEFAULT_MIN_OPS_PER_THREAD;
@@ -17,7 +17,7 @@ network! {
     }
 }
 
-const BATCH: usize = 64;
+const BATCH: usize = 128;
 // The split really happens at this size with the default threshold.
 const _: () = assert!(Digits::COST.gradient_ops * BATCH / 2 >= DEFAULT_MIN_OPS_PER_THREAD);
 
@@ -45,8 +45,8 @@ fn train(data: &Dataset<f64>, threads: usize) -> (Vec<f64>, f64) {
 
 #[test]
 fn threaded_training_is_deterministic_and_matches_one_thread() {
-    // 300 samples: four steps of 64 and one of 44 an epoch.
-    let data = random_data(300);
+    // 600 samples: four steps of 128 and one of 88 an epoch.
+    let data = random_data(600);
     let (a, loss_a) = train(&data, 2);
     let (b, loss_b) = train(&data, 2);
     assert!(

@@ -94,11 +94,15 @@ pub struct Trainer<M: Model, O> {
 
 /// The default of [`Trainer::min_ops_per_thread`]: a thread is given a share of a
 /// minibatch only if that share is at least this many gradient operations
-/// (`Model::cost().gradient_ops` times its samples). Measured on a 2-core x86-64
-/// machine (`benches/threads.rs`): splitting a step across 2 rayon workers breaks even
-/// at about 20 000 ops a thread and is 1.6x faster at 200 000; the threshold sits
-/// above the break-even so that a split batch is clearly faster. See `docs/RUNTIME.md`.
-pub const DEFAULT_MIN_OPS_PER_THREAD: usize = 100_000;
+/// (`Model::cost().gradient_ops` times its samples).
+///
+/// Chosen from `benches/threads.rs` on a 2-core x86-64 machine: the scalar generated
+/// code runs about 3-4.5 G ops/s on one thread, and handing a chunk to a worker and
+/// joining it costs a split step 10-30 µs, so a 2-thread split breaks even near
+/// 100 000 ops a thread and was measured 1.17x / 1.41x / 1.64x faster at 180 000 /
+/// 360 000 / 720 000 (64-32-10 net). At 200 000 ops (50-70 µs a thread) a split
+/// step is clearly faster; anything smaller stays sequential. See `docs/RUNTIME.md`.
+pub const DEFAULT_MIN_OPS_PER_THREAD: usize = 200_000;
 
 /// Early-stopping settings (see [`Trainer::early_stopping`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
