@@ -12,7 +12,9 @@
 //! (JSON and safetensors), [`progress`], and behind cargo features: `datasets`
 //! (module `datasets`: iris, breast cancer, digits, MNIST), `plot` (module `plot`: SVG
 //! curves), `safetensors` (checkpoint export/import) and `progress` (a progress
-//! bar); `full` enables all four. See `docs/RUNTIME.md` for the design.
+//! bar); `full` enables all four. The default feature `threads` (rayon) lets the
+//! [`Trainer`] split large minibatches across cores ([`Trainer::threads`]). See
+//! `docs/RUNTIME.md` for the design.
 #![warn(missing_docs)]
 
 pub mod checkpoint;

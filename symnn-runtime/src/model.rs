@@ -6,7 +6,11 @@ use crate::{Cost, Float};
 /// The slice methods panic if a slice has the wrong length (a programming error, like
 /// indexing out of bounds); check lengths against the constants first when the data
 /// comes from outside.
-pub trait Model: Clone {
+///
+/// Models are `Sync`: the [`Trainer`](crate::Trainer) shares one read-only across
+/// threads while they accumulate the gradients of a minibatch's parts. A generated
+/// network is a plain parameter array, so it always is.
+pub trait Model: Clone + Sync {
     /// The element type, `f32` or `f64`.
     type Float: Float;
     /// Number of trainable parameters (`P`).

@@ -7,16 +7,31 @@
 //! per `next()` and yields its [`EpochReport`], so callers can log, plot, save
 //! checkpoints or stop whenever they like without a callback API.
 //!
-//! One optimizer step: zero a gradient buffer, call
-//! [`Model::accumulate_gradient_slice`] for each of `batch_size * accumulate`
-//! samples, divide by their count, optionally clip the global norm, step.
+//! One optimizer step: copy its `batch_size * accumulate` samples, in shuffled
+//! order, into two contiguous buffers (inputs and targets, allocated once per run),
+//! zero a gradient buffer, add the block's gradient with one
+//! [`Model::accumulate_gradient_batch_slice`] call (generated networks override it
+//! with batch code; its default loops over [`Model::accumulate_gradient_slice`]),
+//! divide by the sample count, optionally clip the global norm, step.
+//!
+//! **Threads.** With the `threads` cargo feature (on by default) a step whose work,
+//! `Model::cost().gradient_ops` times its samples, is large enough is split across a
+//! dedicated rayon pool: see [`Trainer::threads`] and
+//! [`Trainer::min_ops_per_thread`]. The samples are cut into fixed contiguous chunks,
+//! each accumulated into its own gradient buffer, and the buffers are added in chunk
+//! order, so the arithmetic is fixed by the thread count.
 //!
 //! **Determinism.** Sample order comes from one `rand_pcg::Pcg64` stream seeded
 //! with [`Trainer::seed`] (a portable generator with specified output), shuffled
 //! afresh each epoch with `rand`'s `SliceRandom::shuffle`; everything else is
-//! sequential arithmetic. The same seed, model and data therefore give
-//! bit-identical parameters on every run and platform (for the same `rand` and
-//! `rand_pcg` minor versions, and a platform with IEEE-754 `f32`/`f64`).
+//! arithmetic in an order fixed by the data, the batch size and the number of threads
+//! each step gets (a function of [`Trainer::threads`], the model's op count and
+//! [`Trainer::min_ops_per_thread`], never of timings). The same seed, model, data and
+//! thread setting therefore give bit-identical parameters on every run and platform
+//! (for the same `rand` and `rand_pcg` minor versions, and a platform with IEEE-754
+//! `f32`/`f64`). The default `threads(0)` stands for the core count, so pass an
+//! explicit count to reproduce a large network's run on a machine with a different
+//! number of cores; `threads(1)` is the sequential computation.
 //!
 //! **Non-finite values are errors.** After every step the loss, the gradient and
 //! the updated parameters are checked; the first NaN or infinity ends training with
@@ -68,8 +83,26 @@ pub struct Trainer<M: Model, O> {
     metric: Option<(&'static str, MetricFn<M>)>,
     progress: Progress,
     clip_grad_norm: Option<f64>,
+    threads: usize,
+    min_ops_per_thread: usize,
+    /// The worker pool, built on the first run that splits a batch and kept for later
+    /// runs with the same number of threads.
+    #[cfg(feature = "threads")]
+    pool: Option<rayon::ThreadPool>,
     _model: PhantomData<fn(&M)>,
 }
+
+/// The default of [`Trainer::min_ops_per_thread`]: a thread is given a share of a
+/// minibatch only if that share is at least this many gradient operations
+/// (`Model::cost().gradient_ops` times its samples).
+///
+/// Chosen from `benches/threads.rs` on a 2-core x86-64 machine: the scalar generated
+/// code runs about 3-4.5 G ops/s on one thread, and handing a chunk to a worker and
+/// joining it costs a split step 10-30 µs, so a 2-thread split breaks even near
+/// 100 000 ops a thread and was measured 1.17x / 1.41x / 1.64x faster at 180 000 /
+/// 360 000 / 720 000 (64-32-10 net). At 200 000 ops (50-70 µs a thread) a split
+/// step is clearly faster; anything smaller stays sequential. See `docs/RUNTIME.md`.
+pub const DEFAULT_MIN_OPS_PER_THREAD: usize = 200_000;
 
 /// Early-stopping settings (see [`Trainer::early_stopping`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,7 +115,8 @@ struct EarlyStopping {
 impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
     /// A trainer with `optimizer` and the defaults: 10 epochs, batch size 32, no
     /// accumulation, seed 0, shuffling on, constant learning rate, evaluation every
-    /// epoch, no metric, no early stopping, silent. The optimizer's current learning
+    /// epoch, no metric, no early stopping, silent, all cores for steps large enough
+    /// to split ([`threads`](Trainer::threads)). The optimizer's current learning
     /// rate is the base rate schedules scale.
     pub fn new(optimizer: O) -> Self {
         Trainer {
@@ -101,6 +135,10 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
             metric: None,
             progress: Progress::Silent,
             clip_grad_norm: None,
+            threads: 0,
+            min_ops_per_thread: DEFAULT_MIN_OPS_PER_THREAD,
+            #[cfg(feature = "threads")]
+            pool: None,
             _model: PhantomData,
         }
     }
@@ -205,6 +243,37 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
         self.clip_grad_norm = Some(max_norm);
         self
     }
+    /// The most threads one optimizer step's samples are split across: `1` is
+    /// sequential, `0` (the default) every core (`std::thread::available_parallelism`).
+    ///
+    /// A step with `n` samples gets `t = min(threads, n, n * gradient_ops /
+    /// min_ops_per_thread)` threads (at least 1), where `gradient_ops` is
+    /// `Model::cost().gradient_ops`: small networks and small batches stay sequential,
+    /// because handing work to a thread costs microseconds (see
+    /// [`min_ops_per_thread`](Trainer::min_ops_per_thread)). The samples are cut into
+    /// `t` contiguous chunks whose boundaries depend only on `n` and `t`; each chunk's
+    /// gradient is accumulated into its own buffer and the buffers are added in chunk
+    /// order, so the result is bit-identical from run to run for a given `threads`
+    /// value and machine core count (`0` depends on the core count; give an explicit
+    /// number to reproduce a run on another machine). `t = 1` is exactly the
+    /// sequential computation. Different `t` differ by rounding only.
+    ///
+    /// Without the `threads` cargo feature (on by default) this setting has no effect
+    /// and training is sequential.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+    /// The least work, in gradient operations (`Model::cost().gradient_ops` per
+    /// sample), that justifies one more thread for a step (see
+    /// [`threads`](Trainer::threads)); default [`DEFAULT_MIN_OPS_PER_THREAD`]. `0` splits
+    /// every step of two or more samples, whatever the model's cost. A model whose
+    /// `cost()` reports no gradient ops (a hand-written `Model` with `Cost::default()`)
+    /// is split only with `0`.
+    pub fn min_ops_per_thread(mut self, ops: usize) -> Self {
+        self.min_ops_per_thread = ops;
+        self
+    }
     /// How to report progress (default [`Progress::Silent`]).
     pub fn progress(mut self, progress: Progress) -> Self {
         self.progress = progress;
@@ -262,9 +331,27 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
         self.optimizer
             .set_learning_rate(M::Float::from_f64(self.base_lr));
         let reporter = Reporter::start(self.progress, self.epochs);
+        // The largest step: its samples fit the gather buffers, and its thread count
+        // bounds every step's.
+        let step_len = (self.batch_size * self.accumulate).min(train.len());
+        let (gather_inputs, gather_targets) = if self.shuffle {
+            (
+                vec![M::Float::ZERO; step_len * M::NUM_INPUTS],
+                vec![M::Float::ZERO; step_len * M::NUM_TARGETS],
+            )
+        } else {
+            // Without shuffling a step's samples are already contiguous in `train`.
+            (Vec::new(), Vec::new())
+        };
+        let max_threads =
+            threads_for::<M>(step_len, self.resolved_threads(), self.min_ops_per_thread);
+        let split = Split::new::<M, O>(self, max_threads);
         Ok(Epochs {
             rng: crate::data::rng(self.seed),
             order: (0..train.len()).collect(),
+            gather_inputs,
+            gather_targets,
+            split,
             grad: vec![M::Float::ZERO; M::NUM_PARAMS],
             before: vec![M::Float::ZERO; M::NUM_PARAMS],
             trainer: self,
@@ -279,6 +366,153 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
             done: false,
             reporter,
         })
+    }
+}
+
+impl<M: Model, O> Trainer<M, O> {
+    /// [`threads`](Trainer::threads) with `0` resolved to the core count; `1` without
+    /// the `threads` feature.
+    fn resolved_threads(&self) -> usize {
+        if !cfg!(feature = "threads") {
+            1
+        } else if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// How many threads a step of `n` samples gets (see [`Trainer::threads`]): a pure
+/// function of the sample count, the model's op count and the settings, never of
+/// timings, so that results are reproducible.
+fn threads_for<M: Model>(n: usize, threads: usize, min_ops_per_thread: usize) -> usize {
+    let by_work = match min_ops_per_thread {
+        0 => usize::MAX,
+        min => M::cost().gradient_ops.saturating_mul(n) / min,
+    };
+    threads.min(n).min(by_work).max(1)
+}
+
+/// The half-open sample range of chunk `c` when `n` samples are cut into `t` chunks.
+#[cfg(feature = "threads")]
+fn chunk_range(n: usize, t: usize, c: usize) -> std::ops::Range<usize> {
+    c * n / t..(c + 1) * n / t
+}
+
+/// Per-run state of the threaded path: a gradient buffer and a loss slot for each
+/// chunk but the first, which the calling thread accumulates straight into the step's
+/// gradient.
+struct Split<F> {
+    /// The most threads any step of the run gets (1: never split).
+    max_threads: usize,
+    #[cfg(feature = "threads")]
+    bufs: Vec<Vec<F>>,
+    #[cfg(feature = "threads")]
+    losses: Vec<F>,
+    #[cfg(not(feature = "threads"))]
+    _float: PhantomData<F>,
+}
+
+impl<F: Float> Split<F> {
+    /// Allocates the buffers and makes sure the trainer has a pool of
+    /// `max_threads - 1` workers (the calling thread is the other one); falls back to
+    /// sequential (`max_threads = 1`) if threads cannot be spawned.
+    fn new<M: Model<Float = F>, O>(trainer: &mut Trainer<M, O>, max_threads: usize) -> Self {
+        #[cfg(feature = "threads")]
+        {
+            let mut max_threads = max_threads;
+            if max_threads > 1 {
+                let workers = max_threads - 1;
+                let reuse = trainer
+                    .pool
+                    .as_ref()
+                    .is_some_and(|p| p.current_num_threads() == workers);
+                if !reuse {
+                    trainer.pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(workers)
+                        .thread_name(|i| format!("symnn-train-{}", i + 1))
+                        // Like a main thread's: generated straight-line code can have
+                        // large stack frames.
+                        .stack_size(8 << 20)
+                        .build()
+                        .ok();
+                }
+                if trainer.pool.is_none() {
+                    max_threads = 1;
+                }
+            }
+            let others = max_threads - 1;
+            Split {
+                max_threads,
+                bufs: vec![vec![F::ZERO; M::NUM_PARAMS]; others],
+                losses: vec![F::ZERO; others],
+            }
+        }
+        #[cfg(not(feature = "threads"))]
+        {
+            let _ = (trainer, max_threads);
+            Split {
+                max_threads: 1,
+                _float: PhantomData,
+            }
+        }
+    }
+
+    /// Adds the summed gradient of the samples in `inputs`/`targets` into `grad`
+    /// (zeroed by the caller) and returns their summed loss, computed on `threads`
+    /// threads (at most `max_threads`): chunk 0 on the calling thread, straight into
+    /// `grad`, chunks 1.. on `trainer`'s pool, each into its own buffer; then the
+    /// buffers are added into `grad` in chunk order.
+    #[cfg_attr(not(feature = "threads"), allow(unused_variables))]
+    fn accumulate<M: Model<Float = F>, O>(
+        &mut self,
+        model: &M,
+        inputs: &[F],
+        targets: &[F],
+        threads: usize,
+        grad: &mut [F],
+        trainer: &Trainer<M, O>,
+    ) -> f64 {
+        #[cfg(feature = "threads")]
+        if threads > 1 {
+            if let Some(pool) = &trainer.pool {
+                let n = crate::batch_len::<M>(inputs, targets);
+                let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
+                let chunk = |c: usize| {
+                    let r = chunk_range(n, threads, c);
+                    (
+                        &inputs[r.start * iw..r.end * iw],
+                        &targets[r.start * tw..r.end * tw],
+                    )
+                };
+                let others = threads - 1;
+                let mut loss = F::ZERO;
+                // One small heap job per spawned chunk (rayon's), nothing else.
+                pool.in_place_scope(|s| {
+                    let slots = self.bufs[..others].iter_mut().zip(&mut self.losses);
+                    for (c, (buf, loss)) in (1..).zip(slots) {
+                        let (x, y) = chunk(c);
+                        s.spawn(move |_| {
+                            buf.fill(F::ZERO);
+                            *loss = model.accumulate_gradient_batch_slice(x, y, buf);
+                        });
+                    }
+                    let (x, y) = chunk(0);
+                    loss = model.accumulate_gradient_batch_slice(x, y, grad);
+                });
+                // Reduce in chunk order: the same sums every run.
+                let mut total = loss.to_f64();
+                for (buf, loss) in self.bufs[..others].iter().zip(&self.losses) {
+                    grad.iter_mut().zip(buf).for_each(|(g, b)| *g += *b);
+                    total += loss.to_f64();
+                }
+                return total;
+            }
+        }
+        model
+            .accumulate_gradient_batch_slice(inputs, targets, grad)
+            .to_f64()
     }
 }
 
@@ -299,7 +533,9 @@ impl<M: Model, O: fmt::Debug> fmt::Debug for Trainer<M, O> {
             .field("metric", &self.metric.as_ref().map(|m| m.0))
             .field("progress", &self.progress)
             .field("clip_grad_norm", &self.clip_grad_norm)
-            .finish()
+            .field("threads", &self.threads)
+            .field("min_ops_per_thread", &self.min_ops_per_thread)
+            .finish_non_exhaustive()
     }
 }
 
@@ -329,6 +565,10 @@ pub struct Epochs<'a, M: Model, O> {
     eval: Option<&'a Dataset<M::Float>>,
     rng: rand_pcg::Pcg64,
     order: Vec<usize>,
+    /// A step's samples gathered in shuffled order (empty without shuffling).
+    gather_inputs: Vec<M::Float>,
+    gather_targets: Vec<M::Float>,
+    split: Split<M::Float>,
     grad: Vec<M::Float>,
     before: Vec<M::Float>,
     epoch: usize,
@@ -384,15 +624,35 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
                 self.set_lr(self.step);
             }
             let batch = &self.order[start..(start + chunk).min(self.order.len())];
+            let n = batch.len();
+            let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
+            let (inputs, targets) = if self.trainer.shuffle {
+                for (k, &i) in batch.iter().enumerate() {
+                    let (x, y) = self.train.get(i);
+                    self.gather_inputs[k * iw..(k + 1) * iw].copy_from_slice(x);
+                    self.gather_targets[k * tw..(k + 1) * tw].copy_from_slice(y);
+                }
+                (
+                    &self.gather_inputs[..n * iw],
+                    &self.gather_targets[..n * tw],
+                )
+            } else {
+                (
+                    &self.train.inputs()[start * iw..(start + n) * iw],
+                    &self.train.targets()[start * tw..(start + n) * tw],
+                )
+            };
+            let threads =
+                threads_for::<M>(n, self.split.max_threads, self.trainer.min_ops_per_thread);
             self.grad.fill(M::Float::ZERO);
-            let mut batch_loss = 0.0;
-            for &i in batch {
-                let (x, y) = self.train.get(i);
-                batch_loss += self
-                    .model
-                    .accumulate_gradient_slice(x, y, &mut self.grad)
-                    .to_f64();
-            }
+            let batch_loss = self.split.accumulate(
+                &*self.model,
+                inputs,
+                targets,
+                threads,
+                &mut self.grad,
+                self.trainer,
+            );
             let step = self.step + 1;
             if !batch_loss.is_finite() {
                 let value = batch_loss / batch.len() as f64;
