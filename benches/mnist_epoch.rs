@@ -80,8 +80,18 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Median seconds per epoch of `epochs` epochs (after one warm-up) and the final loss.
-fn epochs<M: Model<Float = f32>>(model: &mut M, train: &Dataset<f32>, batch: usize, threads: usize, epochs: usize) -> (f64, f64) {
-    let mut trainer = Trainer::new(Sgd::new(0.1)).epochs(1).batch_size(batch).seed(7).threads(threads);
+fn epochs<M: Model<Float = f32>>(
+    model: &mut M,
+    train: &Dataset<f32>,
+    batch: usize,
+    threads: usize,
+    epochs: usize,
+) -> (f64, f64) {
+    let mut trainer = Trainer::new(Sgd::new(0.1))
+        .epochs(1)
+        .batch_size(batch)
+        .seed(7)
+        .threads(threads);
     trainer.fit(model, train, None).expect("trains");
     let mut times = Vec::new();
     let mut loss = f64::NAN;
@@ -113,12 +123,20 @@ fn main() {
         .with_class_index_targets()
         .expect("labels");
     let n = train.len();
-    eprintln!("MNIST: {n} training images; ISA {:?}; 409k FLOP/sample", symnn::simd::isa());
+    eprintln!(
+        "MNIST: {n} training images; ISA {:?}; 409k FLOP/sample",
+        symnn::simd::isa()
+    );
     let started = Instant::now();
     for threads in [1, 2] {
         let mut net = MnistNet::with_seed_boxed(1);
         let (s, loss) = epochs(&mut *net, &train, 64, threads, 10);
-        row(&format!("batch path, batch 64, {threads} thread(s)"), s, n, loss);
+        row(
+            &format!("batch path, batch 64, {threads} thread(s)"),
+            s,
+            n,
+            loss,
+        );
     }
     {
         let mut net = MnistNet::with_seed_boxed(1);
