@@ -47,8 +47,8 @@ fn targets_for_loss(data: Dataset<f32>) -> Result<Dataset<f32>, Box<dyn Error>> 
 const INIT_SEED: u64 = 1;
 const SHUFFLE_SEED: u64 = 7;
 const EPOCHS: usize = 4;
-const BATCH: usize = 32;
-const LR: f32 = 2e-3;
+const BATCH: usize = 128;
+const LR: f32 = 4e-3;
 const PLOT: &str = "target/plots/mnist.svg";
 const CHECKPOINT: &str = "target/checkpoints/mnist.safetensors";
 

@@ -119,8 +119,9 @@ pub struct Render {
     /// The float type.
     pub float: Float,
     /// Straight-line one-sample code, where a chain of `exp`s is latency-bound: `exp`,
-    /// `ln` and `sigmoid` call libm (glibc's table-driven `exp` has the shortest
-    /// dependency chain). Otherwise (loop bodies, maps) every transcendental is
+    /// `ln`, `sigmoid` and `softplus` call libm (glibc's table-driven `exp` has the
+    /// shortest dependency chain; seed 003's step was 1.19x slower with the
+    /// polynomials). Otherwise (loop bodies, maps) every transcendental is
     /// `symnn::math`'s branch-free polynomial, so the loop vectorises.
     pub latency: bool,
 }
@@ -329,9 +330,9 @@ impl Render {
             Op::Div(a, b) => binary(o(a), quote!(/), o(b)),
             Op::Call(f, a) => {
                 let a = o(a);
-                // tanh and softplus are always `symnn::math`'s branch-free polynomials
-                // (1-2 ulp, docs/NUMERICS.md; glibc's tanh is slow); exp, ln and
-                // sigmoid too except in straight-line code (see `Render::latency`).
+                // tanh is always `symnn::math`'s branch-free polynomial (1-2 ulp,
+                // docs/NUMERICS.md; glibc's tanh is slow); exp, ln, sigmoid and
+                // softplus too except in straight-line code (see `Render::latency`).
                 let math = quote!(::symnn::math);
                 match f {
                     Func::Exp if self.latency => quote!(#a.exp()),
@@ -339,6 +340,9 @@ impl Render {
                     Func::Sigmoid if self.latency => {
                         let one = self.float.literal(1.0);
                         quote!(#one / (#one + (-#a).exp()))
+                    }
+                    Func::Softplus if self.latency => {
+                        quote!(#a.max(#zero) + (-#a.abs()).exp().ln_1p())
                     }
                     Func::Exp => quote!(#math::exp(#a)),
                     Func::Ln => quote!(#math::ln(#a)),
