@@ -234,3 +234,24 @@ fn mismatched_batches_panic() {
     let mut grad = [0.0; Mlp::NUM_PARAMS];
     Mlp::new().accumulate_gradient_batch(&[[0.0; 2]; 3], &[[0.0]; 2], &mut grad);
 }
+
+#[test]
+fn every_isa_level_gives_the_same_batch_results() {
+    // The portable fallback and the AVX2 / AVX-512 paths (as far as this CPU has them):
+    // lanes and maps do the same operations on every path; the GEMM kernels' FMAs and
+    // tiles change the last bits, so compare within rounding.
+    for isa in symnn::simd::Isa::ALL {
+        if isa > symnn::simd::detected() {
+            continue;
+        }
+        symnn::simd::with_max_isa(isa, || {
+            assert_eq!(symnn::simd::isa(), isa);
+            for n in [4, 13, 40] {
+                check(&Mlp::new(), n, smooth, 1e-13);
+                check(&Mlp32::new(), n, smooth, 1e-5);
+                check(&Mixed::new(), n, class, 1e-13);
+                check(&*Wide::new_boxed(), n, class, 1e-13);
+            }
+        });
+    }
+}
