@@ -11,9 +11,9 @@
 //! Run: `cargo bench --bench mnist_epoch` (about a minute). Results: docs/PERFORMANCE.md
 //! ("MNIST epoch").
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use symnn::{datasets, network, Dataset, Float, Model, Sgd, Trainer};
+use symnn::{datasets, network, Dataset, Model, Sgd, Trainer};
 
 network! {
     /// 784-128-10 classifier: one ReLU hidden layer, logits out, class-index target.
@@ -152,7 +152,5 @@ fn main() {
         let (s, loss) = epochs(&mut net, &train, 64, 1, 2);
         row("one-sample path, batch 64, 1 thread", s, n, loss);
     }
-    let _ = Duration::ZERO;
-    let _ = f32::ZERO;
     eprintln!("({:.0} s in all)", started.elapsed().as_secs_f64());
 }
