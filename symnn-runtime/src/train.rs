@@ -656,17 +656,26 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
             let step = self.step + 1;
             if !batch_loss.is_finite() {
                 let value = batch_loss / batch.len() as f64;
-                return Err(TrainError::NonFiniteLoss { epoch, step, value });
+                let culprit = find_culprit(&*self.model, inputs, targets, batch);
+                return Err(TrainError::NonFiniteLoss {
+                    epoch,
+                    step,
+                    value,
+                    sample: culprit.as_ref().map(|c| c.sample),
+                    param_name: culprit.and_then(|c| c.param).map(|(_, name, _)| name),
+                });
             }
             let scale = M::Float::from_f64(1.0 / batch.len() as f64);
             if let Some((param_index, value)) = scale_and_check(&mut self.grad, scale) {
                 let param_name = param_name::<M>(param_index);
+                let culprit = find_culprit(&*self.model, inputs, targets, batch);
                 return Err(TrainError::NonFiniteGradient {
                     epoch,
                     step,
                     param_index,
                     param_name,
                     value,
+                    sample: culprit.map(|c| c.sample),
                 });
             }
             if let Some(max_norm) = clip {
@@ -719,7 +728,15 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
             if let Some(eval) = self.eval {
                 let loss = crate::metrics::mean_loss(&*self.model, eval);
                 if !loss.is_finite() {
-                    return Err(TrainError::NonFiniteEvalLoss { epoch, value: loss });
+                    let sample = (0..eval.len()).find(|&i| {
+                        let (x, y) = eval.get(i);
+                        !self.model.loss_slice(x, y).to_f64().is_finite()
+                    });
+                    return Err(TrainError::NonFiniteEvalLoss {
+                        epoch,
+                        value: loss,
+                        sample,
+                    });
                 }
                 eval_loss = Some(loss);
             }
@@ -839,6 +856,36 @@ fn scale_and_check<F: Float>(grad: &mut [F], scale: F) -> Option<(usize, f64)> {
     }
 }
 
+/// The first sample of a step whose own loss or gradient is not finite.
+struct Culprit {
+    /// Its row in the training data.
+    sample: usize,
+    /// Its first non-finite gradient component: index, name and value.
+    param: Option<(usize, &'static str, f64)>,
+}
+
+/// Finds the [`Culprit`] of a step whose summed loss or gradient was not finite, by
+/// recomputing its samples one at a time (`rows[k]` is sample `k`'s row in the data).
+/// `None` when every sample is finite on its own and only their sum overflowed.
+/// Runs only on the way to an error, so its allocation does not matter.
+#[cold]
+fn find_culprit<M: Model>(
+    model: &M,
+    inputs: &[M::Float],
+    targets: &[M::Float],
+    rows: &[usize],
+) -> Option<Culprit> {
+    let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
+    let mut grad = vec![M::Float::ZERO; M::NUM_PARAMS];
+    rows.iter().enumerate().find_map(|(k, &sample)| {
+        let input = &inputs[k * iw..(k + 1) * iw];
+        let target = &targets[k * tw..(k + 1) * tw];
+        let loss = model.gradient_into_slice(input, target, &mut grad);
+        let param = first_non_finite(&grad).map(|(i, v)| (i, param_name::<M>(i), v));
+        (!loss.is_finite() || param.is_some()).then_some(Culprit { sample, param })
+    })
+}
+
 fn param_name<M: Model>(i: usize) -> &'static str {
     M::param_names().get(i).copied().unwrap_or("?")
 }
@@ -924,6 +971,13 @@ pub enum TrainError {
         step: usize,
         /// The mean loss of the batch.
         value: f64,
+        /// The training-data row of the step's first sample whose own loss or gradient
+        /// is not finite (`None`: every sample is finite alone and only the sum
+        /// overflowed).
+        sample: Option<usize>,
+        /// That sample's first non-finite gradient component ([`Model::param_names`]),
+        /// if any.
+        param_name: Option<&'static str>,
     },
     /// A gradient component was NaN or infinite (before the step; parameters untouched).
     NonFiniteGradient {
@@ -937,6 +991,10 @@ pub enum TrainError {
         param_name: &'static str,
         /// The averaged gradient component.
         value: f64,
+        /// The training-data row of the step's first sample whose own loss or gradient
+        /// is not finite (`None`: every sample is finite alone and only the sum
+        /// overflowed).
+        sample: Option<usize>,
     },
     /// A parameter became NaN or infinite in a step; the step was undone.
     NonFinite {
@@ -957,6 +1015,9 @@ pub enum TrainError {
         epoch: usize,
         /// The mean loss.
         value: f64,
+        /// The first evaluation sample whose loss is not finite (`None`: only the sum
+        /// overflowed).
+        sample: Option<usize>,
     },
     /// A data set's row width does not match the model.
     Shape {
@@ -976,20 +1037,32 @@ pub enum TrainError {
 impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TrainError::NonFiniteLoss { epoch, step, value } => {
-                write!(f, "loss became {value} at epoch {epoch}, step {step}")
+            TrainError::NonFiniteLoss { epoch, step, value, sample, param_name } => {
+                write!(f, "loss became {value} at epoch {epoch}, step {step}")?;
+                write_sample(f, *sample)?;
+                if let Some(name) = param_name {
+                    write!(f, "; the first non-finite gradient of that sample is for {name}")?;
+                }
+                Ok(())
             }
-            TrainError::NonFiniteGradient { epoch, step, param_index, param_name, value } => write!(
-                f,
-                "gradient of parameter {param_name} (#{param_index}) became {value} at epoch {epoch}, step {step}"
-            ),
+            TrainError::NonFiniteGradient { epoch, step, param_index, param_name, value, sample } => {
+                write!(
+                    f,
+                    "gradient of parameter {param_name} (#{param_index}) became {value} at epoch {epoch}, step {step}"
+                )?;
+                write_sample(f, *sample)
+            }
             TrainError::NonFinite { epoch, step, param_index, param_name, value } => write!(
                 f,
                 "parameter {param_name} (#{param_index}) became {value} at epoch {epoch}, step {step} \
                  (step undone; try a smaller learning rate or gradient clipping)"
             ),
-            TrainError::NonFiniteEvalLoss { epoch, value } => {
-                write!(f, "evaluation loss became {value} after epoch {epoch}")
+            TrainError::NonFiniteEvalLoss { epoch, value, sample } => {
+                write!(f, "evaluation loss became {value} after epoch {epoch}")?;
+                match sample {
+                    Some(row) => write!(f, ", first at evaluation sample {row}"),
+                    None => write!(f, " (every sample is finite alone: their sum overflowed)"),
+                }
             }
             TrainError::Shape { data, what, expected, found } => write!(
                 f,
@@ -997,6 +1070,14 @@ impl fmt::Display for TrainError {
             ),
             TrainError::EmptyDataset => write!(f, "the training data has no samples"),
         }
+    }
+}
+
+/// `, first at training sample N` (or why no single sample is to blame).
+fn write_sample(f: &mut fmt::Formatter<'_>, sample: Option<usize>) -> fmt::Result {
+    match sample {
+        Some(row) => write!(f, ", first at training sample {row}"),
+        None => write!(f, " (every sample is finite alone: their sum overflowed)"),
     }
 }
 

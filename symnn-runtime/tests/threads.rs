@@ -289,6 +289,8 @@ fn an_infinite_loss_on_a_worker_names_epoch_and_step() {
             epoch: 1,
             step: 2,
             value,
+            sample: Some(6),
+            param_name: None,
         } => assert!(value.is_infinite()),
         other => panic!("{other:?}"),
     }
@@ -315,7 +317,8 @@ fn an_infinite_gradient_on_a_worker_names_the_parameter() {
             step: 1,
             param_index: 1,
             param_name: "w[1]",
-            value: f64::NEG_INFINITY
+            value: f64::NEG_INFINITY,
+            sample: Some(3),
         }
     );
     assert_eq!(model.params, [0.0, 0.0, 0.0]);

@@ -274,6 +274,9 @@ fn an_infinite_loss_names_epoch_and_step() {
             epoch: 1,
             step: 4,
             value,
+            sample: Some(3),
+            // Its gradient, 2 (y - t) x, is finite: only the square overflowed.
+            param_name: None,
         } => assert!(value.is_infinite()),
         other => panic!("{other:?}"),
     }
@@ -295,7 +298,8 @@ fn an_infinite_gradient_names_the_parameter() {
             step: 1,
             param_index: 0,
             param_name: "w[0]",
-            value: f64::NEG_INFINITY
+            value: f64::NEG_INFINITY,
+            sample: Some(0),
         }
     );
     assert_eq!(model.params, [0.0, 0.0, 0.0]);
