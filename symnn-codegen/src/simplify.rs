@@ -501,6 +501,33 @@ mod tests {
         simplifies!(|g, x, y, z| g.insert(Node::StopGradient(x)) => x);
         simplifies!(|g, x, y, z| { let s = g.call(Func::Sin, x); let a = g.insert(Node::StopGradient(s)); g.insert(Node::StopGradient(a)) }
             => { let s = g.insert_raw(Node::Call(Func::Sin, x)); g.insert_raw(Node::StopGradient(s)) });
+        // A select on two constants is decided (NaN compares false).
+        simplifies!(|g, x, y, z| { let a = g.constant(1.0); let b = g.constant(0.0); g.insert(Node::IfEq(a, b, y, z)) } => z);
+        simplifies!(|g, x, y, z| { let a = g.constant(1.0); let b = g.constant(0.0); g.insert(Node::IfGt(a, b, y, z)) } => y);
+        simplifies!(|g, x, y, z| { let a = g.constant(f64::NAN); let b = g.constant(0.0); g.insert(Node::IfGe(a, b, y, z)) } => z);
+        // ln of a select between a constant and a sigmoid: the ln moves into the branches
+        // (bce's `ln(if t == 0 { 1 } else { σ(y) })`).
+        simplifies!(|g, x, y, z| {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            let s = g.call(Func::Sigmoid, y);
+            let sel = g.insert(Node::IfEq(x, zero, one, s));
+            g.call(Func::Ln, sel)
+        } => {
+            let zero = g.constant(0.0);
+            let sp = g.insert_raw(Node::Call(Func::Softplus, y));
+            let ln_s = g.insert_raw(Node::Sub(y, sp));
+            g.insert_raw(Node::IfEq(x, zero, zero, ln_s))
+        });
+        // ... but not for a plain value (its derivative would divide by it).
+        simplifies!(|g, x, y, z| {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            let sel = g.insert(Node::IfEq(x, zero, one, y));
+            g.call(Func::Ln, sel)
+        } => {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            let sel = g.insert_raw(Node::IfEq(x, zero, one, y));
+            g.insert_raw(Node::Call(Func::Ln, sel))
+        });
         // Nothing to rewrite: stored as given.
         simplifies!(|g, x, y, z| g.sub(x, y) => g.insert_raw(Node::Sub(x, y)));
         simplifies!(|g, x, y, z| g.insert(Node::Max(y, x)) => g.insert_raw(Node::Max(y, x)));
