@@ -293,6 +293,12 @@ enum Q {
 
 type Obs = (Path, Q, f64);
 
+/// `Sweep::observe`: params, input, target -> every path's quantities.
+type Observe = fn(&[f64], &[f64], &[f64]) -> Vec<Obs>;
+
+/// (case, float, target, input) of a failure or a documented value.
+type Key = (String, &'static str, String, String);
+
 trait Sweep {
     fn defaults() -> Vec<f64>;
     fn observe(params: &[f64], input: &[f64], target: &[f64]) -> Vec<Obs>;
@@ -357,7 +363,8 @@ struct Case {
     targets: &'static [&'static [f64]],
     /// Extra grid points (both types).
     extra: &'static [f64],
-    observe: [fn(&[f64], &[f64], &[f64]) -> Vec<Obs>; 2],
+    /// `Sweep::observe` of the f64 and the f32 network.
+    observe: [Observe; 2],
     defaults: fn() -> Vec<f64>,
 }
 
@@ -954,10 +961,11 @@ fn wanted(want: &Want, params: &[f64], path: Path, q: Q, round: fn(f64) -> f64) 
 #[derive(Default)]
 struct Report {
     checked: usize,
-    /// (case, float, target, input) -> the failing checks.
-    failures: BTreeMap<(String, &'static str, String, String), Vec<String>>,
-    /// Non-finite by nature: (case, float, target, input, quantity) -> wanted, got per path.
-    documented: BTreeMap<(String, &'static str, String, String, String), (f64, Vec<(Path, f64)>)>,
+    /// The failing checks of each (case, float, target, input).
+    failures: BTreeMap<Key, Vec<String>>,
+    /// Non-finite by nature: (case, float, target, input) and quantity -> the reference
+    /// and what the paths gave.
+    documented: BTreeMap<(Key, String), (f64, Vec<f64>)>,
 }
 
 fn fmt_q(q: Q) -> String {
@@ -1034,10 +1042,12 @@ fn sweep(cases: &[Case], float: &FloatType, report: &mut Report) {
                         continue;
                     }
                     let key = (
-                        case.name.to_string(),
-                        float.name,
-                        format!("{t:?}"),
-                        format!("{x:e}"),
+                        (
+                            case.name.to_string(),
+                            float.name,
+                            format!("{t:?}"),
+                            format!("{x:e}"),
+                        ),
                         fmt_q(q),
                     );
                     report
@@ -1045,7 +1055,7 @@ fn sweep(cases: &[Case], float: &FloatType, report: &mut Report) {
                         .entry(key)
                         .or_insert((w, Vec::new()))
                         .1
-                        .push((path, got));
+                        .push(got);
                 }
             }
         }
@@ -1066,14 +1076,13 @@ fn run(cases: &[Case], title: &str) {
         report.documented.len()
     )
     .unwrap();
-    for ((case, float, t, x, q), (want, gots)) in &report.documented {
+    for (((case, float, t, x), q), (want, gots)) in &report.documented {
         let mut values: Vec<String> = Vec::new();
-        for (path, got) in gots {
+        for got in gots {
             let s = format!("{got:e}");
             if !values.contains(&s) {
                 values.push(s);
             }
-            let _ = path;
         }
         writeln!(
             out,
