@@ -282,12 +282,14 @@ fn local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId, NodeId
             vec![(a, g.mul(adj, d))]
         }
         Node::Pow(a, b) => {
-            // d(a^b) = b a^(b-1) da + a^b ln(a) db
+            // d(a^b) = b a^(b-1) da + a^b ln(a) db, where a^b ln(a) is 0 at a = 0 (a^b is
+            // 0 near any b > 0): ln of 1 there, not 0·(-∞) = NaN.
             let one = g.constant(1.0);
             let bm1 = g.sub(b, one);
             let lower = g.insert(Node::Pow(a, bm1));
             let da = g.mul(b, lower);
-            let ln_a = g.call(Func::Ln, a);
+            let a_or_one = g.insert(Node::IfEq(a, zero, one, a));
+            let ln_a = g.call(Func::Ln, a_or_one);
             let db = g.mul(id, ln_a);
             vec![(a, g.mul(adj, da)), (b, g.mul(adj, db))]
         }

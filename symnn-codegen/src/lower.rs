@@ -879,11 +879,19 @@ fn reduction_term(g: &mut Graph, b: Builtin, x: NodeId, y: NodeId) -> NodeId {
             g.mul(d, d)
         }
         Builtin::Bce => {
+            // With the convention 0·ln 0 = 0: a term whose weight (t or 1 - t) is 0 takes
+            // the logarithm of 1 instead, so bce(0, 0) = bce(1, 1) = 0 with a finite
+            // gradient (a select *inside* the ln: neither the value nor the derivative
+            // `weight / p` then computes 0·∞ or 0/0). On a sigmoid the ln of the select
+            // still becomes a softplus (`simplify::stable_logs`).
             let (p, t) = (x, y);
-            let ln_p = g.call(Func::Ln, p);
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            let p_or_one = g.insert(Node::IfEq(t, zero, one, p));
+            let ln_p = g.call(Func::Ln, p_or_one);
             let q = g.rsub(1.0, p);
-            let ln_q = g.call(Func::Ln, q);
             let u = g.rsub(1.0, t);
+            let q_or_one = g.insert(Node::IfEq(u, zero, one, q));
+            let ln_q = g.call(Func::Ln, q_or_one);
             let a = g.mul(t, ln_p);
             let b = g.mul(u, ln_q);
             let s = g.add(a, b);

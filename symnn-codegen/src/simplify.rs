@@ -168,11 +168,23 @@ fn powers(g: &mut Graph, node: Node) -> Option<NodeId> {
 
 /// `ln(exp(x)) = x`, `ln(exp(x) / s) = x - ln(s)`, `ln(sigmoid(z)) = -softplus(-z)`,
 /// `ln(1 - sigmoid(z)) = -softplus(z)`,
-/// `softplus(-z) = softplus(z) - z`.
+/// `softplus(-z) = softplus(z) - z`, and `ln(if c { k } else { v })` =
+/// `if c { ln k } else { ln v }` for a constant `k` when `ln v` is one of the rewrites
+/// above (`bce`'s `ln(if t == 0 { 1 } else { σ(z) })`, see `lower::reduction_term`).
 fn stable_logs(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
         Node::Call(Func::Ln, a) => match g.node(a) {
             Node::Call(Func::Exp, x) => Some(x),
+            Node::IfGt(p, q, k, v) | Node::IfGe(p, q, k, v) | Node::IfEq(p, q, k, v)
+                if g.as_const(k).is_some() && has_stable_log(g, v) =>
+            {
+                let (ln_k, ln_v) = (g.call(Func::Ln, k), g.call(Func::Ln, v));
+                Some(g.insert(match g.node(a) {
+                    Node::IfGt(..) => Node::IfGt(p, q, ln_k, ln_v),
+                    Node::IfGe(..) => Node::IfGe(p, q, ln_k, ln_v),
+                    _ => Node::IfEq(p, q, ln_k, ln_v),
+                }))
+            }
             // ln(e^x / s) = x - ln(s): `ln(softmax(z))` becomes log-softmax, finite even
             // where a softmax entry underflows to 0.
             Node::Div(e, s) if matches!(g.node(e), Node::Call(Func::Exp, _)) => {
@@ -260,6 +272,18 @@ fn sigmoid_forms(g: &mut Graph, node: Node) -> Option<NodeId> {
     }
 }
 
+/// Whether `ln(v)` is rewritten by [`stable_logs`]: `v` an exponential, a sigmoid or
+/// one minus a sigmoid.
+fn has_stable_log(g: &Graph, v: NodeId) -> bool {
+    match g.node(v) {
+        Node::Call(Func::Exp | Func::Sigmoid, _) => true,
+        Node::Sub(one, s) => {
+            is_const(g, one, 1.0) && matches!(g.node(s), Node::Call(Func::Sigmoid, _))
+        }
+        _ => false,
+    }
+}
+
 fn arg_of_exp(g: &Graph, id: NodeId) -> Option<NodeId> {
     match g.node(id) {
         Node::Call(Func::Exp, z) => Some(z),
@@ -267,11 +291,24 @@ fn arg_of_exp(g: &Graph, id: NodeId) -> Option<NodeId> {
     }
 }
 
-/// `if c { x } else { x } = x`, `max(x, x) = x`, `min(x, x) = x`, `relu(relu(x))`, `|-x|`.
+/// `if c { x } else { x } = x`, a select on a comparison of two constants,
+/// `max(x, x) = x`, `min(x, x) = x`, `relu(relu(x))`, `|-x|`.
 fn selects(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
         Node::IfGt(_, _, t, e) | Node::IfGe(_, _, t, e) | Node::IfEq(_, _, t, e) if t == e => {
             Some(t)
+        }
+        Node::IfGt(p, q, t, e) | Node::IfGe(p, q, t, e) | Node::IfEq(p, q, t, e)
+            if g.as_const(p).is_some() && g.as_const(q).is_some() =>
+        {
+            // (The comparison as the emitted code makes it: NaN compares false.)
+            let (a, b) = (g.as_const(p)?, g.as_const(q)?);
+            let holds = match node {
+                Node::IfGt(..) => a > b,
+                Node::IfGe(..) => a >= b,
+                _ => a == b,
+            };
+            Some(if holds { t } else { e })
         }
         Node::Max(a, b) | Node::Min(a, b) if a == b => Some(a),
         Node::Call(Func::Relu, a) if matches!(g.node(a), Node::Call(Func::Relu, _)) => Some(a),
@@ -464,6 +501,33 @@ mod tests {
         simplifies!(|g, x, y, z| g.insert(Node::StopGradient(x)) => x);
         simplifies!(|g, x, y, z| { let s = g.call(Func::Sin, x); let a = g.insert(Node::StopGradient(s)); g.insert(Node::StopGradient(a)) }
             => { let s = g.insert_raw(Node::Call(Func::Sin, x)); g.insert_raw(Node::StopGradient(s)) });
+        // A select on two constants is decided (NaN compares false).
+        simplifies!(|g, x, y, z| { let a = g.constant(1.0); let b = g.constant(0.0); g.insert(Node::IfEq(a, b, y, z)) } => z);
+        simplifies!(|g, x, y, z| { let a = g.constant(1.0); let b = g.constant(0.0); g.insert(Node::IfGt(a, b, y, z)) } => y);
+        simplifies!(|g, x, y, z| { let a = g.constant(f64::NAN); let b = g.constant(0.0); g.insert(Node::IfGe(a, b, y, z)) } => z);
+        // ln of a select between a constant and a sigmoid: the ln moves into the branches
+        // (bce's `ln(if t == 0 { 1 } else { σ(y) })`).
+        simplifies!(|g, x, y, z| {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            let s = g.call(Func::Sigmoid, y);
+            let sel = g.insert(Node::IfEq(x, zero, one, s));
+            g.call(Func::Ln, sel)
+        } => {
+            let zero = g.constant(0.0);
+            let sp = g.insert_raw(Node::Call(Func::Softplus, y));
+            let ln_s = g.insert_raw(Node::Sub(y, sp));
+            g.insert_raw(Node::IfEq(x, zero, zero, ln_s))
+        });
+        // ... but not for a plain value (its derivative would divide by it).
+        simplifies!(|g, x, y, z| {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            let sel = g.insert(Node::IfEq(x, zero, one, y));
+            g.call(Func::Ln, sel)
+        } => {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            let sel = g.insert_raw(Node::IfEq(x, zero, one, y));
+            g.insert_raw(Node::Call(Func::Ln, sel))
+        });
         // Nothing to rewrite: stored as given.
         simplifies!(|g, x, y, z| g.sub(x, y) => g.insert_raw(Node::Sub(x, y)));
         simplifies!(|g, x, y, z| g.insert(Node::Max(y, x)) => g.insert_raw(Node::Max(y, x)));

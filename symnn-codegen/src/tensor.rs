@@ -246,7 +246,9 @@ impl Graph {
                             kernel: k,
                             args: inner,
                         },
-                    )) if s == shape && self.is_cheap(k) => {
+                    )) if s == shape
+                        && (self.is_cheap(k) || self.is_sigmoid_under_ln(k, kernel)) =>
+                    {
                         // Inline the inner kernel, its lanes mapped to outer arguments.
                         let inner_lanes: Vec<NodeId> = inner
                             .iter()
@@ -336,6 +338,18 @@ impl Graph {
                 Node::Call(..) | Node::Pow(..) | Node::Powi(..) | Node::Div(..)
             )
         })
+    }
+
+    /// Whether `inner` is a sigmoid and the kernel `outer` takes a logarithm: then the
+    /// sigmoid is inlined although it is not cheap, so that `ln(σ(z))` and
+    /// `ln(1 - σ(z))` become softplus terms (`simplify::stable_logs`) instead of
+    /// `ln(0) = -∞` where σ rounds to 0 or 1 (`bce` on a wide sigmoid layer, |z| > ~37).
+    fn is_sigmoid_under_ln(&self, inner: NodeId, outer: NodeId) -> bool {
+        matches!(self.node(inner), Node::Call(crate::graph::Func::Sigmoid, _))
+            && self
+                .kernel_nodes(outer)
+                .iter()
+                .any(|&n| matches!(self.node(n), Node::Call(crate::graph::Func::Ln, _)))
     }
 
     /// The nodes of a kernel (reachable from `kernel` through scalar operands), in id
