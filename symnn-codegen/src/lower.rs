@@ -884,7 +884,21 @@ fn reduction_term(g: &mut Graph, b: Builtin, x: NodeId, y: NodeId) -> NodeId {
             // gradient (a select *inside* the ln: neither the value nor the derivative
             // `weight / p` then computes 0·∞ or 0/0). On a sigmoid the ln of the select
             // still becomes a softplus (`simplify::stable_logs`).
+            //
+            // A sigmoid `p` needs no select: `ln σ(z)` becomes `z − softplus(z)`, finite
+            // for every finite z, so `0·ln σ` is 0 already, and the gradient stays the
+            // textbook `σ(z) − t` (four selects fewer, and readable in `derivation()`).
             let (p, t) = (x, y);
+            if matches!(g.node(p), Node::Call(Func::Sigmoid, _)) {
+                let ln_p = g.call(Func::Ln, p);
+                let q = g.rsub(1.0, p);
+                let ln_q = g.call(Func::Ln, q);
+                let u = g.rsub(1.0, t);
+                let a = g.mul(t, ln_p);
+                let b = g.mul(u, ln_q);
+                let s = g.add(a, b);
+                return g.neg(s);
+            }
             let (zero, one) = (g.constant(0.0), g.constant(1.0));
             let p_or_one = g.insert(Node::IfEq(t, zero, one, p));
             let ln_p = g.call(Func::Ln, p_or_one);
