@@ -1,6 +1,6 @@
 //! Stack use of the generated methods, measured by stack painting (x86-64 only).
 //!
-//! A `#[inline(never)]` function fills 256 KiB of the stack below the caller with a
+//! A `#[inline(never)]` function fills 1 MiB of the stack below the caller with a
 //! pattern and returns; the caller reads its stack pointer (`rsp`), calls the method
 //! (through `dyn FnMut`, so it is not inlined into the caller) and finds the lowest
 //! byte that no longer holds the pattern. The difference is the method's whole stack
@@ -18,7 +18,7 @@ use std::hint::black_box;
 
 use symnn_nostd::{Mlp, Seed003, Wide};
 
-const PAINT: usize = 256 * 1024;
+const PAINT: usize = 1024 * 1024;
 const PATTERN: u8 = 0xA5;
 
 /// Paints `PAINT` bytes of stack below the caller; returns the address of the lowest.
@@ -53,7 +53,11 @@ struct Usage {
     sgd_step: usize,
     forward: usize,
     gradient: usize,
+    batch: usize,
 }
+
+/// Samples in the measured `sgd_step_batch`.
+const BATCH: usize = 16;
 
 macro_rules! usage {
     ($net:ty, $i:expr, $t:expr) => {{
@@ -69,10 +73,15 @@ macro_rules! usage {
         let gradient = measure(&mut || {
             black_box(net.gradient_into(black_box(&x), black_box(&t), &mut grad));
         });
+        let (xs, ts) = ([x; BATCH], [t; BATCH]);
+        let batch = measure(&mut || {
+            black_box(net.sgd_step_batch(black_box(&xs), black_box(&ts), black_box(0.01)));
+        });
         Usage {
             sgd_step,
             forward,
             gradient,
+            batch,
         }
     }};
 }
@@ -81,7 +90,7 @@ macro_rules! usage {
 fn stack_use_of_the_generated_methods() {
     // A thread of its own, with room for the painted region.
     std::thread::Builder::new()
-        .stack_size(4 << 20)
+        .stack_size(8 << 20)
         .spawn(|| {
             let rows = [
                 ("seed 003 (2-2-1)", usage!(Seed003, [0.35_f32, 0.9], [1.0_f32])),
@@ -97,9 +106,12 @@ fn stack_use_of_the_generated_methods() {
             ];
             let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
             println!("stack use in bytes ({profile}, x86-64):");
-            println!("| network | sgd_step | forward | gradient_into |");
+            println!("| network | sgd_step | forward | gradient_into | sgd_step_batch ({BATCH}) |");
             for (name, u) in &rows {
-                println!("| {name} | {} | {} | {} |", u.sgd_step, u.forward, u.gradient);
+                println!(
+                    "| {name} | {} | {} | {} | {} |",
+                    u.sgd_step, u.forward, u.gradient, u.batch
+                );
                 // Loose: a measurement, not a budget (debug builds use much more).
                 assert!(u.sgd_step > 0 && u.sgd_step < 200_000);
             }
