@@ -91,7 +91,11 @@ pub fn train_adam<M: Model<Float = f32>, const P: usize>(
     data: &[([f32; 2], [f32; 1])],
     epochs: usize,
 ) -> f32 {
-    assert_eq!(P, M::NUM_PARAMS, "the gradient array must hold NUM_PARAMS values");
+    assert_eq!(
+        P,
+        M::NUM_PARAMS,
+        "the gradient array must hold NUM_PARAMS values"
+    );
     let mut grad = [0.0_f32; P];
     let mut mean = 0.0;
     let n = count(data.len());

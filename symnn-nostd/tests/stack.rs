@@ -40,11 +40,15 @@ fn measure(f: &mut dyn FnMut()) -> usize {
     let mut first = lo;
     // SAFETY: `lo..lo + PAINT` is this thread's stack below `sp` (painted above and
     // not freed: the thread is alive); reading dead stack bytes is what painting is.
-    while first < sp && unsafe { core::ptr::with_exposed_provenance::<u8>(first).read_volatile() } == PATTERN
+    while first < sp
+        && unsafe { core::ptr::with_exposed_provenance::<u8>(first).read_volatile() } == PATTERN
     {
         first += 1;
     }
-    assert!(first > lo, "the method used more than {PAINT} bytes of stack");
+    assert!(
+        first > lo,
+        "the method used more than {PAINT} bytes of stack"
+    );
     sp - first
 }
 
@@ -93,7 +97,10 @@ fn stack_use_of_the_generated_methods() {
         .stack_size(8 << 20)
         .spawn(|| {
             let rows = [
-                ("seed 003 (2-2-1)", usage!(Seed003, [0.35_f32, 0.9], [1.0_f32])),
+                (
+                    "seed 003 (2-2-1)",
+                    usage!(Seed003, [0.35_f32, 0.9], [1.0_f32]),
+                ),
                 ("2-8-8-1 tanh", usage!(Mlp, [0.35_f32, -0.9], [0.5_f32])),
                 (
                     "64-32-10 sigmoid",
@@ -104,7 +111,11 @@ fn stack_use_of_the_generated_methods() {
                     }),
                 ),
             ];
-            let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+            let profile = if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            };
             println!("stack use in bytes ({profile}, x86-64):");
             println!("| network | sgd_step | forward | gradient_into | sgd_step_batch ({BATCH}) |");
             for (name, u) in &rows {

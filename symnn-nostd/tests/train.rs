@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use symnn::{Adam, Model};
+use symnn::Adam;
 use symnn_nostd::{mean_loss, train_adam, train_sgd, Mlp, Seed003, Wide, XOR};
 
 /// Counts this thread's allocations (tests run in parallel threads).
@@ -109,7 +109,10 @@ fn mlp_learns_xor_with_sgd_without_allocating() {
     assert!(after < before / 10.0, "{before} -> {after}");
     assert_xor(&net);
     assert!(after < 1e-6, "{after}");
-    assert!(close(sum, STD_SGD_PARAM_SUM, 1e-5), "{sum} vs std {STD_SGD_PARAM_SUM}");
+    assert!(
+        close(sum, STD_SGD_PARAM_SUM, 1e-5),
+        "{sum} vs std {STD_SGD_PARAM_SUM}"
+    );
 }
 
 #[test]
@@ -127,7 +130,10 @@ fn mlp_learns_xor_with_adam_without_allocating() {
     assert!(after < before / 10.0, "{before} -> {after}");
     assert_xor(&net);
     assert!(after < 1e-6, "{after}");
-    assert!(close(sum, STD_ADAM_PARAM_SUM, 1e-5), "{sum} vs std {STD_ADAM_PARAM_SUM}");
+    assert!(
+        close(sum, STD_ADAM_PARAM_SUM, 1e-5),
+        "{sum} vs std {STD_ADAM_PARAM_SUM}"
+    );
 }
 
 #[test]
@@ -156,4 +162,3 @@ fn sizes_are_the_parameter_arrays() {
     assert_eq!(size_of::<Mlp>(), 105 * 4);
     assert_eq!(size_of::<Wide>(), 2410 * 4);
 }
-

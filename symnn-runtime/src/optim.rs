@@ -73,7 +73,11 @@ impl<F: Float> State<F> for alloc::vec::Vec<F> {
         if self.is_empty() {
             self.resize(n, F::ZERO);
         }
-        assert_eq!(self.len(), n, "{what}: parameter count changed without reset()");
+        assert_eq!(
+            self.len(),
+            n,
+            "{what}: parameter count changed without reset()"
+        );
         self
     }
     fn reset(&mut self) {
