@@ -34,6 +34,11 @@
 //! The DSL and the generated API are described in `docs/DSL.md`, the engine in
 //! `docs/DESIGN.md`, and the training runtime (optimizers, [`Trainer`], data, metrics,
 //! checkpoints, plots) in `docs/RUNTIME.md`.
+//!
+//! Without the default `std` feature the crate is `#![no_std]`: generated networks
+//! and the runtime's core (`Model`, `Float` via the `libm` feature, `init`, the
+//! optimizers, `math`) need neither std nor an allocator; see `docs/EMBEDDED.md`.
+#![no_std]
 #![warn(missing_docs)]
 
 // Lets the crate's own unit tests and doctests name `::symnn` like users do.
@@ -45,79 +50,7 @@ pub use symnn_runtime::*;
 /// Support for generated code. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use symnn_runtime::init::{Scheme, SplitMix64};
-    pub use symnn_runtime::ParamGroup;
-
-    /// A slice as a fixed-size array, or a panic naming what had the wrong length.
-    #[inline]
-    pub fn array<'a, F, const N: usize>(slice: &'a [F], what: &str) -> &'a [F; N] {
-        match slice.try_into() {
-            Ok(array) => array,
-            Err(_) => panic!(
-                "symnn: `{what}` has length {} but the network expects {N}",
-                slice.len()
-            ),
-        }
-    }
-
-    /// A flat slice as `n` rows of `N` (`n` from [`symnn_runtime::batch_len`], so a
-    /// network without inputs or targets, `N = 0`, still has `n` rows), or a panic
-    /// naming what has the wrong length.
-    #[inline]
-    pub fn rows<'a, F, const N: usize>(slice: &'a [F], n: usize, what: &str) -> &'a [[F; N]] {
-        assert!(
-            slice.len() == n * N,
-            "symnn: `{what}` has length {} but {n} samples need {}",
-            slice.len(),
-            n * N
-        );
-        // SAFETY: `[F; N]` has the layout of `N` consecutive `F`s (alignment of `F`),
-        // the slice holds exactly `n * N` of them, and the lifetime is the slice's.
-        // For `N = 0` the rows are zero-sized and any aligned non-null pointer is valid.
-        #[allow(unsafe_code)]
-        unsafe {
-            core::slice::from_raw_parts(slice.as_ptr().cast::<[F; N]>(), n)
-        }
-    }
-
-    /// `n` as a float, for means over a batch.
-    #[inline]
-    pub fn count<F: symnn_runtime::Float>(n: usize) -> F {
-        #[allow(clippy::cast_precision_loss)] // batch sizes are far below 2^53
-        F::from_f64(n as f64)
-    }
-
-    /// A zeroed `Box<M>` built on the heap without a stack temporary.
-    ///
-    /// # Safety
-    /// `M` must be `#[repr(transparent)]` over `[F; N]` (every generated network is: a
-    /// struct whose only field is `params: [F; N]`), so that the all-zero `[F; N]` is a
-    /// valid `M`.
-    #[inline]
-    pub unsafe fn boxed_zeroed<M, F: symnn_runtime::Float, const N: usize>() -> Box<M> {
-        const {
-            assert!(core::mem::size_of::<M>() == core::mem::size_of::<[F; N]>());
-            assert!(core::mem::align_of::<M>() == core::mem::align_of::<[F; N]>());
-        }
-        let zeroed: Box<[F]> = vec![F::ZERO; N].into_boxed_slice();
-        let Ok(array) = Box::<[F; N]>::try_from(zeroed) else {
-            unreachable!("the vector has N elements")
-        };
-        // SAFETY: `M` is `repr(transparent)` over `[F; N]` (the caller's contract; size
-        // and alignment are checked above), so the allocation's layout and contents are
-        // a valid `M`.
-        unsafe { Box::from_raw(Box::into_raw(array).cast::<M>()) }
-    }
-
-    /// Mutable version of [`array`].
-    #[inline]
-    pub fn array_mut<'a, F, const N: usize>(slice: &'a mut [F], what: &str) -> &'a mut [F; N] {
-        let len = slice.len();
-        match slice.try_into() {
-            Ok(array) => array,
-            Err(_) => panic!("symnn: `{what}` has length {len} but the network expects {N}"),
-        }
-    }
+    pub use symnn_runtime::__private::*;
 }
 
 /// The README's code blocks are compiled and run as doctests.

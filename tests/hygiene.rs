@@ -22,6 +22,8 @@ const p: u64 = 7;
 const g: u64 = 7;
 struct Model;
 struct Cost;
+struct Float;
+struct Box;
 struct ParamGroup;
 struct Scheme;
 struct SplitMix64;

@@ -63,8 +63,36 @@ pub trait Float:
     fn ln_1p(self) -> Self;
 }
 
+/// One transcendental method: std's inherent method (the platform's libm, exactly what
+/// `x.exp()` runs) with `std`, the `libm` crate's function without it. Always inlined,
+/// so `<f64 as Float>::exp(x)` in generated code costs what `x.exp()` costs.
+macro_rules! libm_method {
+    ($(#[$doc:meta])* $t:ident, $method:ident, $libm:ident ($($arg:ident),*)) => {
+        $(#[$doc])*
+        #[inline(always)]
+        fn $method(self $(, $arg: Self)*) -> Self {
+            #[cfg(feature = "std")]
+            {
+                $t::$method(self $(, $arg)*)
+            }
+            #[cfg(all(not(feature = "std"), feature = "libm"))]
+            {
+                libm::$libm(self $(, $arg)*)
+            }
+            // (Neither: lib.rs's `compile_error!` says what to do; this only keeps
+            // the error from being buried under follow-up ones.)
+            #[cfg(not(any(feature = "std", feature = "libm")))]
+            {
+                $(let _ = $arg;)*
+                self
+            }
+        }
+    };
+}
+
 macro_rules! impl_float {
-    ($t:ident) => {
+    ($t:ident, $sqrt:ident, $exp:ident, $ln:ident, $powf:ident, $tanh:ident, $sin:ident,
+     $cos:ident, $ln_1p:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -77,53 +105,37 @@ macro_rules! impl_float {
             fn to_f64(self) -> f64 {
                 self as f64
             }
-            #[inline]
-            fn sqrt(self) -> Self {
-                $t::sqrt(self)
+            libm_method!($t, sqrt, $sqrt(/* self */));
+            libm_method!($t, exp, $exp());
+            libm_method!($t, ln, $ln());
+            libm_method!($t, powf, $powf(y));
+            libm_method!($t, tanh, $tanh());
+            libm_method!($t, sin, $sin());
+            libm_method!($t, cos, $cos());
+            libm_method!($t, ln_1p, $ln_1p());
+            #[inline(always)]
+            fn powi(self, n: i32) -> Self {
+                #[cfg(feature = "std")]
+                {
+                    $t::powi(self, n)
+                }
+                #[cfg(not(feature = "std"))]
+                {
+                    powi_by_squaring!(self, n)
+                }
             }
-            #[inline]
+            // abs, max, min and is_finite are in core.
+            #[inline(always)]
             fn abs(self) -> Self {
                 $t::abs(self)
             }
-            #[inline]
-            fn exp(self) -> Self {
-                $t::exp(self)
-            }
-            #[inline]
-            fn ln(self) -> Self {
-                $t::ln(self)
-            }
-            #[inline]
-            fn powi(self, n: i32) -> Self {
-                $t::powi(self, n)
-            }
-            #[inline]
-            fn powf(self, y: Self) -> Self {
-                $t::powf(self, y)
-            }
-            #[inline]
+            #[inline(always)]
             fn max(self, other: Self) -> Self {
                 $t::max(self, other)
             }
-            #[inline]
+            #[inline(always)]
             fn min(self, other: Self) -> Self {
                 $t::min(self, other)
-            }
-            #[inline]
-            fn tanh(self) -> Self {
-                $t::tanh(self)
-            }
-            #[inline(always)]
-            fn sin(self) -> Self {
-                $t::sin(self)
-            }
-            #[inline(always)]
-            fn cos(self) -> Self {
-                $t::cos(self)
-            }
-            #[inline(always)]
-            fn ln_1p(self) -> Self {
-                $t::ln_1p(self)
             }
             #[inline(always)]
             fn is_finite(self) -> bool {
@@ -132,5 +144,33 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32);
-impl_float!(f64);
+
+/// `x^n` by repeated squaring, the algorithm (and so the rounding) of compiler-rt's
+/// `__powidf2`, which std's `powi` calls for a non-constant `n` (LLVM expands a
+/// constant `n` into the same sequence of multiplications).
+#[cfg(not(feature = "std"))]
+macro_rules! powi_by_squaring {
+    ($x:expr, $n:expr) => {{
+        let (mut a, n) = ($x, $n);
+        let mut b = n.unsigned_abs();
+        let mut r = 1.0;
+        loop {
+            if b & 1 != 0 {
+                r *= a;
+            }
+            b /= 2;
+            if b == 0 {
+                break;
+            }
+            a *= a;
+        }
+        if n < 0 {
+            1.0 / r
+        } else {
+            r
+        }
+    }};
+}
+
+impl_float!(f32, sqrtf, expf, logf, powf, tanhf, sinf, cosf, log1pf);
+impl_float!(f64, sqrt, exp, log, pow, tanh, sin, cos, log1p);

@@ -51,7 +51,8 @@ impl SplitMix64 {
 
     /// Glorot (Xavier) uniform for a weight with the given fans.
     pub fn glorot_uniform(&mut self, fan_in: usize, fan_out: usize) -> f64 {
-        self.symmetric((6.0 / (fan_in + fan_out) as f64).sqrt())
+        // (Through `Float`: std's `sqrt` with std, libm's without; both correctly rounded.)
+        self.symmetric(crate::Float::sqrt(6.0 / (fan_in + fan_out) as f64))
     }
 }
 

@@ -15,35 +15,70 @@
 //! bar); `full` enables all four. The default feature `threads` (rayon) lets the
 //! [`Trainer`] split large minibatches across cores ([`Trainer::threads`]). See
 //! `docs/RUNTIME.md` for the design.
+//!
+//! # Without std
+//!
+//! The default feature `std` enables everything above. Without it the crate is
+//! `#![no_std]` and keeps its core: [`Model`], [`Float`] (with the `libm` feature
+//! providing its transcendental functions), [`Cost`], [`init`], [`optim`], [`math`],
+//! [`lanes`], [`kernels`], [`gemm`] and [`simd`] (the SIMD level then fixed at compile
+//! time by `target_feature`) — everything a `network!`-generated struct needs. None of
+//! that allocates; the feature `alloc` (implied by `std`) adds the `Box`-returning
+//! constructors and the `Vec`-backed optimizer state. See `docs/EMBEDDED.md`.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(not(any(feature = "std", feature = "libm")))]
+compile_error!(
+    "symnn-runtime needs the `std` feature (on by default) or, for no_std targets, the \
+     `libm` feature (which supplies exp, ln, sqrt, sin, ... without std): build with \
+     `default-features = false, features = [\"libm\"]` (see docs/EMBEDDED.md)"
+);
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+#[cfg(feature = "std")]
 pub mod checkpoint;
 mod cost;
+#[cfg(feature = "std")]
 pub mod data;
 #[cfg(feature = "datasets")]
 pub mod datasets;
 mod float;
 pub mod gemm;
+#[cfg(feature = "std")]
 mod idx;
 pub mod init;
 pub mod kernels;
 pub mod lanes;
 /// Branch-free, vectorisable `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid`, `softplus` (f32, f64).
 pub mod math;
+#[cfg(feature = "std")]
 pub mod metrics;
 mod model;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
+#[cfg(feature = "std")]
 pub mod progress;
 pub mod simd;
+#[cfg(feature = "std")]
 pub mod train;
 
+#[cfg(feature = "std")]
 pub use checkpoint::CheckpointError;
 pub use cost::Cost;
+#[cfg(feature = "std")]
 pub use data::{DataError, Dataset, Standardizer};
 pub use float::Float;
 pub use model::{batch_len, Model, ParamGroup};
-pub use optim::{Adam, AdamW, LrSchedule, Optimizer, Sgd};
+pub use optim::{Adam, AdamW, LrSchedule, Optimizer, Sgd, State};
+#[cfg(feature = "std")]
 pub use progress::Progress;
+#[cfg(feature = "std")]
 pub use train::{EpochReport, History, TrainError, Trainer};
+
+/// Support for generated code (re-exported by `symnn::__private`). Not public API.
+#[doc(hidden)]
+pub mod __private;

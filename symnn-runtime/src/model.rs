@@ -99,8 +99,9 @@ pub trait Model: Clone + Sync {
     /// of the samples (at the old parameters). Returns the mean loss before the step.
     /// Same layout and panics as [`Model::accumulate_gradient_batch_slice`].
     ///
-    /// The default accumulates into a heap buffer of `NUM_PARAMS` values; generated
-    /// networks override it with a fused step that needs no buffer.
+    /// The default accumulates into a heap buffer of `NUM_PARAMS` values (so without
+    /// the `alloc` feature there is no default); generated networks override it.
+    #[cfg(feature = "alloc")]
     fn sgd_step_batch_slice(
         &mut self,
         inputs: &[Self::Float],
@@ -111,7 +112,7 @@ pub trait Model: Clone + Sync {
         if n == 0 {
             return Self::Float::ZERO;
         }
-        let mut grad = vec![Self::Float::ZERO; Self::NUM_PARAMS];
+        let mut grad = alloc::vec![Self::Float::ZERO; Self::NUM_PARAMS];
         let loss = self.accumulate_gradient_batch_slice(inputs, targets, &mut grad);
         let scale = lr / Self::Float::from_f64(n as f64);
         for (p, g) in self.params_mut().iter_mut().zip(&grad) {
@@ -120,19 +121,36 @@ pub trait Model: Clone + Sync {
         loss / Self::Float::from_f64(n as f64)
     }
 
+    /// One minibatch SGD step: every parameter moves by `-lr` times the *mean* gradient
+    /// of the samples (at the old parameters). Returns the mean loss before the step.
+    /// Same layout and panics as [`Model::accumulate_gradient_batch_slice`].
+    ///
+    /// (Without the `alloc` feature this method has no default: generated networks
+    /// implement it.)
+    #[cfg(not(feature = "alloc"))]
+    fn sgd_step_batch_slice(
+        &mut self,
+        inputs: &[Self::Float],
+        targets: &[Self::Float],
+        lr: Self::Float,
+    ) -> Self::Float;
+
     /// The network of `with_seed(seed)`, built directly on the heap.
     ///
     /// A generated network is its parameter array: a 784-128-10 net in `f64` is 814 KB,
     /// and returning that by value (`new()`, `from_params`, `gradient()`) can overflow a
     /// 2 MiB thread stack (test threads, rayon workers), in debug builds especially.
     /// Generic code that creates models uses this and [`Model::from_params_boxed`].
-    fn with_seed_boxed(seed: u64) -> Box<Self>;
+    /// (Feature `alloc`, implied by `std`.)
+    #[cfg(feature = "alloc")]
+    fn with_seed_boxed(seed: u64) -> alloc::boxed::Box<Self>;
 
     /// A boxed network with exactly these parameters, built on the heap.
     ///
     /// # Panics
     /// If `params.len() != NUM_PARAMS`.
-    fn from_params_boxed(params: &[Self::Float]) -> Box<Self> {
+    #[cfg(feature = "alloc")]
+    fn from_params_boxed(params: &[Self::Float]) -> alloc::boxed::Box<Self> {
         let mut model = Self::with_seed_boxed(0);
         assert_eq!(
             params.len(),

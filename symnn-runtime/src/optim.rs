@@ -9,6 +9,19 @@
 //! the first [`Optimizer::step`], so one value works for any model, and
 //! [`Optimizer::reset`] forgets it so a new training run starts fresh.
 //!
+//! **Without an allocator.** The state lives in a [`State`]: a `Vec<F>` by default
+//! (feature `alloc`, implied by `std`), or a fixed array `[F; N]` with `N` the model's
+//! `NUM_PARAMS`, which allocates nothing and works in `no_std` builds:
+//!
+//! ```
+//! use symnn_runtime::{Adam, Optimizer};
+//!
+//! let mut opt: Adam<f32, [f32; 2]> = Adam::fixed(0.01);
+//! let mut params = [1.0_f32, 1.0];
+//! opt.step(&mut params, &[2.0, -0.5]);
+//! assert!(params[0] < 1.0 && params[1] > 1.0);
+//! ```
+//!
 //! The update rules follow PyTorch's `SGD`, `Adam` and `AdamW` with default options
 //! (no dampening, no AMSGrad), written out on each type.
 
@@ -31,16 +44,62 @@ pub trait Optimizer<F: Float> {
     fn reset(&mut self);
 }
 
-/// Resizes a state buffer on first use, and checks the length afterwards.
-fn ensure_len<F: Float>(state: &mut Vec<F>, n: usize, what: &str) {
-    if state.is_empty() {
-        state.resize(n, F::ZERO);
+/// Where an optimizer keeps one value per parameter (momentum, moment estimates).
+///
+/// `Vec<F>` (the default; feature `alloc`) is sized on the first step, so one
+/// optimizer works for any model. `[F; N]` allocates nothing: `N` must be the model's
+/// `NUM_PARAMS` (the first step panics otherwise).
+pub trait State<F>: Clone + core::fmt::Debug {
+    /// Fresh state: empty (`Vec`) or zeros (array).
+    fn empty() -> Self;
+    /// The values for `n` parameters, zeros on first use; `what` names the optimizer
+    /// in panic messages.
+    ///
+    /// # Panics
+    /// If `n` changed since the last step without a [`reset`](State::reset) (`Vec`),
+    /// or differs from the array's length.
+    fn values(&mut self, n: usize, what: &str) -> &mut [F];
+    /// Back to [`empty`](State::empty).
+    fn reset(&mut self);
+}
+
+#[cfg(feature = "alloc")]
+impl<F: Float> State<F> for alloc::vec::Vec<F> {
+    fn empty() -> Self {
+        alloc::vec::Vec::new()
     }
-    assert_eq!(
-        state.len(),
-        n,
-        "{what}: parameter count changed without reset()"
-    );
+    #[inline]
+    fn values(&mut self, n: usize, what: &str) -> &mut [F] {
+        if self.is_empty() {
+            self.resize(n, F::ZERO);
+        }
+        assert_eq!(
+            self.len(),
+            n,
+            "{what}: parameter count changed without reset()"
+        );
+        self
+    }
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<F: Float, const N: usize> State<F> for [F; N] {
+    fn empty() -> Self {
+        [F::ZERO; N]
+    }
+    #[inline]
+    fn values(&mut self, n: usize, what: &str) -> &mut [F] {
+        assert_eq!(
+            n, N,
+            "{what}: the model has {n} parameters but the state array holds {N}"
+        );
+        self
+    }
+    fn reset(&mut self) {
+        self.fill(F::ZERO);
+    }
 }
 
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and
@@ -52,24 +111,47 @@ fn ensure_len<F: Float>(state: &mut Vec<F>, n: usize, what: &str) {
 /// d = g + momentum * v   if nesterov,  else  d = v   (d = g without momentum)
 /// p = p - lr * d
 /// ```
+///
+/// The velocity `v` lives in `S` (see [`State`]): a `Vec` by default, or `[F; N]`
+/// through [`Sgd::fixed`]. Plain SGD without momentum never touches it.
 #[derive(Clone, Debug)]
-pub struct Sgd<F> {
+pub struct Sgd<
+    F,
+    #[cfg(feature = "alloc")] S = alloc::vec::Vec<F>,
+    #[cfg(not(feature = "alloc"))] S,
+> {
     lr: F,
     momentum: F,
     nesterov: bool,
     weight_decay: F,
-    velocity: Vec<F>,
+    velocity: S,
 }
 
+#[cfg(feature = "alloc")]
 impl<F: Float> Sgd<F> {
-    /// Plain SGD with learning rate `lr`.
+    /// Plain SGD with learning rate `lr` (momentum state in a `Vec`, sized on first use).
     pub fn new(lr: F) -> Self {
+        Self::with_state(lr)
+    }
+}
+
+impl<F: Float, const N: usize> Sgd<F, [F; N]> {
+    /// Plain SGD with learning rate `lr` and its momentum state in an array of `N`
+    /// values (the model's `NUM_PARAMS`): no allocation. Without momentum `N` may be 0.
+    pub fn fixed(lr: F) -> Self {
+        Self::with_state(lr)
+    }
+}
+
+impl<F: Float, S: State<F>> Sgd<F, S> {
+    /// Plain SGD with learning rate `lr` and its momentum state in `S`.
+    pub fn with_state(lr: F) -> Self {
         Sgd {
             lr,
             momentum: F::ZERO,
             nesterov: false,
             weight_decay: F::ZERO,
-            velocity: Vec::new(),
+            velocity: S::empty(),
         }
     }
     /// Sets the momentum factor (typically `0.9`).
@@ -89,7 +171,7 @@ impl<F: Float> Sgd<F> {
     }
 }
 
-impl<F: Float> Optimizer<F> for Sgd<F> {
+impl<F: Float, S: State<F>> Optimizer<F> for Sgd<F, S> {
     fn step(&mut self, params: &mut [F], grad: &[F]) {
         assert_eq!(
             params.len(),
@@ -97,14 +179,16 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
             "Sgd::step: params and grad lengths differ"
         );
         let use_momentum = self.momentum != F::ZERO;
-        if use_momentum {
-            ensure_len(&mut self.velocity, params.len(), "Sgd");
-        }
+        let velocity: &mut [F] = if use_momentum {
+            self.velocity.values(params.len(), "Sgd")
+        } else {
+            &mut []
+        };
         for i in 0..params.len() {
             let g = grad[i] + self.weight_decay * params[i];
             let d = if use_momentum {
-                let v = self.momentum * self.velocity[i] + g;
-                self.velocity[i] = v;
+                let v = self.momentum * velocity[i] + g;
+                velocity[i] = v;
                 if self.nesterov {
                     g + self.momentum * v
                 } else {
@@ -123,13 +207,13 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
         self.lr = lr;
     }
     fn reset(&mut self) {
-        self.velocity.clear();
+        self.velocity.reset();
     }
 }
 
 /// Shared state and update of [`Adam`] and [`AdamW`].
 #[derive(Clone, Debug)]
-struct AdamCore<F> {
+struct AdamCore<F, S> {
     lr: F,
     beta1: F,
     beta2: F,
@@ -138,11 +222,11 @@ struct AdamCore<F> {
     /// `beta1^t` and `beta2^t`, kept as running products (no `powi` overflow of `t`).
     beta1_t: F,
     beta2_t: F,
-    m: Vec<F>,
-    v: Vec<F>,
+    m: S,
+    v: S,
 }
 
-impl<F: Float> AdamCore<F> {
+impl<F: Float, S: State<F>> AdamCore<F, S> {
     fn new(lr: F, weight_decay: F) -> Self {
         AdamCore {
             lr,
@@ -152,14 +236,14 @@ impl<F: Float> AdamCore<F> {
             weight_decay,
             beta1_t: F::ONE,
             beta2_t: F::ONE,
-            m: Vec::new(),
-            v: Vec::new(),
+            m: S::empty(),
+            v: S::empty(),
         }
     }
 
     fn reset(&mut self) {
-        self.m.clear();
-        self.v.clear();
+        self.m.reset();
+        self.v.reset();
         self.beta1_t = F::ONE;
         self.beta2_t = F::ONE;
     }
@@ -171,8 +255,8 @@ impl<F: Float> AdamCore<F> {
             grad.len(),
             "Adam::step: params and grad lengths differ"
         );
-        ensure_len(&mut self.m, params.len(), "Adam");
-        ensure_len(&mut self.v, params.len(), "Adam");
+        let m = self.m.values(params.len(), "Adam");
+        let v = self.v.values(params.len(), "Adam");
         self.beta1_t *= self.beta1;
         self.beta2_t *= self.beta2;
         let bias1 = F::ONE - self.beta1_t;
@@ -184,10 +268,10 @@ impl<F: Float> AdamCore<F> {
             } else {
                 g += self.weight_decay * params[i];
             }
-            self.m[i] = self.beta1 * self.m[i] + (F::ONE - self.beta1) * g;
-            self.v[i] = self.beta2 * self.v[i] + (F::ONE - self.beta2) * g * g;
-            let m_hat = self.m[i] / bias1;
-            let v_hat = self.v[i] / bias2;
+            m[i] = self.beta1 * m[i] + (F::ONE - self.beta1) * g;
+            v[i] = self.beta2 * v[i] + (F::ONE - self.beta2) * g * g;
+            let m_hat = m[i] / bias1;
+            let v_hat = v[i] / bias2;
             params[i] -= self.lr * m_hat / (v_hat.sqrt() + self.eps);
         }
     }
@@ -221,12 +305,36 @@ macro_rules! adam_builders {
 /// v = beta2 * v + (1 - beta2) * g^2
 /// p = p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
 /// ```
+///
+/// `m` and `v` live in `S` (see [`State`]): `Vec`s by default, or two `[F; N]`
+/// through [`Adam::fixed`] (`2 * N` values of state, no allocation).
 #[derive(Clone, Debug)]
-pub struct Adam<F>(AdamCore<F>);
+pub struct Adam<
+    F,
+    #[cfg(feature = "alloc")] S = alloc::vec::Vec<F>,
+    #[cfg(not(feature = "alloc"))] S,
+>(AdamCore<F, S>);
 
+#[cfg(feature = "alloc")]
 impl<F: Float> Adam<F> {
-    /// Adam with learning rate `lr`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`.
+    /// Adam with learning rate `lr`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`
+    /// (state in `Vec`s, sized on first use).
     pub fn new(lr: F) -> Self {
+        Self::with_state(lr)
+    }
+}
+
+impl<F: Float, const N: usize> Adam<F, [F; N]> {
+    /// [`Adam::new`] with its state in two arrays of `N` values (the model's
+    /// `NUM_PARAMS`): no allocation.
+    pub fn fixed(lr: F) -> Self {
+        Self::with_state(lr)
+    }
+}
+
+impl<F: Float, S: State<F>> Adam<F, S> {
+    /// [`Adam::new`] with its state in `S`.
+    pub fn with_state(lr: F) -> Self {
         Adam(AdamCore::new(lr, F::ZERO))
     }
     adam_builders!();
@@ -241,7 +349,7 @@ impl<F: Float> Adam<F> {
 /// `Optimizer` for a wrapper around `AdamCore`; `$decoupled` selects AdamW's decay.
 macro_rules! adam_optimizer {
     ($name:ident, $decoupled:expr) => {
-        impl<F: Float> Optimizer<F> for $name<F> {
+        impl<F: Float, S: State<F>> Optimizer<F> for $name<F, S> {
             fn step(&mut self, params: &mut [F], grad: &[F]) {
                 self.0.step(params, grad, $decoupled);
             }
@@ -261,14 +369,33 @@ adam_optimizer!(Adam, false);
 
 /// AdamW (Loshchilov & Hutter 2019): Adam with *decoupled* weight decay, as in
 /// PyTorch. Each step first shrinks the parameters, `p = p - lr * weight_decay * p`,
-/// then applies the [`Adam`] update with the raw gradient.
+/// then applies the [`Adam`] update with the raw gradient. State as [`Adam`]'s.
 #[derive(Clone, Debug)]
-pub struct AdamW<F>(AdamCore<F>);
+pub struct AdamW<
+    F,
+    #[cfg(feature = "alloc")] S = alloc::vec::Vec<F>,
+    #[cfg(not(feature = "alloc"))] S,
+>(AdamCore<F, S>);
 
+#[cfg(feature = "alloc")]
 impl<F: Float> AdamW<F> {
     /// AdamW with learning rate `lr` and decoupled `weight_decay` (PyTorch's default
     /// is `0.01`); betas and eps as [`Adam::new`].
     pub fn new(lr: F, weight_decay: F) -> Self {
+        Self::with_state(lr, weight_decay)
+    }
+}
+
+impl<F: Float, const N: usize> AdamW<F, [F; N]> {
+    /// [`AdamW::new`] with its state in two arrays of `N` values: no allocation.
+    pub fn fixed(lr: F, weight_decay: F) -> Self {
+        Self::with_state(lr, weight_decay)
+    }
+}
+
+impl<F: Float, S: State<F>> AdamW<F, S> {
+    /// [`AdamW::new`] with its state in `S`.
+    pub fn with_state(lr: F, weight_decay: F) -> Self {
         AdamW(AdamCore::new(lr, weight_decay))
     }
     adam_builders!();
@@ -321,7 +448,7 @@ impl LrSchedule {
             LrSchedule::Cosine { period, min_factor } => {
                 let period = period.max(1);
                 let progress = t.min(period) as f64 / period as f64;
-                let cos = (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0;
+                let cos = (1.0 + (core::f64::consts::PI * progress).cos()) / 2.0;
                 lr0 * (min_factor + (1.0 - min_factor) * cos)
             }
         }

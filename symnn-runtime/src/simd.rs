@@ -30,8 +30,15 @@
 //! once, at the first call of [`isa()`]) and [`set_max_isa`] (global) cap the level;
 //! [`with_max_isa`] caps it for the current thread only, for the duration of a closure
 //! (tests run in parallel threads). A cap above what the CPU supports has no effect.
+//!
+//! **Without std** there is no run-time detection (it needs the OS): [`isa()`] and
+//! [`detected()`] return the best level the *compile-time* target features allow
+//! (`-C target-feature=+avx2,+fma` or `-C target-cpu=...`), a constant, and the
+//! overrides do not exist.
 
+#[cfg(feature = "std")]
 use std::cell::Cell;
+#[cfg(feature = "std")]
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 
 /// An instruction-set level, ordered from least to most capable.
@@ -65,6 +72,7 @@ impl Isa {
             .find(|isa| isa.name().eq_ignore_ascii_case(s.trim()))
     }
 
+    #[cfg(feature = "std")]
     fn from_u8(v: u8) -> Isa {
         match v {
             0 => Isa::Portable,
@@ -74,19 +82,62 @@ impl Isa {
     }
 }
 
+/// The best level the compile-time target features allow.
+#[cfg(not(feature = "std"))]
+const COMPILED: Isa = if cfg!(all(
+    target_arch = "x86_64",
+    target_feature = "avx512f",
+    target_feature = "avx512bw",
+    target_feature = "avx512dq",
+    target_feature = "avx512vl",
+    target_feature = "avx2",
+    target_feature = "fma"
+)) {
+    Isa::Avx512
+} else if cfg!(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+)) {
+    Isa::Avx2Fma
+} else {
+    Isa::Portable
+};
+
+/// The best level the compile-time target features allow (no run-time detection
+/// without std).
+#[cfg(not(feature = "std"))]
+#[inline]
+pub fn detected() -> Isa {
+    COMPILED
+}
+
+/// The level the kernels use: without std, [`detected()`], fixed at compile time.
+#[cfg(not(feature = "std"))]
+#[inline]
+pub fn isa() -> Isa {
+    COMPILED
+}
+
+#[cfg(feature = "std")]
 /// Low byte: the selected level (`UNSET` before the first call); bits 8..: how many
 /// [`with_max_isa`] scopes are active in any thread (then the thread-local cap is read
 /// too). One relaxed load on the hot path.
 static STATE: AtomicU32 = AtomicU32::new(UNSET as u32);
+#[cfg(feature = "std")]
 /// The cap set by [`set_max_isa`] (`UNSET`: none).
 static GLOBAL_MAX: AtomicU8 = AtomicU8::new(UNSET);
+#[cfg(feature = "std")]
 const UNSET: u8 = 0xff;
+#[cfg(feature = "std")]
 const SCOPE: u32 = 1 << 8;
 
+#[cfg(feature = "std")]
 thread_local! {
     static LOCAL_MAX: Cell<u8> = const { Cell::new(UNSET) };
 }
 
+#[cfg(feature = "std")]
 /// The best level this CPU supports, ignoring every override.
 pub fn detected() -> Isa {
     #[cfg(target_arch = "x86_64")]
@@ -107,6 +158,7 @@ pub fn detected() -> Isa {
     Isa::Portable
 }
 
+#[cfg(feature = "std")]
 fn env_max() -> Option<Isa> {
     let v = std::env::var("SYMNN_ISA").ok()?;
     let isa = Isa::from_name(&v);
@@ -116,6 +168,7 @@ fn env_max() -> Option<Isa> {
     isa
 }
 
+#[cfg(feature = "std")]
 /// Recomputes the global level from the CPU, the environment and [`set_max_isa`].
 fn refresh() -> Isa {
     let mut isa = detected();
@@ -134,6 +187,7 @@ fn refresh() -> Isa {
 /// The level the kernels use on this thread: the best the CPU supports, capped by
 /// `SYMNN_ISA`, [`set_max_isa`] and [`with_max_isa`]. Always [`Isa::Portable`] on
 /// targets other than `x86_64`.
+#[cfg(feature = "std")]
 #[inline]
 pub fn isa() -> Isa {
     let s = STATE.load(Relaxed);
@@ -151,6 +205,7 @@ pub fn isa() -> Isa {
     isa
 }
 
+#[cfg(feature = "std")]
 /// Caps the level for every thread (for tests, benches and debugging), on top of
 /// `SYMNN_ISA`. `set_max_isa(Isa::Avx512)` removes a previous cap.
 pub fn set_max_isa(max: Isa) {
@@ -158,6 +213,7 @@ pub fn set_max_isa(max: Isa) {
     refresh();
 }
 
+#[cfg(feature = "std")]
 /// Runs `f` with the level capped at `max` on the current thread only (other threads
 /// are unaffected), restoring the previous cap afterwards, also if `f` panics.
 pub fn with_max_isa<T>(max: Isa, f: impl FnOnce() -> T) -> T {
@@ -178,7 +234,7 @@ pub fn with_max_isa<T>(max: Isa, f: impl FnOnce() -> T) -> T {
     f()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

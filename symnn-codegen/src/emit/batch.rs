@@ -366,9 +366,10 @@ pub fn methods(
         }
     };
     // The scalar tier's parameter arrays are small: the batch gradient lives on the
-    // stack. A tensor program's can be megabytes: on the heap.
+    // stack. A tensor program's can be megabytes: on the heap (a `Vec`; on the stack
+    // when the runtime has no `alloc` feature).
     let grad_buffer = if tensor {
-        quote!(let mut #grad_local = ::std::vec![#zero; #p];)
+        quote!(let mut #grad_local = ::symnn::__private::grad_buffer::<#fty, #p>();)
     } else {
         quote!(let mut #grad_local = [#zero; #p];)
     };

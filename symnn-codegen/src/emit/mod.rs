@@ -326,16 +326,18 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                 Self { params }
             }
 
+            // (Only with the runtime's `alloc` feature: no_std crates without an allocator.)
+            ::symnn::__private::if_alloc! {
             #[doc = #doc_new_boxed]
-            pub fn new_boxed() -> ::std::boxed::Box<Self> {
+            pub fn new_boxed() -> ::symnn::__private::Box<Self> {
                 Self::with_seed_boxed(::symnn::init::DEFAULT_SEED)
             }
 
             #[doc = #doc_seed_boxed]
-            pub fn with_seed_boxed(#seed: u64) -> ::std::boxed::Box<Self> {
+            pub fn with_seed_boxed(#seed: u64) -> ::symnn::__private::Box<Self> {
                 // SAFETY: the struct is `repr(transparent)` over `[F; P]`.
                 #[allow(unsafe_code)]
-                let mut #net: ::std::boxed::Box<Self> =
+                let mut #net: ::symnn::__private::Box<Self> =
                     unsafe { ::symnn::__private::boxed_zeroed::<Self, #fty, #p>() };
                 #fill
                 #fill_name(&mut #net.params, #seed);
@@ -343,13 +345,14 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             }
 
             #[doc = #doc_params_boxed]
-            pub fn from_params_boxed(params: &[#fty; #p]) -> ::std::boxed::Box<Self> {
+            pub fn from_params_boxed(params: &[#fty; #p]) -> ::symnn::__private::Box<Self> {
                 // SAFETY: the struct is `repr(transparent)` over `[F; P]`.
                 #[allow(unsafe_code)]
-                let mut #net: ::std::boxed::Box<Self> =
+                let mut #net: ::symnn::__private::Box<Self> =
                     unsafe { ::symnn::__private::boxed_zeroed::<Self, #fty, #p>() };
                 #net.params.copy_from_slice(params);
                 #net
+            }
             }
 
             /// The storage index of a parameter element by name (`"w13"`, `"h1.weight[3][0]"`).
@@ -459,11 +462,13 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                     ::symnn::__private::array_mut(#grad, "grad"),
                 )
             }
-            fn with_seed_boxed(#seed: u64) -> ::std::boxed::Box<Self> {
+            ::symnn::__private::if_alloc! {
+            fn with_seed_boxed(#seed: u64) -> ::symnn::__private::Box<Self> {
                 #name::with_seed_boxed(#seed)
             }
-            fn from_params_boxed(params: &[#fty]) -> ::std::boxed::Box<Self> {
+            fn from_params_boxed(params: &[#fty]) -> ::symnn::__private::Box<Self> {
                 #name::from_params_boxed(::symnn::__private::array(params, "params"))
+            }
             }
             fn accumulate_gradient_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty], #grad: &mut [#fty]) -> #fty {
                 let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);

@@ -334,22 +334,25 @@ impl Render {
                 // docs/NUMERICS.md; glibc's tanh is slow); exp, ln, sigmoid and
                 // softplus too except in straight-line code (see `Render::latency`).
                 let math = quote!(::symnn::math);
+                let float = |name: &str, a: TokenStream| self.float_fn(name, &[a]);
                 match f {
-                    Func::Exp if self.latency => quote!(#a.exp()),
-                    Func::Ln if self.latency => quote!(#a.ln()),
+                    Func::Exp if self.latency => float("exp", a),
+                    Func::Ln if self.latency => float("ln", a),
                     Func::Sigmoid if self.latency => {
                         let one = self.float.literal(1.0);
-                        quote!(#one / (#one + (-#a).exp()))
+                        let e = float("exp", quote!(-#a));
+                        quote!(#one / (#one + #e))
                     }
                     Func::Softplus if self.latency => {
-                        quote!(#a.max(#zero) + (-#a.abs()).exp().ln_1p())
+                        let tail = float("ln_1p", float("exp", quote!(-#a.abs())));
+                        quote!(#a.max(#zero) + #tail)
                     }
                     Func::Exp => quote!(#math::exp(#a)),
                     Func::Ln => quote!(#math::ln(#a)),
-                    Func::Sqrt => quote!(#a.sqrt()),
+                    Func::Sqrt => float("sqrt", a),
                     Func::Abs => quote!(#a.abs()),
-                    Func::Sin => quote!(#a.sin()),
-                    Func::Cos => quote!(#a.cos()),
+                    Func::Sin => float("sin", a),
+                    Func::Cos => float("cos", a),
                     Func::Tanh => quote!(#math::tanh(#a)),
                     Func::Sigmoid => quote!(#math::sigmoid(#a)),
                     Func::Relu => quote!(#a.max(#zero)),
@@ -358,12 +361,9 @@ impl Render {
             }
             Op::Powi(a, n) => {
                 let a = o(a);
-                quote!(#a.powi(#n))
+                self.float_fn("powi", &[a, quote!(#n)])
             }
-            Op::Pow(a, b) => {
-                let (a, b) = (o(a), o(b));
-                quote!(#a.powf(#b))
-            }
+            Op::Pow(a, b) => self.float_fn("powf", &[o(a), o(b)]),
             Op::Max(a, b) => {
                 let (a, b) = (o(a), o(b));
                 quote!(#a.max(#b))
@@ -389,6 +389,18 @@ impl Render {
                 quote!(if #a == #b { #t } else { #e })
             }
         }
+    }
+}
+
+impl Render {
+    /// `<f64 as ::symnn::Float>::exp(a)`: a function that `core` lacks (`exp`, `ln`,
+    /// `ln_1p`, `sqrt`, `sin`, `cos`, `powi`, `powf`; the inherent `x.exp()` exists
+    /// only with std), through the runtime's `Float`, which is std's inherent method
+    /// with std (inlined: the same code) and `libm`'s without. `abs`, `max` and `min`
+    /// are in `core` and stay methods.
+    fn float_fn(self, name: &str, args: &[TokenStream]) -> TokenStream {
+        let (ty, name) = (self.float.ty(), syn::Ident::new(name, Span::call_site()));
+        quote!(<#ty as ::symnn::Float>::#name(#(#args),*))
     }
 }
 
