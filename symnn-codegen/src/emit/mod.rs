@@ -45,6 +45,12 @@ pub struct Derived {
     pub group_grads: Vec<(usize, NodeId)>,
     /// The human-readable derivation.
     pub derivation: String,
+    /// The same as an aligned LaTeX block.
+    pub derivation_latex: String,
+    /// The forward and adjoint DAG in Graphviz DOT.
+    pub graph_dot: String,
+    /// The formulas for the generated methods' rustdoc.
+    pub docs: crate::derivation::Docs,
 }
 
 /// Emits the items of one network.

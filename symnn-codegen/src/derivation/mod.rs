@@ -1,0 +1,657 @@
+//! The human-readable derivation, three ways: `derivation()` (text, what the SymPy
+//! notebooks print, with the user's names), `derivation_latex()` (the same lines as an
+//! aligned LaTeX block) and `graph_dot()` (the dependency DAG of those lines); plus the
+//! short formulas in the generated methods' rustdoc.
+//!
+//! One source of truth: [`Derivation::new`] decides *what* is printed — which nodes get
+//! a name (user bindings, `t0, t1, ...` for common subexpressions and deep nodes,
+//! `δ1, δ2, ...` for the backward tensors, `L`), in which order, and which line defines
+//! which name — as a list of steps. Each renderer replays those steps through the one
+//! expression [`Printer`], which knows the [`Style`] only for spelling atoms.
+//!
+//! ```text
+//! Derivation::new ─▶ steps ─replay(Style::Text)──▶ text()  (derivation())
+//!                          │                    ├─▶ dot::render  (graph_dot())
+//!                          │                    └─▶ docs()  (rustdoc formulas)
+//!                          └─replay(Style::Latex)─▶ latex::render (derivation_latex())
+//! ```
+
+mod dot;
+mod latex;
+mod printer;
+
+use std::fmt::Write;
+
+use crate::graph::{Graph, Node, NodeId};
+use crate::lower::Lowered;
+use crate::tensor::{LeafKind, TensorOp};
+
+pub use printer::{Printer, Style};
+
+/// What a node is called (each [`Style`] spells it its own way).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Name {
+    /// A user's name: a declaration or one of its elements (`w13`, `x`,
+    /// `h1.weight[3][0]`) or a forward binding (`f3`, `h[2]`, `z_2`).
+    User(String),
+    /// A common subexpression or a deep node: `t3`.
+    Temp(usize),
+    /// A tensor of the backward pass: `δ2`.
+    Delta(usize),
+    /// The loss: `L`.
+    Loss,
+}
+
+/// The sections of a derivation, in the order they are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// The user's bindings, in evaluation order.
+    Forward,
+    /// `L = ...`.
+    Loss,
+    /// Common subexpressions (and deep nodes named to keep printing shallow).
+    Table,
+    /// The backward tensors `δ1, δ2, ...` (tensor tier only).
+    Adjoints,
+    /// One `dL/dθ` per parameter (per group for groups read as whole tensors).
+    Gradient,
+}
+
+/// The left-hand side of a line.
+#[derive(Clone, Debug)]
+pub enum Lhs {
+    /// A name being defined (or aliased).
+    Name(Name),
+    /// `dL/d<parameter or group>`.
+    Grad(String),
+}
+
+/// One line `lhs = rhs` of the derivation.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Where it is printed.
+    pub section: Section,
+    /// The left-hand side.
+    pub lhs: Lhs,
+    /// The node printed on the right.
+    pub id: NodeId,
+    /// Print `id`'s definition even though it may have a name already (a definition
+    /// line), rather than its name (an alias or a gradient).
+    pub define: bool,
+    /// A remark after the formula.
+    pub note: Option<Note>,
+    /// The node this line gives a name to, if any.
+    pub defines: Option<NodeId>,
+}
+
+/// A remark after a formula.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// A parameter read both one by one and as part of a whole group: its line is
+    /// only the scalar part of its gradient.
+    PlusGroupTerm,
+}
+
+/// One step of the replay.
+#[derive(Clone, Debug)]
+enum Step {
+    /// Call the node by this name from now on.
+    Name(NodeId, Name),
+    /// Print line `k` of [`Derivation::lines`] with the names given so far.
+    Line(usize),
+}
+
+/// A line as printed in one style.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// Where it is printed.
+    pub section: Section,
+    /// The left-hand side.
+    pub lhs: String,
+    /// The right-hand side.
+    pub rhs: String,
+    /// Text after the formula (already in the style).
+    pub note: Option<String>,
+    /// The named nodes the right-hand side reads, in order, without repeats.
+    pub refs: Vec<NodeId>,
+    /// The node this line gives a name to, if any.
+    pub defines: Option<NodeId>,
+}
+
+/// What the derivation of one network prints, decided once for every renderer.
+pub struct Derivation<'a> {
+    name: String,
+    program: &'a Lowered,
+    lines: Vec<Line>,
+    steps: Vec<Step>,
+    /// The nodes the loss depends on (the forward pass).
+    forward: Vec<bool>,
+    /// Which nodes have a name by the end of the steps planned so far.
+    named: Vec<bool>,
+}
+
+impl<'a> Derivation<'a> {
+    /// Plans the derivation of `program` (the network called `name`) whose parameter
+    /// gradients are `grads` (one per parameter) and `group_grads` (`(group index,
+    /// tensor adjoint)` for the groups read as whole tensors).
+    ///
+    /// Tensor nodes print as matrix formulas, as the notebooks write them: `W · x`,
+    /// `Wᵀ · δ2`, `δ1 · xᵀ`, `⊙` for elementwise products; the adjoints of tensor nodes
+    /// are named `δ1, δ2, ...` and listed with their definitions.
+    pub fn new(
+        name: &str,
+        program: &'a Lowered,
+        grads: &[NodeId],
+        group_grads: &[(usize, NodeId)],
+    ) -> Derivation<'a> {
+        let g = &program.graph;
+        let mut plan = Derivation {
+            name: name.to_string(),
+            program,
+            lines: Vec::new(),
+            steps: Vec::new(),
+            forward: g.reachable(&[program.loss]),
+            named: vec![false; g.len()],
+        };
+        let element_names = |slots: &[crate::resolved::Slot]| -> Vec<String> {
+            slots
+                .iter()
+                .flat_map(|s| (0..s.shape.len()).map(move |i| s.element_name(i)))
+                .collect()
+        };
+        let (inputs, targets, params) = (
+            element_names(&program.inputs),
+            element_names(&program.targets),
+            element_names(&program.params),
+        );
+        for (id, node) in g.iter() {
+            let name = match node {
+                Node::Input(k) => inputs.get(k as usize),
+                Node::Target(k) => targets.get(k as usize),
+                Node::Param(k) => params.get(k as usize),
+                _ => None,
+            };
+            if let Some(name) = name {
+                plan.give(id, Name::User(name.clone()));
+            }
+            // A declared group read as a whole is called by its name.
+            if let Some(slot) = leaf_slot(program, id) {
+                plan.give(id, Name::User(slot.name.clone()));
+            }
+        }
+
+        // Expressions nested deeper than this get a temporary name, so printing (which
+        // recurses) stays shallow even for a 1000-term sum.
+        const MAX_DEPTH: usize = 24;
+        let mut depth = vec![0usize; g.len()];
+        let mut forced: Vec<Option<usize>> = vec![None; g.len()];
+        // One counter for every `tN` name (deep nodes here, common subexpressions below),
+        // so no two definitions share a name.
+        let mut n_temps = 0;
+        for (id, node) in g.iter() {
+            if node.is_leaf() {
+                continue;
+            }
+            let d = 1 + node.children().map(|c| depth[c.index()]).max().unwrap_or(0);
+            if d > MAX_DEPTH {
+                forced[id.index()] = Some(n_temps);
+                plan.give(id, Name::Temp(n_temps));
+                n_temps += 1;
+                depth[id.index()] = 0;
+            } else {
+                depth[id.index()] = d;
+            }
+        }
+
+        for (binding, id) in &program.bindings {
+            let lhs = Lhs::Name(Name::User(binding.clone()));
+            if plan.named[id.index()] {
+                // The same value under a second name (hash-consing found it equal).
+                plan.line(Section::Forward, lhs, *id, false, None);
+                continue;
+            }
+            plan.line(Section::Forward, lhs, *id, true, Some(*id));
+            plan.give(*id, Name::User(binding.clone()));
+        }
+        // Common subexpressions of the loss and gradient: non-trivial nodes used more than
+        // once that have no user name. Named before the loss is printed so it uses them too.
+        let mut roots = vec![program.loss];
+        roots.extend(grads);
+        roots.extend(group_grads.iter().map(|&(_, adj)| adj));
+        let live = g.reachable(&roots);
+        let mut uses = vec![0usize; g.len()];
+        for (id, _) in g.iter() {
+            if live[id.index()] {
+                for c in g.children(id) {
+                    uses[c.index()] += 1;
+                }
+            }
+        }
+        for &r in &roots {
+            uses[r.index()] += 1;
+        }
+        let mut n_deltas = 0;
+        for (id, node) in g.iter() {
+            if let Some(n) = forced[id.index()] {
+                // A deep node, named above so that printing stays shallow: defined here.
+                plan.line(Section::Table, Lhs::Name(Name::Temp(n)), id, true, Some(id));
+                continue;
+            }
+            let trivial = node.is_leaf()
+                || matches!(node, Node::StopGradient(_) | Node::Neg(_))
+                || is_indicator(g, node);
+            if !live[id.index()] || trivial || plan.named[id.index()] {
+                continue;
+            }
+            // Tensors of the backward pass are always named: they are the δ's.
+            let adjoint = g.is_tensor(id) && !plan.forward[id.index()];
+            if adjoint {
+                n_deltas += 1;
+                let name = Name::Delta(n_deltas);
+                plan.line(Section::Adjoints, Lhs::Name(name.clone()), id, true, Some(id));
+                plan.give(id, name);
+            } else if uses[id.index()] >= 2 {
+                let name = Name::Temp(n_temps);
+                n_temps += 1;
+                plan.line(Section::Table, Lhs::Name(name.clone()), id, true, Some(id));
+                plan.give(id, name);
+            }
+        }
+        let loss = program.loss;
+        let loss_named = plan.named[loss.index()];
+        plan.line(
+            Section::Loss,
+            Lhs::Name(Name::Loss),
+            loss,
+            !loss_named,
+            (!loss_named).then_some(loss),
+        );
+        if !loss_named {
+            plan.give(loss, Name::Loss);
+        }
+        let mut whole = vec![false; program.num_params()];
+        for &(group, adjoint) in group_grads {
+            let slot = &program.params[group];
+            whole[slot.offset..slot.offset + slot.shape.len()].fill(true);
+            plan.line(
+                Section::Gradient,
+                Lhs::Grad(slot.name.clone()),
+                adjoint,
+                false,
+                None,
+            );
+        }
+        for (k, (name, &grad)) in params.iter().zip(grads).enumerate() {
+            let zero = g.as_const(grad) == Some(0.0);
+            if whole[k] && zero {
+                continue;
+            }
+            plan.line(Section::Gradient, Lhs::Grad(name.clone()), grad, false, None)
+                .note = whole[k].then_some(Note::PlusGroupTerm);
+        }
+        plan
+    }
+
+    /// Plans a line (printed with the names given before it).
+    fn line(
+        &mut self,
+        section: Section,
+        lhs: Lhs,
+        id: NodeId,
+        define: bool,
+        defines: Option<NodeId>,
+    ) -> &mut Line {
+        self.steps.push(Step::Line(self.lines.len()));
+        self.lines.push(Line {
+            section,
+            lhs,
+            id,
+            define,
+            note: None,
+            defines,
+        });
+        self.lines.last_mut().expect("just pushed")
+    }
+
+    /// Calls `id` by `name` from this step on.
+    fn give(&mut self, id: NodeId, name: Name) {
+        self.named[id.index()] = true;
+        self.steps.push(Step::Name(id, name));
+    }
+
+    /// The network's name.
+    pub fn network_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The planned lines, in planning order (see [`Derivation::render`] for the
+    /// printed order).
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// Whether the loss depends on `id` (it is part of the forward pass).
+    pub fn is_forward(&self, id: NodeId) -> bool {
+        self.forward[id.index()]
+    }
+
+    /// The program.
+    pub fn program(&self) -> &'a Lowered {
+        self.program
+    }
+
+    /// Every line printed in `style`, in printed order (by [`Section`], then planning
+    /// order).
+    pub fn render(&self, style: Style) -> Vec<Rendered> {
+        let g = &self.program.graph;
+        let temp_symbol = match style {
+            Style::Latex if self.user_names().any(|n| latex::collides_with_temps(n)) => {
+                "\\tau"
+            }
+            _ => "t",
+        };
+        let mut printer = Printer::new(g, style, temp_symbol);
+        let mut out: Vec<Option<Rendered>> = vec![None; self.lines.len()];
+        for step in &self.steps {
+            match step {
+                Step::Name(id, name) => printer.set_name(*id, name.clone()),
+                Step::Line(k) => {
+                    let line = &self.lines[*k];
+                    let rhs = printer.expr(line.id, 0, line.define);
+                    let mut refs = printer.take_refs();
+                    let mut seen = vec![];
+                    refs.retain(|r| {
+                        let new = !seen.contains(r);
+                        seen.push(*r);
+                        new
+                    });
+                    let lhs = match (&line.lhs, style) {
+                        (Lhs::Name(name), _) => printer.spell(name),
+                        (Lhs::Grad(name), Style::Text) => format!("dL/d{name}"),
+                        (Lhs::Grad(name), Style::Latex) => format!(
+                            "\\frac{{\\partial L}}{{\\partial {}}}",
+                            latex::name(name)
+                        ),
+                    };
+                    let note = line.note.map(|Note::PlusGroupTerm| match style {
+                        Style::Text => String::from(" (plus its group's term)"),
+                        Style::Latex => String::from("\\quad\\text{(plus its group's term)}"),
+                    });
+                    out[*k] = Some(Rendered {
+                        section: line.section,
+                        lhs,
+                        rhs,
+                        note,
+                        refs,
+                        defines: line.defines,
+                    });
+                }
+            }
+        }
+        let mut out: Vec<Rendered> = out.into_iter().flatten().collect();
+        // (A stable sort: planning order within a section.)
+        out.sort_by_key(|r| r.section);
+        out
+    }
+
+    /// Every user name the derivation prints.
+    fn user_names(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Name(_, Name::User(n)) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The text of `derivation()`: a header, then the sections.
+    pub fn text(&self) -> String {
+        let program = self.program;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "network {}: {}, {}, {}, {}",
+            self.name,
+            count(program.num_params(), "param"),
+            count(program.num_inputs(), "input"),
+            count(program.num_targets(), "target"),
+            count(program.output.elems.len(), "output")
+        );
+        let lines = self.render(Style::Text);
+        for (section, title) in [
+            (Section::Forward, "forward:"),
+            (Section::Loss, "loss:"),
+            (Section::Table, "common subexpressions:"),
+            (Section::Adjoints, "adjoints (tensors of the backward pass):"),
+            (Section::Gradient, "gradient:"),
+        ] {
+            let mut lines = lines.iter().filter(|r| r.section == section).peekable();
+            // (`forward:` and `gradient:` are printed even when empty.)
+            if lines.peek().is_none() && matches!(section, Section::Table | Section::Adjoints) {
+                continue;
+            }
+            let _ = writeln!(out, "\n{title}");
+            for r in lines {
+                let note = r.note.as_deref().unwrap_or("");
+                let _ = writeln!(out, "  {} = {}{note}", r.lhs, r.rhs);
+            }
+        }
+        out
+    }
+
+    /// The aligned LaTeX block of `derivation_latex()`.
+    pub fn latex(&self) -> String {
+        latex::render(&self.render(Style::Latex))
+    }
+
+    /// The Graphviz DOT text of `graph_dot()`.
+    pub fn dot(&self) -> String {
+        dot::render(self, &self.render(Style::Text))
+    }
+
+    /// The formulas shown in the generated methods' rustdoc.
+    pub fn docs(&self) -> Docs {
+        docs(&self.name, &self.render(Style::Text))
+    }
+}
+
+/// The parameter/input/target group a tensor leaf node reads whole, if it is one.
+fn leaf_slot(program: &Lowered, id: NodeId) -> Option<&crate::resolved::Slot> {
+    let Some(TensorOp::Leaf { kind, offset }) = program.graph.tensor_node(id).map(|t| &t.op)
+    else {
+        return None;
+    };
+    let slots = match kind {
+        LeafKind::Input => &program.inputs,
+        LeafKind::Target => &program.targets,
+        LeafKind::Param => &program.params,
+    };
+    slots.iter().find(|s| s.offset == *offset as usize)
+}
+
+/// Whether `node` is an indicator `[k == j]` of leaves (a class-index target against a
+/// constant): short enough to print in place rather than as a common subexpression.
+fn is_indicator(g: &Graph, node: Node) -> bool {
+    matches!(node, Node::IfEq(a, b, t, e)
+        if [a, b].iter().all(|&x| g.node(x).is_leaf())
+            && g.as_const(t) == Some(1.0)
+            && g.as_const(e) == Some(0.0))
+}
+
+/// `1 param`, `7 params`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// At most this many formula lines go into one method's rustdoc; a longer derivation
+/// shows its gradient lines (and the δ's and forward definitions if they fit) and
+/// points to `derivation()`.
+pub const DOC_LINES: usize = 24;
+
+/// Formula lines in rustdoc longer than this many characters are cut with `…`.
+pub const DOC_LINE_CHARS: usize = 160;
+
+/// The formulas of the generated methods' rustdoc, each a Markdown paragraph (a
+/// ```` ```text ```` block, so no lint reads the formulas as prose).
+#[derive(Clone, Debug, Default)]
+pub struct Docs {
+    /// For `forward`: the forward definitions.
+    pub forward: String,
+    /// For `loss` and `loss_and_output`: the loss and what it reads.
+    pub loss: String,
+    /// For the gradient methods (`gradient`, `sgd_step`, ...): one line per `dL/dθ`
+    /// and what they read.
+    pub gradient: String,
+}
+
+/// The lines of `lines` (printed order) that `roots` read, directly or not.
+fn closure(lines: &[Rendered], roots: impl Iterator<Item = usize>) -> Vec<bool> {
+    let mut definer = std::collections::HashMap::new();
+    for (k, r) in lines.iter().enumerate() {
+        if let Some(id) = r.defines {
+            definer.insert(id, k);
+        }
+    }
+    let mut keep = vec![false; lines.len()];
+    let mut stack: Vec<usize> = roots.collect();
+    while let Some(k) = stack.pop() {
+        if std::mem::replace(&mut keep[k], true) {
+            continue;
+        }
+        stack.extend(lines[k].refs.iter().filter_map(|id| definer.get(id).copied()));
+    }
+    keep
+}
+
+fn docs(name: &str, lines: &[Rendered]) -> Docs {
+    let in_section = |s: Section| {
+        let lines = lines.iter().enumerate();
+        lines.filter(move |(_, r)| r.section == s).map(|(k, _)| k)
+    };
+    let block = |keep: &[bool], fallback: &[Section]| -> String {
+        let mut chosen: Vec<usize> = (0..lines.len()).filter(|&k| keep[k]).collect();
+        let mut cut = false;
+        if chosen.len() > DOC_LINES {
+            // Too long: the most telling sections first, as many as fit.
+            cut = true;
+            let mut fit: Vec<usize> = Vec::new();
+            for &section in fallback {
+                let more: Vec<usize> = chosen
+                    .iter()
+                    .copied()
+                    .filter(|&k| lines[k].section == section)
+                    .collect();
+                if fit.is_empty() || fit.len() + more.len() <= DOC_LINES {
+                    fit.extend(more);
+                }
+            }
+            fit.sort_unstable();
+            chosen = fit;
+        }
+        let total = chosen.len();
+        chosen.truncate(DOC_LINES);
+        let mut text = String::from("```text\n");
+        for &k in &chosen {
+            let r = &lines[k];
+            let note = r.note.as_deref().unwrap_or("");
+            let mut line = format!("{} = {}{note}", r.lhs, r.rhs);
+            if line.chars().count() > DOC_LINE_CHARS {
+                line = line.chars().take(DOC_LINE_CHARS - 1).collect::<String>() + "…";
+            }
+            let _ = writeln!(text, "{line}");
+        }
+        if total > chosen.len() {
+            let _ = writeln!(text, "… ({} more lines)", total - chosen.len());
+        }
+        text.push_str("```");
+        if cut || total > chosen.len() {
+            let _ = write!(
+                text,
+                "\n\nShortened; the whole derivation is `{name}::derivation()`."
+            );
+        }
+        text
+    };
+    let forward = closure(lines, in_section(Section::Forward));
+    let loss = closure(lines, in_section(Section::Loss));
+    let gradient = closure(lines, in_section(Section::Gradient));
+    Docs {
+        forward: block(&forward, &[Section::Forward]),
+        loss: block(&loss, &[Section::Loss, Section::Forward]),
+        gradient: block(
+            &gradient,
+            &[Section::Gradient, Section::Adjoints, Section::Forward],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn derivation(body: proc_macro2::TokenStream) -> String {
+        crate::derive(body)
+            .map(|(_, d)| d.derivation)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn like_terms_are_collected_and_common_factors_pulled_out() {
+        let d = derivation(quote::quote! {
+            struct N { input x; param a, b; output y = (x * a + b) + (x * a + b) - b; loss = y * 1.0; }
+        });
+        assert!(d.contains("  y = b + 2*x*a"), "{d}");
+        let d = derivation(quote::quote! {
+            struct N { input x; param a; let s = sigmoid(a * x); output y = 1.0 - s; loss = y; }
+        });
+        assert!(d.contains("  y = 1 - s"), "{d}");
+    }
+
+    /// Deep expressions (a 10-class log-softmax) get `tN` names so printing stays
+    /// shallow; every such name is defined once and every name used is defined.
+    #[test]
+    fn every_temporary_is_defined_exactly_once() {
+        let d = derivation(quote::quote! {
+            struct N { input x[3]; target t[10]; output y = dense(x, 10, identity); loss = cross_entropy(y, t); }
+        });
+        let mut defined = std::collections::HashSet::new();
+        for line in d.lines() {
+            if let Some((name, _)) = line.trim().split_once(" = ") {
+                if name.starts_with('t') && name[1..].chars().all(|c| c.is_ascii_digit()) {
+                    assert!(
+                        defined.insert(name.to_string()),
+                        "{name} defined twice in\n{d}"
+                    );
+                }
+            }
+        }
+        let words = d.split(|c: char| !c.is_ascii_alphanumeric());
+        for word in words.filter(|w| w.len() > 1 && w.starts_with('t')) {
+            if word[1..].chars().all(|c| c.is_ascii_digit()) {
+                assert!(
+                    defined.contains(word),
+                    "{word} used but not defined in\n{d}"
+                );
+            }
+        }
+        assert!(defined.len() > 10, "the deep log-softmax is named: {d}");
+    }
+
+    #[test]
+    fn seed_003_reads_like_the_textbook() {
+        let d = derivation(quote::quote! {
+            struct Seed003 {
+                input x1, x2; target y;
+                param w0 = 0.1, w13 = 0.2, w14 = 0.8, w23 = 0.6, w24 = 0.4, w35 = 0.1, w45 = 0.5;
+                let f3 = sigmoid((x1 * w13 + w0) + (x2 * w23 + w0));
+                let f4 = sigmoid((x1 * w14 + w0) + (x2 * w24 + w0));
+                output f5 = sigmoid((f3 * w35 + w0) + (f4 * w45 + w0));
+                loss = -(y * ln(f5) + (1.0 - y) * ln(1.0 - f5));
+            }
+        });
+        for line in [
+            "f3 = sigmoid(2*w0 + x1*w13 + x2*w23)",
+            "= f5 - y",
+            "dL/dw0 = 2*(",
+            "dL/dw35 = f3*t",
+        ] {
+            assert!(d.contains(line), "missing {line:?} in\n{d}");
+        }
+    }
+}
