@@ -69,7 +69,8 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
         .filter(|&(_, adjoint)| program.graph.as_const(adjoint) != Some(0.0))
         .map(|(&(group, _), adjoint)| (group, adjoint))
         .collect();
-    let plan = derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
+    let plan =
+        derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
     let (derivation, derivation_latex, graph_dot, docs) =
         (plan.text(), plan.latex(), plan.dot(), plan.docs());
     Ok((

@@ -294,7 +294,11 @@ pub fn render(plan: &Derivation<'_>, lines: &[Rendered]) -> String {
         let _ = writeln!(
             out,
             "    legend_{} [label={}, {}];",
-            class.legend().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or(""),
+            class
+                .legend()
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or(""),
             quote(class.legend()),
             class.attributes()
         );

@@ -38,9 +38,30 @@ pub fn render(lines: &[Rendered]) -> String {
 
 /// Lowercase Greek letter names that LaTeX spells as a command (`alpha` → `\alpha`).
 const GREEK: [&str; 24] = [
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
-    "omega", "varepsilon",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+    "varepsilon",
 ];
 
 /// Uppercase Greek letters with their own LaTeX command.
@@ -51,11 +72,11 @@ const GREEK_UPPER: [&str; 11] = [
 /// A user's name (`w13`, `h1.weight[3][0]`, `z[2]`, `f_2`) in LaTeX.
 pub fn name(text: &str) -> String {
     let (head, rest) = text.split_at(text.find('[').unwrap_or(text.len()));
-    let indices: Vec<&str> = rest
-        .split(['[', ']'])
-        .filter(|s| !s.is_empty())
-        .collect();
-    if indices.iter().any(|i| !i.chars().all(|c| c.is_ascii_digit())) {
+    let indices: Vec<&str> = rest.split(['[', ']']).filter(|s| !s.is_empty()).collect();
+    if indices
+        .iter()
+        .any(|i| !i.chars().all(|c| c.is_ascii_digit()))
+    {
         return format!("\\text{{{}}}", escape_text(text));
     }
     let sub = indices.join(",");
@@ -206,7 +227,9 @@ mod tests {
         assert_eq!(name("h_2"), "h_{2}");
         assert_eq!(name("h_2[1]"), "\\left(h_{2}\\right)_{1}");
         assert_eq!(name("hidden"), "\\mathit{hidden}");
-        assert!(collides_with_temps("t[0]") && collides_with_temps("t") && collides_with_temps("t2"));
+        assert!(
+            collides_with_temps("t[0]") && collides_with_temps("t") && collides_with_temps("t2")
+        );
         assert!(!collides_with_temps("target") && !collides_with_temps("y"));
     }
 

@@ -248,7 +248,13 @@ impl<'a> Derivation<'a> {
             if adjoint {
                 n_deltas += 1;
                 let name = Name::Delta(n_deltas);
-                plan.line(Section::Adjoints, Lhs::Name(name.clone()), id, true, Some(id));
+                plan.line(
+                    Section::Adjoints,
+                    Lhs::Name(name.clone()),
+                    id,
+                    true,
+                    Some(id),
+                );
                 plan.give(id, name);
             } else if uses[id.index()] >= 2 {
                 let name = Name::Temp(n_temps);
@@ -286,8 +292,14 @@ impl<'a> Derivation<'a> {
             if whole[k] && zero {
                 continue;
             }
-            plan.line(Section::Gradient, Lhs::Grad(name.clone()), grad, false, None)
-                .note = whole[k].then_some(Note::PlusGroupTerm);
+            plan.line(
+                Section::Gradient,
+                Lhs::Grad(name.clone()),
+                grad,
+                false,
+                None,
+            )
+            .note = whole[k].then_some(Note::PlusGroupTerm);
         }
         plan
     }
@@ -345,9 +357,7 @@ impl<'a> Derivation<'a> {
     pub fn render(&self, style: Style) -> Vec<Rendered> {
         let g = &self.program.graph;
         let temp_symbol = match style {
-            Style::Latex if self.user_names().any(|n| latex::collides_with_temps(n)) => {
-                "\\tau"
-            }
+            Style::Latex if self.user_names().any(latex::collides_with_temps) => "\\tau",
             _ => "t",
         };
         let mut printer = Printer::new(g, style, temp_symbol);
@@ -368,10 +378,9 @@ impl<'a> Derivation<'a> {
                     let lhs = match (&line.lhs, style) {
                         (Lhs::Name(name), _) => printer.spell(name),
                         (Lhs::Grad(name), Style::Text) => format!("dL/d{name}"),
-                        (Lhs::Grad(name), Style::Latex) => format!(
-                            "\\frac{{\\partial L}}{{\\partial {}}}",
-                            latex::name(name)
-                        ),
+                        (Lhs::Grad(name), Style::Latex) => {
+                            format!("\\frac{{\\partial L}}{{\\partial {}}}", latex::name(name))
+                        }
                     };
                     let note = line.note.map(|Note::PlusGroupTerm| match style {
                         Style::Text => String::from(" (plus its group's term)"),
@@ -420,7 +429,10 @@ impl<'a> Derivation<'a> {
             (Section::Forward, "forward:"),
             (Section::Loss, "loss:"),
             (Section::Table, "common subexpressions:"),
-            (Section::Adjoints, "adjoints (tensors of the backward pass):"),
+            (
+                Section::Adjoints,
+                "adjoints (tensors of the backward pass):",
+            ),
             (Section::Gradient, "gradient:"),
         ] {
             let mut lines = lines.iter().filter(|r| r.section == section).peekable();
@@ -455,8 +467,7 @@ impl<'a> Derivation<'a> {
 
 /// The parameter/input/target group a tensor leaf node reads whole, if it is one.
 fn leaf_slot(program: &Lowered, id: NodeId) -> Option<&crate::resolved::Slot> {
-    let Some(TensorOp::Leaf { kind, offset }) = program.graph.tensor_node(id).map(|t| &t.op)
-    else {
+    let Some(TensorOp::Leaf { kind, offset }) = program.graph.tensor_node(id).map(|t| &t.op) else {
         return None;
     };
     let slots = match kind {
@@ -516,7 +527,12 @@ fn closure(lines: &[Rendered], roots: impl Iterator<Item = usize>) -> Vec<bool> 
         if std::mem::replace(&mut keep[k], true) {
             continue;
         }
-        stack.extend(lines[k].refs.iter().filter_map(|id| definer.get(id).copied()));
+        stack.extend(
+            lines[k]
+                .refs
+                .iter()
+                .filter_map(|id| definer.get(id).copied()),
+        );
     }
     keep
 }

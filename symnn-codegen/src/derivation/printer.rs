@@ -262,8 +262,7 @@ impl<'a> Printer<'a> {
                     op => op,
                 };
                 let condition = format!("{} {op} {}", e(a, 1), e(b, 1));
-                if self.g.as_const(then) == Some(1.0) && self.g.as_const(otherwise) == Some(0.0)
-                {
+                if self.g.as_const(then) == Some(1.0) && self.g.as_const(otherwise) == Some(0.0) {
                     (format!("\\left[{condition}\\right]"), 4)
                 } else {
                     (
@@ -361,9 +360,7 @@ impl<'a> Printer<'a> {
             Node::IfGe(a, b, t, f) => self.conditional(">=", [a, b, t, f]),
             // The indicator of a one-hot target, in Iverson's notation.
             Node::IfEq(a, b, t, f)
-                if !latex
-                    && self.g.as_const(t) == Some(1.0)
-                    && self.g.as_const(f) == Some(0.0) =>
+                if !latex && self.g.as_const(t) == Some(1.0) && self.g.as_const(f) == Some(0.0) =>
             {
                 (format!("[{} == {}]", e(a, 1), e(b, 1)), 4)
             }
@@ -423,7 +420,10 @@ impl<'a> Printer<'a> {
                         let rows: Vec<String> =
                             items.chunks(c.max(1)).map(|row| row.join(" & ")).collect();
                         (
-                            format!("\\begin{{bmatrix}} {} \\end{{bmatrix}}", rows.join(" \\\\ ")),
+                            format!(
+                                "\\begin{{bmatrix}} {} \\end{{bmatrix}}",
+                                rows.join(" \\\\ ")
+                            ),
                             4,
                         )
                     }
