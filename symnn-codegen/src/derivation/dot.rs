@@ -287,7 +287,7 @@ pub fn render(plan: &Derivation<'_>, lines: &[Rendered]) -> String {
     // The text.
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", quote(plan.network_name()));
-    out.push_str("  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=12];\n");
+    out.push_str("  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=12];\n");
     out.push_str("  edge [color=\"#555555\"];\n");
     out.push_str("  subgraph cluster_legend {\n    label=\"legend\";\n");
     for class in Class::ALL {
