@@ -11,11 +11,11 @@
 //!
 //! Size: elements of one declaration, of one vector binding (`h[0]`, `h[1]`, ...) or of
 //! one parameter group's gradient are one node, and tensor-tier layers are one line
-//! each anyway. Above [`MAX_NODES`] nodes the common subexpressions are contracted
-//! (their readers get edges from what they read); if that is still too many, the
-//! graph keeps the [`MAX_NODES`] most important nodes (loss, gradients, parameters,
-//! inputs, targets, forward values, adjoints) and says how many it left out. Edges
-//! are capped at [`MAX_EDGES`] the same way.
+//! each anyway. Above [`MAX_NODES`] nodes or [`MAX_EDGES`] edges the common
+//! subexpressions are contracted (their readers get edges from what they read); if
+//! that is still too many nodes, whole classes are drawn as one node each, largest
+//! first (all parameters, all gradients, ...; never the loss), until it fits. Edges
+//! beyond [`MAX_EDGES`] are left out. A note node says what was cut.
 //!
 //! The DOT subset is plain enough for `layout-rs` (the pure-Rust renderer the `explain`
 //! example uses): `shape` is `box`, `circle` or `doublecircle`, colours are `#rrggbb`,
@@ -89,6 +89,18 @@ impl Class {
             Class::Loss => "loss",
             Class::Adjoint => "adjoint (backward)",
             Class::Gradient => "dL/dθ",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Class::Input => "inputs",
+            Class::Target => "targets",
+            Class::Param => "parameters",
+            Class::Forward => "forward values",
+            Class::Loss => "losses",
+            Class::Adjoint => "adjoints",
+            Class::Gradient => "gradients",
         }
     }
 
@@ -235,22 +247,20 @@ pub fn render(plan: &Derivation<'_>, lines: &[Rendered]) -> String {
     }
     let total = nodes.len();
 
-    // The size cap.
+    // The size cap: contract the common subexpressions, then merge whole classes.
     let mut keep: Vec<bool> = vec![true; nodes.len()];
-    if nodes.len() > MAX_NODES {
+    let all_edges: usize = nodes.iter().map(|n| n.sources.len()).sum();
+    let mut remarks: Vec<String> = Vec::new();
+    if nodes.len() > MAX_NODES || all_edges > MAX_EDGES {
+        let tables = nodes.iter().filter(|n| n.table).count();
         for (k, node) in nodes.iter().enumerate() {
             keep[k] = !node.table;
         }
-    }
-    if keep.iter().filter(|&&k| k).count() > MAX_NODES {
-        let mut order: Vec<usize> = (0..nodes.len()).filter(|&k| keep[k]).collect();
-        order.sort_by_key(|&k| (nodes[k].class, k));
-        keep.fill(false);
-        for &k in order.iter().take(MAX_NODES) {
-            keep[k] = true;
+        if tables > 0 {
+            remarks.push(format!("{tables} common subexpressions contracted"));
         }
     }
-    // Sources through dropped nodes (memoised; the graph is acyclic).
+    // Sources through contracted nodes (memoised; the graph is acyclic).
     let mut resolved: Vec<Option<BTreeSet<usize>>> = vec![None; nodes.len()];
     fn sources_of(
         k: usize,
@@ -265,24 +275,85 @@ pub fn render(plan: &Derivation<'_>, lines: &[Rendered]) -> String {
         for &s in &nodes[k].sources {
             if keep[s] {
                 out.insert(s);
-            } else if nodes[s].table {
+            } else {
                 out.extend(sources_of(s, nodes, keep, resolved));
             }
         }
         resolved[k] = Some(out.clone());
         out
     }
-    let mut edges: Vec<(usize, usize)> = Vec::new();
+    // Each kept node's representative: itself, or the one node its class is merged into.
+    let mut rep: Vec<usize> = (0..nodes.len()).collect();
+    let count =
+        |keep: &[bool], rep: &[usize]| (0..keep.len()).filter(|&k| keep[k] && rep[k] == k).count();
+    let mut merged_classes = Vec::new();
+    while count(&keep, &rep) > MAX_NODES {
+        // Merge the largest class not merged yet (never the loss).
+        let largest = [
+            Class::Param,
+            Class::Gradient,
+            Class::Forward,
+            Class::Adjoint,
+            Class::Input,
+            Class::Target,
+        ]
+        .into_iter()
+        .filter(|c| !merged_classes.contains(c))
+        .max_by_key(|&c| {
+            let n = (0..nodes.len())
+                .filter(|&k| keep[k] && nodes[k].class == c)
+                .count();
+            (n, std::cmp::Reverse(c))
+        });
+        let Some(class) = largest else { break };
+        merged_classes.push(class);
+        let members: Vec<usize> = (0..nodes.len())
+            .filter(|&k| keep[k] && nodes[k].class == class)
+            .collect();
+        let Some(&first) = members.first() else {
+            continue;
+        };
+        for &k in &members {
+            rep[k] = first;
+        }
+        let names: Vec<&str> = members
+            .iter()
+            .take(3)
+            .map(|&k| nodes[k].label.split(" =").next().unwrap_or(""))
+            .collect();
+        nodes[first].label = format!(
+            "{} {}\\n({}, …)",
+            members.len(),
+            class.plural(),
+            names.join(", ")
+        );
+        remarks.push(format!(
+            "{} {} drawn as one node",
+            members.len(),
+            class.plural()
+        ));
+    }
+    let mut edge_set: BTreeSet<(usize, usize)> = BTreeSet::new();
     for k in 0..nodes.len() {
         if keep[k] {
             for s in sources_of(k, &nodes, &keep, &mut resolved) {
-                edges.push((s, k));
+                if rep[s] != rep[k] {
+                    edge_set.insert((rep[s], rep[k]));
+                }
             }
         }
     }
+    let mut edges: Vec<(usize, usize)> = edge_set.into_iter().collect();
+    // In reading order: by target, then source.
+    edges.sort_by_key(|&(s, k)| (k, s));
     let n_edges = edges.len();
-    edges.truncate(MAX_EDGES);
-    let shown = keep.iter().filter(|&&k| k).count();
+    if n_edges > MAX_EDGES {
+        edges.truncate(MAX_EDGES);
+        remarks.push(format!("{MAX_EDGES} of {n_edges} edges shown"));
+    }
+    for k in 0..nodes.len() {
+        keep[k] = keep[k] && rep[k] == k;
+    }
 
     // The text.
     let mut out = String::new();
@@ -344,14 +415,13 @@ pub fn render(plan: &Derivation<'_>, lines: &[Rendered]) -> String {
         };
         let _ = writeln!(out, "  n{s} -> n{k}{style};");
     }
-    if shown < total || n_edges > edges.len() {
+    if !remarks.is_empty() {
         let _ = writeln!(
             out,
             "  omitted [shape=box, label={}];",
             quote(&format!(
-                "{} of {total} nodes and {} of {n_edges} edges shown; the full derivation is derivation()",
-                shown,
-                edges.len()
+                "cut down from {total} nodes: {}; the full derivation is derivation()",
+                remarks.join(", ")
             ))
         );
     }
