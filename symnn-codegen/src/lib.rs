@@ -71,8 +71,7 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
         .collect();
     let plan =
         derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
-    let (derivation, derivation_latex, graph_dot, docs) =
-        (plan.text(), plan.latex(), plan.dot(), plan.docs());
+    let (derivation, derivation_latex, graph_dot, docs) = plan.all();
     Ok((
         network,
         emit::Derived {

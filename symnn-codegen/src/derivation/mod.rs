@@ -413,6 +413,11 @@ impl<'a> Derivation<'a> {
 
     /// The text of `derivation()`: a header, then the sections.
     pub fn text(&self) -> String {
+        self.text_of(&self.render(Style::Text))
+    }
+
+    /// [`Derivation::text`] from the already rendered text lines.
+    fn text_of(&self, lines: &[Rendered]) -> String {
         let program = self.program;
         let mut out = String::new();
         let _ = writeln!(
@@ -424,7 +429,6 @@ impl<'a> Derivation<'a> {
             count(program.num_targets(), "target"),
             count(program.output.elems.len(), "output")
         );
-        let lines = self.render(Style::Text);
         for (section, title) in [
             (Section::Forward, "forward:"),
             (Section::Loss, "loss:"),
@@ -462,6 +466,18 @@ impl<'a> Derivation<'a> {
     /// The formulas shown in the generated methods' rustdoc.
     pub fn docs(&self) -> Docs {
         docs(&self.name, &self.render(Style::Text))
+    }
+
+    /// Everything the generated code embeds — `(text, LaTeX, DOT, rustdoc formulas)` —
+    /// rendering the text lines once.
+    pub fn all(&self) -> (String, String, String, Docs) {
+        let text = self.render(Style::Text);
+        (
+            self.text_of(&text),
+            self.latex(),
+            dot::render(self, &text),
+            docs(&self.name, &text),
+        )
     }
 }
 
