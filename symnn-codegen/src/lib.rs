@@ -3,7 +3,8 @@
 //! ```text
 //! tokens ─ast::parse─▶ ast::Network ─check::check─▶ resolved::Program ─lower::lower─▶ lower::Lowered
 //!        ─diff::gradient─▶ same Graph + adjoint nodes ─emit::emit─▶ Rust
-//!                                                   └─derivation::render─▶ derivation() text
+//!                                                   └─derivation::Derivation─▶ derivation() text,
+//!                                                        derivation_latex(), graph_dot(), rustdoc formulas
 //! ```
 //!
 //! This file is the only place where the stages meet ([`derive`]). Every user-facing
@@ -68,7 +69,9 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
         .filter(|&(_, adjoint)| program.graph.as_const(adjoint) != Some(0.0))
         .map(|(&(group, _), adjoint)| (group, adjoint))
         .collect();
-    let derivation = derivation::render(&network.name.to_string(), &program, &grads, &group_grads);
+    let plan =
+        derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
+    let (derivation, derivation_latex, graph_dot, docs) = plan.all();
     Ok((
         network,
         emit::Derived {
@@ -76,6 +79,9 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
             grads,
             group_grads,
             derivation,
+            derivation_latex,
+            graph_dot,
+            docs,
         },
     ))
 }

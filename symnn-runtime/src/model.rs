@@ -31,6 +31,16 @@ pub trait Model: Clone + Sync {
     fn cost() -> Cost;
     /// The symbolic derivation, human-readable.
     fn derivation() -> &'static str;
+    /// The derivation as an aligned LaTeX block. Generated networks return theirs; the
+    /// default (for hand-written models) is empty.
+    fn derivation_latex() -> &'static str {
+        ""
+    }
+    /// The forward and backward computation as a Graphviz DOT graph. Generated
+    /// networks return theirs; the default (for hand-written models) is empty.
+    fn graph_dot() -> &'static str {
+        ""
+    }
 
     /// All parameters, in [`Model::param_names`] order.
     fn params(&self) -> &[Self::Float];

@@ -45,6 +45,12 @@ pub struct Derived {
     pub group_grads: Vec<(usize, NodeId)>,
     /// The human-readable derivation.
     pub derivation: String,
+    /// The same as an aligned LaTeX block.
+    pub derivation_latex: String,
+    /// The forward and adjoint DAG in Graphviz DOT.
+    pub graph_dot: String,
+    /// The formulas for the generated methods' rustdoc.
+    pub docs: crate::derivation::Docs,
 }
 
 /// Emits the items of one network.
@@ -224,6 +230,31 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let (forward_ops, forward_calls) = cost(g, &forward.schedule);
     let (gradient_ops, gradient_calls) = cost(g, &gradient.schedule);
     let derivation = &derived.derivation;
+    let (derivation_latex, graph_dot) = (&derived.derivation_latex, &derived.graph_dot);
+    // Each method's rustdoc shows its formula (a ```text block: no lint reads it).
+    let docs = &derived.docs;
+    let doc_forward = format!("The network's output for one input:\n\n{}", docs.forward);
+    let doc_loss = format!("The loss for one sample:\n\n{}", docs.loss);
+    let doc_loss_out = format!(
+        "The loss and the output for one sample, computed together. The loss:\n\n{}",
+        docs.loss
+    );
+    let doc_gradient = format!(
+        "The loss and dL/dparams for one sample:\n\n{}",
+        docs.gradient
+    );
+    let doc_gradient_into = format!(
+        "Writes dL/dparams for one sample into `grad` (overwriting it) and returns the loss: `gradient` without the `[F; P]` return value on the stack.\n\n{}",
+        docs.gradient
+    );
+    let doc_accumulate = format!(
+        "Adds dL/dparams for one sample into `grad` (for minibatches); returns the loss.\n\n{}",
+        docs.gradient
+    );
+    let doc_sgd = format!(
+        "One step of gradient descent on one sample, a simultaneous update: every parameter moves by `-lr * dL/dparam` evaluated at the old parameters (each write comes after the last read of the old value). Returns the loss before the step.\n\n{}",
+        docs.gradient
+    );
 
     // Initialisation, group by group in layout order.
     let init_stmts: Vec<TokenStream> = program
@@ -360,32 +391,31 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                 Self::PARAM_NAMES.iter().position(|#element| *#element == #name_arg)
             }
 
-            /// The network's output for one input.
+            #[doc = #doc_forward]
             #[inline]
             pub fn forward(&self, #fwd_input: &[#fty; #i]) -> [#fty; #o] {
                 #forward_body
             }
 
-            /// The loss for one sample.
+            #[doc = #doc_loss]
             #[inline]
             pub fn loss(&self, #loss_input: &[#fty; #i], #loss_target: &[#fty; #t]) -> #fty {
                 #loss_body
             }
 
-            /// The loss and the output for one sample, computed together.
+            #[doc = #doc_loss_out]
             #[inline]
             pub fn loss_and_output(&self, #lo_input: &[#fty; #i], #lo_target: &[#fty; #t]) -> (#fty, [#fty; #o]) {
                 #loss_out_body
             }
 
-            /// The loss and dL/dparams for one sample.
+            #[doc = #doc_gradient]
             #[inline]
             pub fn gradient(&self, #grad_input: &[#fty; #i], #grad_target: &[#fty; #t]) -> (#fty, [#fty; #p]) {
                 #gradient_body
             }
 
-            /// Writes dL/dparams for one sample into `grad` (overwriting it) and returns
-            /// the loss: `gradient` without the `[F; P]` return value on the stack.
+            #[doc = #doc_gradient_into]
             #[inline]
             pub fn gradient_into(&self, #input: &[#fty; #i], #target: &[#fty; #t], #grad: &mut [#fty; #p]) -> #fty {
                 // (`fill`, not `*grad = [0; P]`: no P-sized temporary in debug builds.)
@@ -393,16 +423,13 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                 self.accumulate_gradient(#input, #target, #grad)
             }
 
-            /// Adds dL/dparams for one sample into `grad` (for minibatches); returns the loss.
+            #[doc = #doc_accumulate]
             #[inline]
             pub fn accumulate_gradient(&self, #acc_input: &[#fty; #i], #acc_target: &[#fty; #t], #acc_grad: &mut [#fty; #p]) -> #fty {
                 #acc_body
             }
 
-            /// One step of gradient descent on one sample, a simultaneous update: every
-            /// parameter moves by `-lr * dL/dparam` evaluated at the old parameters (each
-            /// write comes after the last read of the old value). Returns the loss before
-            /// the step.
+            #[doc = #doc_sgd]
             #[inline]
             pub fn sgd_step(&mut self, #sgd_input: &[#fty; #i], #sgd_target: &[#fty; #t], #sgd_lr: #fty) -> #fty {
                 #sgd_body
@@ -414,6 +441,21 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             /// subexpressions and one `dL/d<name>` line per parameter.
             pub fn derivation() -> &'static str {
                 #derivation
+            }
+
+            /// The derivation as LaTeX: one `aligned` block with the forward
+            /// definitions, the loss, the common subexpressions and one line per
+            /// partial derivative of the loss (matrix formulas for wide layers).
+            pub fn derivation_latex() -> &'static str {
+                #derivation_latex
+            }
+
+            /// The forward and backward computation as a Graphviz DOT graph: inputs,
+            /// targets, parameters, forward values, adjoints, the loss and the
+            /// gradients as distinct nodes, one edge per value a formula reads (large
+            /// networks are cut down, see `docs/DSL.md`).
+            pub fn graph_dot() -> &'static str {
+                #graph_dot
             }
         }
 
@@ -440,6 +482,12 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
             }
             fn derivation() -> &'static str {
                 #name::derivation()
+            }
+            fn derivation_latex() -> &'static str {
+                #name::derivation_latex()
+            }
+            fn graph_dot() -> &'static str {
+                #name::graph_dot()
             }
             fn params(&self) -> &[#fty] {
                 &self.params
