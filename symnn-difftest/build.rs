@@ -208,8 +208,11 @@ fn assert_coverage(sources: &[(String, bool)]) {
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=../symnn-codegen/tests/support/netgen.rs");
-    let count = usize::try_from(env_number("SYMNN_DIFFTEST_NETWORKS", RANDOM_NETWORKS as u64))
-        .expect("SYMNN_DIFFTEST_NETWORKS fits a usize");
+    let count = usize::try_from(env_number(
+        "SYMNN_DIFFTEST_NETWORKS",
+        RANDOM_NETWORKS as u64,
+    ))
+    .expect("SYMNN_DIFFTEST_NETWORKS fits a usize");
     let seed = env_number("SYMNN_DIFFTEST_SEED", SEED);
     let mut sources: Vec<(String, bool)> = FIXED
         .iter()
@@ -254,7 +257,10 @@ fn main() {
             let name = struct_name(source);
             let twin = source.replacen(&format!("struct {name} "), &format!("struct {name}T "), 1);
             let threshold = if wide { 1_000_000 } else { 0 };
-            (format!("#[symnn(tensor_threshold = {threshold})]\n{twin}"), *f32)
+            (
+                format!("#[symnn(tensor_threshold = {threshold})]\n{twin}"),
+                *f32,
+            )
         })
         .collect();
     sources.extend(twins);

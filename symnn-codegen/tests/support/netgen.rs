@@ -28,6 +28,9 @@ impl Rng {
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
     pub fn constant(&mut self) -> String {
         let c = (self.below(4001) as f64 - 2000.0) / 1000.0;
         if c < 0.0 {
@@ -621,4 +624,3 @@ pub fn network(
         class_targets,
     )
 }
-
