@@ -250,6 +250,10 @@ fn main() {
     // Every network again in the other tier: narrow ones through the tensor path
     // (`tensor_threshold = 0`: every array operation a tensor node, emitted as loops),
     // wide ones (already tensor code as written) fully unrolled.
+    // `SYMNN_DIFFTEST_TIERS=one` (for large runs): each random network in one tier
+    // only, alternating (even: as written, odd: the twin), which halves the build.
+    println!("cargo:rerun-if-env-changed=SYMNN_DIFFTEST_TIERS");
+    let one_tier = std::env::var("SYMNN_DIFFTEST_TIERS").is_ok_and(|v| v == "one");
     let twins: Vec<(String, bool)> = sources
         .iter()
         .zip(&wide)
@@ -265,9 +269,21 @@ fn main() {
         .collect();
     sources.extend(twins);
     class_targets.extend(class_targets.clone());
-    let random: Vec<bool> = (0..sources.len())
+    let mut random: Vec<bool> = (0..sources.len())
         .map(|k| k % (FIXED.len() + count) >= FIXED.len())
         .collect();
+    if one_tier {
+        let n = FIXED.len() + count;
+        let keep: Vec<bool> = (0..sources.len())
+            .map(|k| k % n < FIXED.len() || (k % n - FIXED.len()) % 2 == usize::from(k >= n))
+            .collect();
+        let mut k = 0;
+        sources.retain(|_| (keep[k], k += 1).0);
+        let mut k = 0;
+        class_targets.retain(|_| (keep[k], k += 1).0);
+        let mut k = 0;
+        random.retain(|_| (keep[k], k += 1).0);
+    }
     assert_eq!(
         sources.len(),
         class_targets.len(),
@@ -292,12 +308,15 @@ fn main() {
             "    Case {{ name: {name:?}, source: {source:?}, net: &Wrap::<{name}>::NEW, class_targets: &{classes:?}, random: {random} }},"
         );
     }
+    let both = !one_tier;
     let _ = writeln!(
         out,
         "/// Every generated network.\npub static CASES: &[Case] = &[\n{table}];\n\
          /// The seed of the random networks (`SYMNN_DIFFTEST_SEED`).\npub const SEED: u64 = {seed:#x};\n\
-         /// How many random networks (`SYMNN_DIFFTEST_NETWORKS`), each compiled in both tiers.\n\
-         pub const RANDOM_NETWORKS: usize = {count};"
+         /// How many random networks (`SYMNN_DIFFTEST_NETWORKS`).\n\
+         pub const RANDOM_NETWORKS: usize = {count};\n\
+         /// Whether each is compiled in both tiers (else in one, `SYMNN_DIFFTEST_TIERS=one`).\n\
+         pub const BOTH_TIERS: bool = {both};"
     );
     let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("nets.rs");
     std::fs::write(path, out).expect("write nets.rs");

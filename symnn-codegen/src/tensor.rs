@@ -246,7 +246,7 @@ impl Graph {
                             kernel: k,
                             args: inner,
                         },
-                    )) if s == shape && self.is_cheap(k) => {
+                    )) if s == shape && (self.is_cheap(k) || self.is_sigmoid(k)) => {
                         // Inline the inner kernel, its lanes mapped to outer arguments.
                         let inner_lanes: Vec<NodeId> = inner
                             .iter()
@@ -336,6 +336,25 @@ impl Graph {
                 Node::Call(..) | Node::Pow(..) | Node::Powi(..) | Node::Div(..)
             )
         })
+    }
+
+    /// Whether a kernel is cheap but for `sigmoid` calls (`sigmoid(z)`, `1 - sigmoid(z)`).
+    /// Folded into its consumers like a cheap kernel (an `exp` more where the value is
+    /// also stored), so that `ln(sigmoid(z))` and `ln(1 - sigmoid(z))` in a consumer
+    /// (`bce`, a written-out log-likelihood) meet the stable softplus rewrites: read
+    /// from a stored tensor, `bce(sigmoid(z), t)` was `inf` from z = 37 on (found by the
+    /// difftest's finite-difference check; `tests/tensor_stability.rs`).
+    fn is_sigmoid(&self, kernel: NodeId) -> bool {
+        let nodes = self.kernel_nodes(kernel);
+        nodes
+            .iter()
+            .any(|&n| matches!(self.node(n), Node::Call(crate::builtins::Func::Sigmoid, _)))
+            && nodes.iter().all(|&n| {
+                !matches!(
+                    self.node(n),
+                    Node::Call(f, _) if f != crate::builtins::Func::Sigmoid
+                ) && !matches!(self.node(n), Node::Pow(..) | Node::Powi(..) | Node::Div(..))
+            })
     }
 
     /// The nodes of a kernel (reachable from `kernel` through scalar operands), in id

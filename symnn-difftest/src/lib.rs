@@ -228,4 +228,4 @@ pub mod nets {
     include!(concat!(env!("OUT_DIR"), "/nets.rs"));
 }
 
-pub use nets::{CASES, RANDOM_NETWORKS, SEED};
+pub use nets::{BOTH_TIERS, CASES, RANDOM_NETWORKS, SEED};

@@ -23,7 +23,7 @@
 use std::str::FromStr;
 
 use symnn_codegen::graph::{Node, NodeId};
-use symnn_difftest::{BatchOutcome, Case, Outcome, CASES, RANDOM_NETWORKS, SEED};
+use symnn_difftest::{BatchOutcome, Case, Outcome, BOTH_TIERS, CASES, RANDOM_NETWORKS, SEED};
 
 const POINTS: usize = 6;
 const LR: f64 = 0.125;
@@ -441,10 +441,7 @@ fn emitted_code_matches_the_interpreter() {
         "largest: {} with {} gradient instructions",
         largest.0, largest.1
     );
-    assert_eq!(
-        CASES.iter().filter(|c| c.random).count(),
-        2 * RANDOM_NETWORKS
-    );
+    assert_eq!(CASES.iter().filter(|c| c.random).count(), compiled_random());
     assert!(largest.1 > 1000);
 }
 
@@ -540,6 +537,15 @@ fn batch_methods() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// How many random networks were compiled (each in one or both tiers).
+fn compiled_random() -> usize {
+    if BOTH_TIERS {
+        2 * RANDOM_NETWORKS
+    } else {
+        RANDOM_NETWORKS
+    }
 }
 
 /// Whether the program has tensor nodes (the tensor tier: loops and kernels) or is all
@@ -699,7 +705,7 @@ fn gradient_matches_finite_differences() {
          hand-written; {points} points ({} with a non-finite loss skipped); {} partial derivatives \
          compared, {} skipped at kinks or ill-conditioned, {} skipped (non-finite shifted loss); \
          {} failures; {:.1?}",
-        2 * RANDOM_NETWORKS,
+        compiled_random(),
         networks[0][0],
         networks[0][1],
         networks[1][0],
