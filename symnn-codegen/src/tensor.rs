@@ -214,7 +214,19 @@ impl Graph {
     /// `kernel` applied elementwise over `args` (tensors of `shape`, or scalars that
     /// broadcast), normalised (see the module docs).
     pub fn map(&mut self, shape: Shape, kernel: NodeId, args: Vec<NodeId>) -> NodeId {
-        let (kernel, args) = self.normalise_map(shape, kernel, args);
+        let (mut kernel, mut args) = self.normalise_map(shape, kernel, args);
+        // A sigmoid reached through a cheap map (`ln(1 - σ(z))`: the `1 - σ` map is
+        // folded first) is folded on another pass; each pass removes one level.
+        while self.takes_ln(kernel)
+            && args.iter().any(|&a| {
+                self.tensor_node(a).is_some_and(|t| {
+                    t.shape == shape
+                        && matches!(t.op, TensorOp::Map { kernel: k, .. } if self.is_sigmoid(k))
+                })
+            })
+        {
+            (kernel, args) = self.normalise_map(shape, kernel, args);
+        }
         if let Node::Lane(j) = self.node(kernel) {
             let arg = args[j as usize];
             if self.shape_of(arg) == shape && self.is_tensor(arg) {
@@ -340,16 +352,36 @@ impl Graph {
         })
     }
 
-    /// Whether `inner` is a sigmoid and the kernel `outer` takes a logarithm: then the
-    /// sigmoid is inlined although it is not cheap, so that `ln(σ(z))` and
-    /// `ln(1 - σ(z))` become softplus terms (`simplify::stable_logs`) instead of
-    /// `ln(0) = -∞` where σ rounds to 0 or 1 (`bce` on a wide sigmoid layer, |z| > ~37).
+    /// Whether `inner` is a sigmoid kernel ([`Graph::is_sigmoid`]) and the kernel
+    /// `outer` takes a logarithm: then it is inlined although it is not cheap, so that
+    /// `ln(σ(z))` and `ln(1 - σ(z))` become softplus terms (`simplify::stable_logs`)
+    /// instead of `ln(0) = -∞` where σ rounds to 0 or 1 (`bce` on a wide sigmoid layer,
+    /// |z| > ~37). Only under a logarithm: folding every sigmoid into every consumer
+    /// (the backward `σ(1 - σ) ⊙ δ` map too) recomputes its `exp` there and made the
+    /// 64-32-10 sigmoid `sgd_step` 1.27× slower (`--bench wide`).
     fn is_sigmoid_under_ln(&self, inner: NodeId, outer: NodeId) -> bool {
-        matches!(self.node(inner), Node::Call(crate::graph::Func::Sigmoid, _))
-            && self
-                .kernel_nodes(outer)
-                .iter()
-                .any(|&n| matches!(self.node(n), Node::Call(crate::graph::Func::Ln, _)))
+        self.is_sigmoid(inner) && self.takes_ln(outer)
+    }
+
+    /// Whether a kernel takes a logarithm.
+    fn takes_ln(&self, kernel: NodeId) -> bool {
+        self.kernel_nodes(kernel)
+            .iter()
+            .any(|&n| matches!(self.node(n), Node::Call(crate::graph::Func::Ln, _)))
+    }
+
+    /// Whether a kernel is cheap but for `sigmoid` calls (`sigmoid(z)`, `1 - sigmoid(z)`).
+    fn is_sigmoid(&self, kernel: NodeId) -> bool {
+        let nodes = self.kernel_nodes(kernel);
+        nodes
+            .iter()
+            .any(|&n| matches!(self.node(n), Node::Call(crate::graph::Func::Sigmoid, _)))
+            && nodes.iter().all(|&n| {
+                !matches!(
+                    self.node(n),
+                    Node::Call(f, _) if f != crate::graph::Func::Sigmoid
+                ) && !matches!(self.node(n), Node::Pow(..) | Node::Powi(..) | Node::Div(..))
+            })
     }
 
     /// The nodes of a kernel (reachable from `kernel` through scalar operands), in id

@@ -54,6 +54,10 @@ pub trait Erased: Sync {
     fn sizes(&self) -> [usize; 4];
     /// Operations and calls in the generated gradient code (`COST`).
     fn gradient_instructions(&self) -> usize;
+    /// `loss(input, target)` with these parameters (rounded to the float type).
+    fn loss(&self, params: &[f64], input: &[f64], target: &[f64]) -> f64;
+    /// `gradient(input, target)` with these parameters: the loss and the gradient.
+    fn gradient(&self, params: &[f64], input: &[f64], target: &[f64]) -> (f64, Vec<f64>);
     /// Calls every method once at this point (values are rounded to the float type).
     fn run(&self, params: &[f64], input: &[f64], target: &[f64], lr: f64) -> Outcome;
     /// Calls the batch methods and the one-sample loop on `inputs.len() / NUM_INPUTS`
@@ -72,6 +76,8 @@ pub struct Case {
     /// The targets that are class indices (`sparse_cross_entropy`'s `k`), as
     /// `(index into the target array, number of classes)`.
     pub class_targets: &'static [(usize, usize)],
+    /// Whether `build.rs` generated it (else it is one of the hand-written networks).
+    pub random: bool,
 }
 
 /// The [`Erased`] implementation of network `M`.
@@ -100,6 +106,25 @@ macro_rules! erase {
 
             fn gradient_instructions(&self) -> usize {
                 $net::COST.gradient_ops + $net::COST.gradient_calls
+            }
+
+            fn loss(&self, params: &[f64], input: &[f64], target: &[f64]) -> f64 {
+                use ::symnn::Float;
+                let narrow = |x: f64| <$f as Float>::from_f64(x);
+                let net = $net::from_params(::core::array::from_fn(|k| narrow(params[k])));
+                let input: [$f; $net::NUM_INPUTS] = ::core::array::from_fn(|k| narrow(input[k]));
+                let target: [$f; $net::NUM_TARGETS] = ::core::array::from_fn(|k| narrow(target[k]));
+                net.loss(&input, &target).to_f64()
+            }
+
+            fn gradient(&self, params: &[f64], input: &[f64], target: &[f64]) -> (f64, Vec<f64>) {
+                use ::symnn::Float;
+                let narrow = |x: f64| <$f as Float>::from_f64(x);
+                let net = $net::from_params(::core::array::from_fn(|k| narrow(params[k])));
+                let input: [$f; $net::NUM_INPUTS] = ::core::array::from_fn(|k| narrow(input[k]));
+                let target: [$f; $net::NUM_TARGETS] = ::core::array::from_fn(|k| narrow(target[k]));
+                let (loss, grad) = net.gradient(&input, &target);
+                (loss.to_f64(), grad.iter().map(|g| g.to_f64()).collect())
             }
 
             fn run(
@@ -203,4 +228,4 @@ pub mod nets {
     include!(concat!(env!("OUT_DIR"), "/nets.rs"));
 }
 
-pub use nets::CASES;
+pub use nets::{BOTH_TIERS, CASES, RANDOM_NETWORKS, SEED};

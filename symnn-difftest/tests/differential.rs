@@ -12,11 +12,18 @@
 //! within 2 ulp of libm's; see `sensitivity`), and mostly agree to the bit (the count
 //! is printed). `f32` networks are compared at well-conditioned
 //! points only, with a tolerance for f32 rounding.
+//!
+//! `gradient_matches_finite_differences` checks the emitted `gradient` against central
+//! finite differences of the emitted `loss` (no interpreter involved), with Richardson
+//! extrapolation over two step sizes; a parameter at which the two step sizes disagree
+//! (a kink of relu/abs/max/min within a step, or an ill-conditioned point) is skipped
+//! and counted. The networks, their number and seed come from `build.rs`
+//! (`SYMNN_DIFFTEST_NETWORKS`, `SYMNN_DIFFTEST_SEED`); see docs/TESTING.md.
 
 use std::str::FromStr;
 
-use symnn_codegen::graph::NodeId;
-use symnn_difftest::{BatchOutcome, Case, Outcome, CASES};
+use symnn_codegen::graph::{Node, NodeId};
+use symnn_difftest::{BatchOutcome, Case, Outcome, BOTH_TIERS, CASES, RANDOM_NETWORKS, SEED};
 
 const POINTS: usize = 6;
 const LR: f64 = 0.125;
@@ -311,6 +318,7 @@ fn emitted_code_matches_the_interpreter() {
     let (mut total, mut exact, mut points, mut skipped) = ([0; 2], [0; 2], [0; 2], 0);
     let mut signed_zeros = [0; 2];
     let mut largest = ("", 0);
+    let mut ill_conditioned = Vec::new();
     for case in CASES {
         let engine = Engine::new(case);
         let program = &engine.derived.program;
@@ -365,12 +373,14 @@ fn emitted_code_matches_the_interpreter() {
             }
             tally.points += 1;
         }
-        assert!(
-            tally.points >= POINTS / 2,
-            "{}: only {} well-conditioned points in {attempts}",
-            case.name,
-            tally.points
-        );
+        if tally.points < POINTS / 2 {
+            // An f32 network can be ill-conditioned almost everywhere (Net99 of seed 1: an
+            // exp/powi chain); counted, and bounded below.
+            ill_conditioned.push(format!(
+                "{}: {} well-conditioned points in {attempts}",
+                case.name, tally.points
+            ));
+        }
         total[usize::from(f32)] += tally.values;
         exact[usize::from(f32)] += tally.bit_exact;
         signed_zeros[usize::from(f32)] += tally.signed_zeros;
@@ -408,17 +418,31 @@ fn emitted_code_matches_the_interpreter() {
         total[1],
         start.elapsed()
     );
+    // At most one f32 network in 20 may be too ill-conditioned to compare.
+    let f32_cases = CASES.iter().filter(|c| c.net.is_f32()).count();
+    println!(
+        "f32 networks with fewer than {} well-conditioned points in {}: {} of {f32_cases} {ill_conditioned:?}",
+        POINTS / 2,
+        4 * POINTS,
+        ill_conditioned.len()
+    );
+    assert!(
+        ill_conditioned.len() <= 1 + f32_cases / 20,
+        "too many ill-conditioned f32 networks: {ill_conditioned:?}"
+    );
     assert!(
         report.is_empty(),
         "emitted code disagrees with Graph::evaluate:\n{}",
         report.join("\n\n")
     );
-    // Enough networks, and one large enough for the emitter's array-mode paths.
+    // Every random network in both tiers, and one large enough for the emitter's
+    // array-mode paths.
     println!(
         "largest: {} with {} gradient instructions",
         largest.0, largest.1
     );
-    assert!(CASES.len() >= 40 && largest.1 > 1000);
+    assert_eq!(CASES.iter().filter(|c| c.random).count(), compiled_random());
+    assert!(largest.1 > 1000);
 }
 
 /// Samples per batch in [`batch_methods_match_one_sample_at_a_time`]: three blocks of
@@ -427,8 +451,12 @@ const BATCH: usize = 13;
 
 /// `got` within rounding of `want`, where both sum terms whose absolute values sum to
 /// `scale` in different orders.
+///
+/// The f32 tolerance is loose (2e-4 of the scale): inside one sample a backward sum can
+/// cancel, which `scale` does not see (MlpT, f32, 2-8-8-1 in loops: 1.7e-5 of the scale
+/// at one random batch). A wrong or missing sample is off by far more.
 fn close_sum(f32: bool, got: f64, want: f64, scale: f64) -> bool {
-    let tol = if f32 { 1e-5 } else { 1e-13 };
+    let tol = if f32 { 2e-4 } else { 1e-13 };
     got == want
         || (got.is_nan() && want.is_nan())
         || (got - want).abs() <= tol * scale.max(f64::MIN_POSITIVE)
@@ -437,8 +465,22 @@ fn close_sum(f32: bool, got: f64, want: f64, scale: f64) -> bool {
 /// Every network's batch methods (`accumulate_gradient_batch`, its slice form and
 /// `sgd_step_batch`) against `accumulate_gradient` sample by sample on the same random
 /// batch: equal up to the order of summation.
+///
+/// Runs on an 8 MiB stack: in a debug build the batch code of a tensor-tier network
+/// with much scalar code (Net9 of the default set: f32, a 15x31 layer, ~2000 scalar
+/// instructions, blocks of 64 samples) needs 3-4 MiB, more than a test thread's 2 MiB
+/// (the block size budgets 512 KiB of arrays, `emit/batch.rs`; see docs/TESTING.md).
 #[test]
 fn batch_methods_match_one_sample_at_a_time() {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(batch_methods)
+        .expect("spawn")
+        .join()
+        .expect("batch methods match");
+}
+
+fn batch_methods() {
     let mut rng = Rng::new(0xBA7C);
     let mut failures = Vec::new();
     for case in CASES {
@@ -455,6 +497,11 @@ fn batch_methods_match_one_sample_at_a_time() {
         let got: BatchOutcome = case.net.run_batch(&params, &inputs, &targets, LR);
         let (seq_loss, seq) = &got.one_by_one;
         let (abs_loss, abs) = &got.abs_sums;
+        // A component that is exactly zero in every sample can come out as a rounding
+        // residue of other terms in the batch order (Net76T of seed 1: 9e-17 for 0):
+        // every component's scale is at least a small fraction of the largest one.
+        let floor = abs.iter().fold(0.0f64, |m, &a| m.max(a)) * 1e-2;
+        let abs: Vec<f64> = abs.iter().map(|&a| a.max(floor)).collect();
         let mut fail = |what: String| {
             if failures.len() < 40 {
                 failures.push(format!("{}: {what}", case.name));
@@ -490,4 +537,244 @@ fn batch_methods_match_one_sample_at_a_time() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// How many random networks were compiled (each in one or both tiers).
+fn compiled_random() -> usize {
+    if BOTH_TIERS {
+        2 * RANDOM_NETWORKS
+    } else {
+        RANDOM_NETWORKS
+    }
+}
+
+/// Whether the program has tensor nodes (the tensor tier: loops and kernels) or is all
+/// scalar (unrolled straight-line code).
+fn has_tensors(engine: &Engine) -> bool {
+    engine
+        .derived
+        .program
+        .graph
+        .iter()
+        .any(|(_, node)| matches!(node, Node::Tensor(_)))
+}
+
+/// Counts of the finite-difference check.
+#[derive(Default)]
+struct FdTally {
+    /// Partial derivatives compared.
+    comparisons: usize,
+    /// Partial derivatives skipped: the two step sizes disagree (a kink within a step,
+    /// or a badly conditioned point).
+    skipped_kinks: usize,
+    /// Partial derivatives skipped: a loss at a shifted point was not finite.
+    skipped_nonfinite: usize,
+    /// Points skipped: the loss itself was not finite.
+    skipped_points: usize,
+    failures: Vec<String>,
+}
+
+/// Checks `grad` (claimed to be the gradient of the emitted loss at `params`) against
+/// central finite differences of `case`'s emitted `loss`, one parameter at a time.
+///
+/// Two steps `h` and `h/2` (`h = 2^-14 max(1, |p|)` in f64, `2^-7 max(1, |p|)` in f32,
+/// each rounded to the float type, the actual difference used) give `d1` and `d2`; the
+/// estimate is Richardson's `d2 + (d2 - d1)/3`, whose error is far below `|d1 - d2|` on
+/// smooth functions. Rounding noise of the quotients is bounded by
+/// `64 eps max(1, |L|) / h`. If `|d1 - d2|` exceeds 10 % of the derivative plus that
+/// noise, the function is not smooth on the step (a relu/abs/max/min kink) or the
+/// point is ill-conditioned: the parameter is skipped and counted. Otherwise the claimed
+/// derivative must be within `rel max(|g|, |est|) + |d1 - d2| + 4 noise` of the estimate
+/// (`rel` = 1e-6 in f64, 1e-3 in f32).
+fn fd_compare(
+    case: &Case,
+    names: &[String],
+    (params, input, target): (&[f64], &[f64], &[f64]),
+    (loss, grad): (f64, &[f64]),
+    tally: &mut FdTally,
+) {
+    let f32 = case.net.is_f32();
+    let (base_step, eps, rel) = if f32 {
+        (2f64.powi(-7), f64::from(f32::EPSILON), 1e-3)
+    } else {
+        (2f64.powi(-14), f64::EPSILON, 1e-6)
+    };
+    let round = |x: f64| if f32 { f64::from(x as f32) } else { x };
+    if !loss.is_finite() {
+        tally.skipped_points += 1;
+        return;
+    }
+    let mut shifted = params.to_vec();
+    // The central difference with step `h` and the magnitude of the two losses.
+    let mut central = |k: usize, h: f64| -> (f64, f64, f64) {
+        let (plus, minus) = (round(params[k] + h), round(params[k] - h));
+        shifted[k] = plus;
+        let lp = case.net.loss(&shifted, input, target);
+        shifted[k] = minus;
+        let lm = case.net.loss(&shifted, input, target);
+        shifted[k] = params[k];
+        (
+            (lp - lm) / (plus - minus),
+            lp.abs().max(lm.abs()),
+            plus - minus,
+        )
+    };
+    for (k, &g) in grad.iter().enumerate() {
+        let h = base_step * params[k].abs().max(1.0);
+        let (d1, m1, _) = central(k, h);
+        let (d2, m2, width) = central(k, h / 2.0);
+        if !(d1.is_finite() && d2.is_finite()) {
+            tally.skipped_nonfinite += 1;
+            continue;
+        }
+        let noise = 64.0 * eps * m1.max(m2).max(loss.abs()).max(1.0) / width;
+        let spread = (d1 - d2).abs();
+        if spread > 0.1 * d1.abs().max(d2.abs()) + 10.0 * noise {
+            tally.skipped_kinks += 1;
+            continue;
+        }
+        let estimate = d2 + (d2 - d1) / 3.0;
+        let tolerance = rel * g.abs().max(estimate.abs()) + spread + 4.0 * noise;
+        tally.comparisons += 1;
+        // (A NaN gradient fails too.)
+        let close = (g - estimate).abs() <= tolerance;
+        if !close && tally.failures.len() < 40 {
+            tally.failures.push(format!(
+                "{} ({}): d/d{} emitted gradient {g:e}, finite differences {estimate:e} \
+                 (h: {d1:e}, h/2: {d2:e}, tolerance {tolerance:e}) at params {params:?}, \
+                 input {input:?}, target {target:?}",
+                case.name,
+                if f32 { "f32" } else { "f64" },
+                names[k],
+            ));
+        }
+    }
+}
+
+/// Points per network of the finite-difference check.
+const FD_POINTS: usize = 3;
+
+/// A random point for `case`: params, input, target (class indices in range).
+fn fd_point(rng: &mut Rng, case: &Case) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let [p, i, t, _] = case.net.sizes();
+    let f32 = case.net.is_f32();
+    let params = rng.values(p, f32);
+    let input = rng.values(i, f32);
+    let mut target = rng.values(t, f32);
+    for &(k, classes) in case.class_targets {
+        target[k] = (rng.next() % classes as u64) as f64;
+    }
+    (params, input, target)
+}
+
+/// The emitted `gradient` of every network against central finite differences of its
+/// emitted `loss`, at `FD_POINTS` random points each.
+#[test]
+fn gradient_matches_finite_differences() {
+    let start = std::time::Instant::now();
+    let mut rng = Rng::new(0xFD);
+    let mut tally = FdTally::default();
+    // [f64, f32] x [scalar tier, tensor tier]: networks (random ones only) and points.
+    let mut networks = [[0usize; 2]; 2];
+    let mut fixed = 0;
+    let mut points = 0;
+    for case in CASES {
+        let engine = Engine::new(case);
+        let names = engine.derived.program.param_names();
+        if case.random {
+            networks[usize::from(case.net.is_f32())][usize::from(has_tensors(&engine))] += 1;
+        } else {
+            fixed += 1;
+        }
+        for _ in 0..FD_POINTS {
+            let (params, input, target) = fd_point(&mut rng, case);
+            let (loss, grad) = case.net.gradient(&params, &input, &target);
+            fd_compare(
+                case,
+                &names,
+                (&params, &input, &target),
+                (loss, &grad),
+                &mut tally,
+            );
+            points += 1;
+        }
+    }
+    println!(
+        "finite differences: seed {SEED:#x}, {RANDOM_NETWORKS} random networks compiled as {} \
+         (f64 scalar tier {}, f64 tensor tier {}, f32 scalar tier {}, f32 tensor tier {}) + {fixed} \
+         hand-written; {points} points ({} with a non-finite loss skipped); {} partial derivatives \
+         compared, {} skipped at kinks or ill-conditioned, {} skipped (non-finite shifted loss); \
+         {} failures; {:.1?}",
+        compiled_random(),
+        networks[0][0],
+        networks[0][1],
+        networks[1][0],
+        networks[1][1],
+        tally.skipped_points,
+        tally.comparisons,
+        tally.skipped_kinks,
+        tally.skipped_nonfinite,
+        tally.failures.len(),
+        start.elapsed()
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "emitted gradient disagrees with finite differences of the emitted loss:\n{}",
+        tally.failures.join("\n")
+    );
+    // The check must mostly compare, not skip.
+    assert!(tally.comparisons > 10 * (tally.skipped_kinks + tally.skipped_nonfinite));
+}
+
+/// The finite-difference check is not vacuous: a gradient off by 1 % in one component
+/// (or with one sign flipped) fails it, in f64 and in f32.
+#[test]
+fn finite_differences_catch_a_wrong_gradient() {
+    let mut rng = Rng::new(0xBAD);
+    for name in ["Seed003", "Mlp", "Big", "BigF32", "SparseClassifier"] {
+        let case = CASES
+            .iter()
+            .find(|c| c.name == name)
+            .expect("fixed network");
+        let engine = Engine::new(case);
+        let names = engine.derived.program.param_names();
+        let (params, input, target) = fd_point(&mut rng, case);
+        let (loss, grad) = case.net.gradient(&params, &input, &target);
+        let mut right = FdTally::default();
+        fd_compare(
+            case,
+            &names,
+            (&params, &input, &target),
+            (loss, &grad),
+            &mut right,
+        );
+        assert!(
+            right.failures.is_empty() && right.comparisons > 0,
+            "{name}: {:?}",
+            right.failures
+        );
+        // The largest component 1 % off; then the same one with its sign flipped.
+        let k = (0..grad.len())
+            .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
+            .expect("params");
+        for wrong in [grad[k] * 1.01, -grad[k]] {
+            let mut bad = grad.clone();
+            bad[k] = wrong;
+            let mut tally = FdTally::default();
+            fd_compare(
+                case,
+                &names,
+                (&params, &input, &target),
+                (loss, &bad),
+                &mut tally,
+            );
+            assert_eq!(
+                tally.failures.len(),
+                1,
+                "{name}: a wrong d/d{} ({wrong:e} for {:e}) went unnoticed",
+                names[k],
+                grad[k]
+            );
+        }
+    }
 }
