@@ -288,8 +288,16 @@ pub fn methods(
     loss_operand: Operand,
     grads: &[Operand],
     writes: &[GroupWrite],
+    gradient_doc: &str,
 ) -> TokenStream {
     let name = &network.name;
+    // The per-sample formulas, as on `accumulate_gradient` (a ```text block).
+    let doc_acc = format!(
+        "Adds the summed dL/dparams of a batch of samples into `grad` and returns the summed loss: the sum of `accumulate_gradient` over the samples, computed a block at a time (SIMD across samples), equal to that sum up to the order of summation. For each sample:\n\n{gradient_doc}\n\n# Panics\nIf `inputs` and `targets` differ in length."
+    );
+    let doc_sgd = format!(
+        "One minibatch SGD step: every parameter moves by `-lr` times the mean gradient of the samples, evaluated at the old parameters. Returns the mean loss before the step (0 for an empty batch, which changes nothing). For each sample:\n\n{gradient_doc}\n\n# Panics\nIf `inputs` and `targets` differ in length."
+    );
     let fty = float.ty();
     let (p, i, t) = (sizes.p, sizes.i, sizes.t);
     let (inputs, targets, grad, lr) = (
@@ -395,23 +403,12 @@ pub fn methods(
     quote! {
         #lanes_item
 
-        /// Adds the summed dL/dparams of a batch of samples into `grad` and returns the
-        /// summed loss: the sum of `accumulate_gradient` over the samples, computed a
-        /// block at a time (SIMD across samples), equal to that sum up to the order of
-        /// summation.
-        ///
-        /// # Panics
-        /// If `inputs` and `targets` differ in length.
+        #[doc = #doc_acc]
         pub fn accumulate_gradient_batch(&self, #inputs: &[[#fty; #i]], #targets: &[[#fty; #t]], #grad: &mut [#fty; #p]) -> #fty {
             #acc_body
         }
 
-        /// One minibatch SGD step: every parameter moves by `-lr` times the mean
-        /// gradient of the samples, evaluated at the old parameters. Returns the mean
-        /// loss before the step (0 for an empty batch, which changes nothing).
-        ///
-        /// # Panics
-        /// If `inputs` and `targets` differ in length.
+        #[doc = #doc_sgd]
         pub fn sgd_step_batch(&mut self, #inputs: &[[#fty; #i]], #targets: &[[#fty; #t]], #lr: #fty) -> #fty {
             #sgd_body
         }

@@ -212,6 +212,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                 _ => unreachable!("a group write"),
             })
             .collect::<Vec<_>>(),
+        &derived.docs.gradient,
     );
     let sgd_body = render.method(&sgd_method);
 
