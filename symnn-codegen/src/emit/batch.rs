@@ -279,7 +279,9 @@ impl LaneRender {
 
 /// The batch methods of the generated struct: `accumulate_gradient_batch`,
 /// `sgd_step_batch` and the block function they run, from the one-sample gradient body
-/// with its loss and gradient operands and (tensor tier) its group writes.
+/// with its loss and gradient operands and (tensor tier) its group writes, documented
+/// with the per-sample formulas `gradient_doc`.
+#[allow(clippy::too_many_arguments)] // one call site (`emit::emit`), each argument distinct
 pub fn methods(
     network: &crate::ast::Network,
     float: Float,
