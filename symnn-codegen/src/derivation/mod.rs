@@ -619,9 +619,7 @@ fn docs(name: &str, lines: &[Rendered]) -> Docs {
 mod tests {
     use super::{dot, latex, DOC_LINES, DOC_LINE_CHARS};
     fn derivation(body: proc_macro2::TokenStream) -> String {
-        crate::derive(body)
-            .map(|(_, d)| d.derivation)
-            .unwrap_or_else(|e| panic!("{e}"))
+        derived(body).derivation
     }
 
     #[test]
@@ -668,16 +666,7 @@ mod tests {
 
     #[test]
     fn seed_003_reads_like_the_textbook() {
-        let d = derivation(quote::quote! {
-            struct Seed003 {
-                input x1, x2; target y;
-                param w0 = 0.1, w13 = 0.2, w14 = 0.8, w23 = 0.6, w24 = 0.4, w35 = 0.1, w45 = 0.5;
-                let f3 = sigmoid((x1 * w13 + w0) + (x2 * w23 + w0));
-                let f4 = sigmoid((x1 * w14 + w0) + (x2 * w24 + w0));
-                output f5 = sigmoid((f3 * w35 + w0) + (f4 * w45 + w0));
-                loss = -(y * ln(f5) + (1.0 - y) * ln(1.0 - f5));
-            }
-        });
+        let d = seed_003().derivation;
         for line in [
             "f3 = sigmoid(2*w0 + x1*w13 + x2*w23)",
             "= f5 - y",
