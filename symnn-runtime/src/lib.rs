@@ -45,6 +45,7 @@ mod cost;
 pub mod data;
 #[cfg(feature = "datasets")]
 pub mod datasets;
+mod fd;
 mod float;
 pub mod gemm;
 #[cfg(feature = "std")]

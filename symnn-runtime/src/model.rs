@@ -145,6 +145,75 @@ pub trait Model: Clone + Sync {
         lr: Self::Float,
     ) -> Self::Float;
 
+    /// Writes `∂output/∂input` into `jac` (row-major, `NUM_OUTPUTS × NUM_INPUTS`: row `o`
+    /// is output `o`), overwriting it.
+    ///
+    /// Generated networks override this with exact symbolic code. The default, for
+    /// hand-written models, is a central finite difference of [`Model::forward_slice`]
+    /// (step `ε^{1/3}·max(1, |x|)`), accurate to about `ε^{2/3}`.
+    ///
+    /// # Panics
+    /// If a slice has the wrong length.
+    fn input_jacobian_slice(&self, input: &[Self::Float], jac: &mut [Self::Float]) {
+        crate::fd::input_jacobian(self, input, jac);
+    }
+
+    /// Writes `∂L/∂input` into `grad` (overwriting it) and returns the loss.
+    ///
+    /// Generated networks override this with exact symbolic code; the default is a
+    /// central finite difference of [`Model::loss_slice`].
+    ///
+    /// # Panics
+    /// If a slice has the wrong length.
+    fn input_gradient_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float {
+        crate::fd::input_gradient(self, input, target, grad)
+    }
+
+    /// Writes the Hessian–vector product `out = (∂²L/∂θ²)·v` for one sample
+    /// (overwriting `out`) and returns the loss.
+    ///
+    /// Generated networks override this with exact symbolic code (forward-over-reverse
+    /// on the same graph). The default, for hand-written models, is a central finite
+    /// difference of [`Model::accumulate_gradient_slice`] along `v` (it needs the
+    /// `alloc` feature for two gradient buffers; without it the default panics).
+    ///
+    /// # Panics
+    /// If a slice has the wrong length.
+    fn hvp_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        v: &[Self::Float],
+        out: &mut [Self::Float],
+    ) -> Self::Float {
+        crate::fd::hvp(self, input, target, v, out)
+    }
+
+    /// Writes `jac[o][p] = ∂output_o/∂θ_p` into `jac` (row-major,
+    /// `NUM_OUTPUTS × NUM_PARAMS`, overwriting it) and the output into `output`.
+    /// This is the Jacobian Gauss–Newton and [Levenberg–Marquardt] need.
+    ///
+    /// Generated networks override this with exact symbolic code; the default is a
+    /// central finite difference of [`Model::forward_slice`] over the parameters.
+    ///
+    /// [Levenberg–Marquardt]: https://en.wikipedia.org/wiki/Levenberg%E2%80%93Marquardt_algorithm
+    ///
+    /// # Panics
+    /// If a slice has the wrong length.
+    fn param_jacobian_slice(
+        &self,
+        input: &[Self::Float],
+        jac: &mut [Self::Float],
+        output: &mut [Self::Float],
+    ) {
+        crate::fd::param_jacobian(self, input, jac, output);
+    }
+
     /// The network of `with_seed(seed)`, built directly on the heap.
     ///
     /// A generated network is its parameter array: a 784-128-10 net in `f64` is 814 KB,
