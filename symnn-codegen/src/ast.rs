@@ -212,13 +212,15 @@ impl Init {
     }
 }
 
-/// `fn name(a, b) = EXPR;`
+/// `fn name(a, b) = EXPR;` or, with shaped parameters, `fn u(z[2], s) = EXPR;`
 #[derive(Debug)]
 pub struct FnDef {
     /// The function's name.
     pub name: Ident,
-    /// Parameter names (scalars).
+    /// Parameter names.
     pub args: Vec<Ident>,
+    /// Each parameter's dimensions as written (empty: a scalar parameter).
+    pub dims: Vec<Vec<Dim>>,
     /// The body.
     pub body: Expr,
 }
@@ -535,6 +537,14 @@ fn parse_decl_list<T>(
     }
 }
 
+impl FnDef {
+    /// Whether some parameter has a shape: then the `fn` is called as written, never
+    /// elementwise.
+    pub fn is_shaped(&self) -> bool {
+        self.dims.iter().any(|d| !d.is_empty())
+    }
+}
+
 impl Parse for Decl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let name: Ident = input.parse()?;
@@ -618,17 +628,19 @@ impl Parse for FnDef {
         let name: Ident = input.parse()?;
         let content;
         parenthesized!(content in input);
-        let args: Punctuated<Ident, Token![,]> =
-            content.parse_terminated(Ident::parse, Token![,])?;
+        let params: Punctuated<Decl, Token![,]> =
+            content.parse_terminated(Decl::parse, Token![,])?;
         if input.peek(syn::token::Brace) {
             return Err(input.error("a DSL function is written `fn name(a, b) = EXPR;`"));
         }
         input.parse::<Token![=]>()?;
         let body = parse_expr(input)?;
         input.parse::<Token![;]>()?;
+        let (args, dims) = params.into_iter().map(|d| (d.name, d.dims)).unzip();
         Ok(FnDef {
             name,
-            args: args.into_iter().collect(),
+            args,
+            dims,
             body,
         })
     }

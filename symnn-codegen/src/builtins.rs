@@ -91,6 +91,11 @@ pub enum Builtin {
     Transpose,
     /// `dense(x, units, activation)`
     Dense,
+    /// `diff(e, v)`: the derivative of `e` with respect to an input, parameter or `fn`
+    /// parameter `v` (the checker resolves it to `ExprKind::Diff`).
+    Diff,
+    /// `laplacian(e, v)`: `Σᵢ ∂²e/∂vᵢ²` (resolved to `ExprKind::Laplacian`).
+    Laplacian,
     // Losses, each a scalar.
     /// `mse(y, t)`: mean of squared differences
     Mse,
@@ -132,6 +137,8 @@ pub const BUILTINS: &[(&str, Builtin)] = &[
     ("log_softmax", Builtin::LogSoftmax),
     ("transpose", Builtin::Transpose),
     ("dense", Builtin::Dense),
+    ("diff", Builtin::Diff),
+    ("laplacian", Builtin::Laplacian),
     ("mse", Builtin::Mse),
     ("bce", Builtin::Bce),
     ("bce_logits", Builtin::BceLogits),
@@ -151,7 +158,7 @@ impl Builtin {
         match self {
             Func(_) | Sq | Identity | Sum | Mean | Softmax | LogSoftmax | Transpose => 1,
             LeakyRelu | Powi | Pow | Max | Min | Dot | Mse | Bce | BceLogits | CrossEntropy
-            | SparseCrossEntropy => 2,
+            | SparseCrossEntropy | Diff | Laplacian => 2,
             Dense => 3,
         }
     }

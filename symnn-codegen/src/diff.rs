@@ -85,6 +85,194 @@ pub fn gradient(g: &mut Graph, output: NodeId, wrt: &[NodeId]) -> Vec<NodeId> {
         .collect()
 }
 
+/// `∂root/∂θ` for every parameter, split as the emitter writes it: one scalar per
+/// parameter in storage order (`params[k]` is parameter `k`'s scalar leaf, `None` if
+/// the graph never reads it one by one; 0 there), and a tensor adjoint per group read
+/// as a whole tensor (`groups`: `(group index, leaf tensor)`; groups whose adjoint is 0
+/// are left out).
+pub fn param_gradient(
+    g: &mut Graph,
+    root: NodeId,
+    params: &[Option<NodeId>],
+    groups: &[(usize, NodeId)],
+) -> (Vec<NodeId>, Vec<(usize, NodeId)>) {
+    let mut wrt: Vec<NodeId> = params.iter().flatten().copied().collect();
+    let scalars = wrt.len();
+    wrt.extend(groups.iter().map(|&(_, leaf)| leaf));
+    let mut found = gradient(g, root, &wrt);
+    let group_part = found.split_off(scalars);
+    let zero = g.constant(0.0);
+    let mut found = found.into_iter();
+    let grads = params
+        .iter()
+        .map(|p| match p {
+            Some(_) => found.next().unwrap_or(zero),
+            None => zero,
+        })
+        .collect();
+    let group_grads = groups
+        .iter()
+        .zip(group_part)
+        .filter(|&(_, adjoint)| g.as_const(adjoint) != Some(0.0))
+        .map(|(&(group, _), adjoint)| (group, adjoint))
+        .collect();
+    (grads, group_grads)
+}
+
+/// `∂root/∂v` for each leaf `v` of `vars` (input or parameter leaves, or the
+/// lowering's placeholders), by reverse mode: the scalar leaf's adjoint plus, where the
+/// leaf is also read inside a whole-array leaf tensor, that tensor's adjoint element.
+pub fn wrt_leaves(g: &mut Graph, root: NodeId, vars: &[NodeId]) -> Vec<NodeId> {
+    use crate::tensor::LeafKind;
+    let leaf = |node: Node| match node {
+        Node::Input(k) => Some((LeafKind::Input, k)),
+        Node::Param(k) => Some((LeafKind::Param, k)),
+        _ => None,
+    };
+    let keys: Vec<Option<(LeafKind, u32)>> = vars.iter().map(|&v| leaf(g.node(v))).collect();
+    // Leaf tensors (created before `root`) holding one of the variables.
+    let mut covering: Vec<(NodeId, Vec<(usize, usize)>)> = Vec::new();
+    for i in 0..=root.index() {
+        let id = NodeId::from_index(i);
+        let Some(def) = g.tensor_node(id) else {
+            continue;
+        };
+        let TensorOp::Leaf { kind, offset } = def.op else {
+            continue;
+        };
+        let len = u32::try_from(def.shape.len()).expect("bounded sizes");
+        let hits: Vec<(usize, usize)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(j, key)| match key {
+                Some((k, index)) if *k == kind && (offset..offset + len).contains(index) => {
+                    Some((j, (*index - offset) as usize))
+                }
+                _ => None,
+            })
+            .collect();
+        if !hits.is_empty() {
+            covering.push((id, hits));
+        }
+    }
+    let mut wrt: Vec<NodeId> = vars.to_vec();
+    wrt.extend(covering.iter().map(|(t, _)| *t));
+    let adjoints = gradient(g, root, &wrt);
+    let mut result: Vec<NodeId> = adjoints[..vars.len()].to_vec();
+    for ((_, hits), &adjoint) in covering.iter().zip(&adjoints[vars.len()..]) {
+        if g.as_const(adjoint) == Some(0.0) {
+            continue;
+        }
+        for &(j, k) in hits {
+            let e = g.elem(adjoint, k);
+            result[j] = g.add(result[j], e);
+        }
+    }
+    result
+}
+
+/// The nodes of the derivative methods of SPEC §5.3 (`input_jacobian`,
+/// `input_gradient`, `hvp`, `param_jacobian`).
+#[derive(Debug)]
+pub struct DerivativeMethods {
+    /// `∂output_o/∂input_i`, row-major `O × I`.
+    pub input_jacobian: Vec<NodeId>,
+    /// `∂L/∂input`.
+    pub input_gradient: Vec<NodeId>,
+    /// `(∂²L/∂θ²)·v`, split like the gradient; `v[k]` is read as `Input(I + k)`.
+    pub hvp: (Vec<NodeId>, Vec<(usize, NodeId)>),
+    /// Per output `o`: `∂output_o/∂θ`, split like the gradient.
+    pub param_jacobian: Vec<(Vec<NodeId>, Vec<(usize, NodeId)>)>,
+}
+
+/// Builds the derivative methods' nodes in the program's graph, from the loss
+/// gradient (`grads`, `group_grads`) and the parameter leaves (`params`, `groups`).
+///
+/// `hvp` is reverse-over-reverse on the same graph: the gradient of `s = ∇L · v` (v a
+/// new leaf vector) is `H·v`, exact and symmetric, simplified and CSE'd with the
+/// gradient it reuses. A weight gradient `δ·xᵀ` enters `s` as `δᵀ·(V·x)`, never
+/// materialised.
+pub fn derivative_methods(
+    program: &mut crate::lower::Lowered,
+    grads: &[NodeId],
+    group_grads: &[(usize, NodeId)],
+    params: &[Option<NodeId>],
+    groups: &[(usize, NodeId)],
+) -> DerivativeMethods {
+    use crate::tensor::LeafKind;
+    let (num_inputs, loss) = (program.num_inputs(), program.loss);
+    let slots: Vec<(usize, crate::shape::Shape)> =
+        program.params.iter().map(|s| (s.offset, s.shape)).collect();
+    let outputs = program.output.elems.clone();
+    let g = &mut program.graph;
+    let inputs: Vec<NodeId> = (0..num_inputs)
+        .map(|k| g.insert(Node::Input(u32::try_from(k).expect("bounded sizes"))))
+        .collect();
+    let input_jacobian = outputs
+        .iter()
+        .flat_map(|&o| wrt_leaves(g, o, &inputs))
+        .collect();
+    let input_gradient = wrt_leaves(g, loss, &inputs);
+
+    let v = |g: &mut Graph, k: usize| {
+        g.insert(Node::Input(
+            u32::try_from(num_inputs + k).expect("bounded sizes"),
+        ))
+    };
+    let mut terms = Vec::new();
+    for (k, &d) in grads.iter().enumerate() {
+        if g.as_const(d) != Some(0.0) {
+            let vk = v(g, k);
+            terms.push(g.mul(d, vk));
+        }
+    }
+    for &(group, adjoint) in group_grads {
+        let (offset, shape) = slots[group];
+        let vg = g.leaf_tensor(LeafKind::Input, num_inputs + offset, shape);
+        let product = g.insert(Node::Lane(0));
+        let lane1 = g.lane(1);
+        let product = g.mul(product, lane1);
+        let outer = match g.tensor_node(adjoint).map(|t| t.op.clone()) {
+            Some(TensorOp::MatMul {
+                a,
+                b,
+                ta: false,
+                tb: true,
+            }) if matches!(g.shape_of(a), crate::shape::Shape::Vector(_))
+                && matches!(g.shape_of(b), crate::shape::Shape::Vector(_)) =>
+            {
+                Some((a, b))
+            }
+            _ => None,
+        };
+        let term = match outer {
+            // Σᵢⱼ aᵢ bⱼ Vᵢⱼ = aᵀ·(V·b)
+            Some((a, b)) => {
+                let vb = g.matmul(vg, b, false, false);
+                let m = g.map(g.shape_of(a), product, vec![a, vb]);
+                g.sum_all(m)
+            }
+            None => {
+                let m = g.map(shape, product, vec![adjoint, vg]);
+                g.sum_all(m)
+            }
+        };
+        terms.push(term);
+    }
+    let s = g.sum(terms);
+    let hvp = param_gradient(g, s, params, groups);
+    let param_jacobian = outputs
+        .iter()
+        .map(|&o| param_gradient(g, o, params, groups))
+        .collect();
+    DerivativeMethods {
+        input_jacobian,
+        input_gradient,
+        hvp,
+        param_jacobian,
+    }
+}
+
 /// The adjoints accumulated so far.
 struct Adjoints {
     /// A scalar node's adjoint; for a tensor node, once processed, its total adjoint.

@@ -46,29 +46,14 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let network = ast::parse(input)?;
     let resolved = check::check(&network)?;
     let mut program = lower::lower(&resolved);
-    // The scalar parameters the graph reads, then the groups read as whole tensors.
     let params = program.param_nodes();
-    let mut wrt: Vec<graph::NodeId> = params.iter().flatten().copied().collect();
-    let scalars = wrt.len();
     let groups = program.param_tensors();
-    wrt.extend(groups.iter().map(|&(_, leaf)| leaf));
-    let mut found = diff::gradient(&mut program.graph, program.loss, &wrt);
-    let group_part = found.split_off(scalars);
-    let zero = program.graph.constant(0.0);
-    let mut found = found.into_iter();
-    let grads: Vec<graph::NodeId> = params
-        .iter()
-        .map(|p| match p {
-            Some(_) => found.next().unwrap_or(zero),
-            None => zero,
-        })
-        .collect();
-    let group_grads: Vec<(usize, graph::NodeId)> = groups
-        .iter()
-        .zip(group_part)
-        .filter(|&(_, adjoint)| program.graph.as_const(adjoint) != Some(0.0))
-        .map(|(&(group, _), adjoint)| (group, adjoint))
-        .collect();
+    let (grads, group_grads) =
+        diff::param_gradient(&mut program.graph, program.loss, &params, &groups);
+    // A network whose output or loss contains `diff` would need one more derivative
+    // order for the derivative methods (SPEC §5.3 allows leaving them out).
+    let derivatives = (!program.has_diff)
+        .then(|| diff::derivative_methods(&mut program, &grads, &group_grads, &params, &groups));
     let plan =
         derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
     let (derivation, derivation_latex, graph_dot, docs) = plan.all();
@@ -82,6 +67,7 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
             derivation_latex,
             graph_dot,
             docs,
+            derivatives,
         },
     ))
 }

@@ -18,10 +18,37 @@ use crate::builtins::{Builtin, Func};
 use crate::graph::{Graph, Node, NodeId};
 use crate::resolved::{
     element_name, Activation, BindingId, Expr, ExprKind, FloatType, FnId, Program, Slot, SlotKind,
-    SlotRef, Stmt,
+    SlotRef, Stmt, Wrt, WrtBase,
 };
 use crate::shape::Shape;
-use crate::tensor::{rows_cols, LeafKind};
+use crate::tensor::{rows_cols, LeafKind, TensorOp};
+
+/// Placeholder leaves for the parameters of a `fn` whose body differentiates with
+/// respect to them: `Node::Input(k)` with `k` at or above this (no network has that
+/// many inputs). They never reach the emitter: [`Lowering::call`] substitutes them.
+const PLACEHOLDER_BASE: u32 = 1 << 30;
+
+/// Whether an expression (a `fn` body) contains `diff`/`laplacian` with respect to
+/// one of the `fn`'s own parameters.
+fn differentiates_args(e: &Expr) -> bool {
+    let wrt_arg = |w: &Wrt| matches!(w.base, WrtBase::Arg(_));
+    match &e.kind {
+        ExprKind::Diff(a, w) | ExprKind::Laplacian(a, w) => wrt_arg(w) || differentiates_args(a),
+        ExprKind::Num(_)
+        | ExprKind::LoopVar(_)
+        | ExprKind::Slot(_)
+        | ExprKind::Binding(_)
+        | ExprKind::Arg(_) => false,
+        ExprKind::Neg(a) | ExprKind::Index(a, _) | ExprKind::Powi(a, _) => differentiates_args(a),
+        ExprKind::Dense { input, .. } => differentiates_args(input),
+        ExprKind::Elementwise(_, a, b) | ExprKind::MatMul(a, b) => {
+            differentiates_args(a) || differentiates_args(b)
+        }
+        ExprKind::Array(items) | ExprKind::Apply(_, items) | ExprKind::Call(_, items) => {
+            items.iter().any(differentiates_args)
+        }
+    }
+}
 
 /// A value of the DSL: a shape and its elements' nodes, row-major.
 #[derive(Clone, Debug)]
@@ -88,6 +115,8 @@ pub struct Lowered {
     /// Named forward values in evaluation order (element names, with `_2`, `_3`, ... on
     /// reassigned or loop-local names), for the derivation.
     pub bindings: Vec<(String, NodeId)>,
+    /// Whether the program contains `diff` or `laplacian`.
+    pub has_diff: bool,
 }
 
 impl Lowered {
@@ -151,6 +180,8 @@ pub fn lower(program: &Program) -> Lowered {
         bindings: vec![None; program.bindings.len()],
         loop_values: vec![0; program.loop_vars],
         args: Vec::new(),
+        next_placeholder: PLACEHOLDER_BASE,
+        has_diff: false,
         names: Vec::new(),
         versions: HashMap::new(),
         output: None,
@@ -179,6 +210,7 @@ pub fn lower(program: &Program) -> Lowered {
         output,
         loss,
         bindings: lowering.names,
+        has_diff: lowering.has_diff,
     }
 }
 
@@ -202,8 +234,14 @@ struct Lowering<'p> {
     bindings: Vec<Option<Value>>,
     /// The current value of every loop variable.
     loop_values: Vec<i64>,
-    /// The arguments of the `fn` being inlined (one element's scalars).
-    args: Vec<NodeId>,
+    /// The arguments of the `fn` being inlined: one element's scalars for an
+    /// elementwise call, whole values for a shaped `fn`.
+    args: Vec<Value>,
+    /// The next placeholder leaf ([`PLACEHOLDER_BASE`] and up), see [`Lowering::call`].
+    next_placeholder: u32,
+    /// Whether a `diff` or `laplacian` was lowered (the derivative methods then need
+    /// one more order and are left out).
+    has_diff: bool,
     /// Named forward values, for the derivation.
     names: Vec<(String, NodeId)>,
     /// How many times each name has been bound (`h`, `h_2`, ...).
@@ -363,7 +401,32 @@ impl Lowering<'_> {
             }
             ExprKind::Slot(slot) => self.slot(*slot).into(),
             ExprKind::Binding(b) => self.binding(*b),
-            ExprKind::Arg(k) => Tensor::scalar(self.args[*k]).into(),
+            ExprKind::Arg(k) => self.args[*k].clone(),
+            ExprKind::Diff(e, wrt) => {
+                self.has_diff = true;
+                let value = self.expr(e);
+                let e = self.scalars(value);
+                let vars = self.wrt_nodes(wrt);
+                let shape = e.shape.append(wrt.shape);
+                let mut elems = Vec::with_capacity(shape.len());
+                for &root in &e.elems {
+                    elems.extend(self.derivatives(root, &vars));
+                }
+                Tensor { shape, elems }.into()
+            }
+            ExprKind::Laplacian(e, wrt) => {
+                self.has_diff = true;
+                let value = self.expr(e);
+                let root = self.scalars(value).elems[0];
+                let vars = self.wrt_nodes(wrt);
+                let first = self.derivatives(root, &vars);
+                let second: Vec<NodeId> = first
+                    .iter()
+                    .zip(&vars)
+                    .map(|(&d, &v)| self.derivatives(d, &[v])[0])
+                    .collect();
+                Tensor::scalar(self.graph.sum(second)).into()
+            }
             ExprKind::Neg(a) => {
                 let a = self.expr(a);
                 self.elementwise(shape, vec![a], |this, l| this.graph.neg(l[0]))
@@ -385,6 +448,12 @@ impl Lowering<'_> {
             ExprKind::Call(f, args) => {
                 let values: Vec<Value> = args.iter().map(|a| self.expr(a)).collect();
                 let f = *f;
+                let function = &self.program.fns[f.0 as usize];
+                let whole = function.shaped || function.body.shape != Shape::Scalar;
+                if whole {
+                    // Called as written, with whole values.
+                    return self.call(f, values);
+                }
                 self.elementwise(shape, values, |this, l| {
                     let args: Vec<Tensor> = l.iter().map(|&x| Tensor::scalar(x)).collect();
                     this.apply_fn(f, &args, Shape::Scalar).elems[0]
@@ -644,18 +713,175 @@ impl Lowering<'_> {
     }
 
     fn apply_fn_scalar(&mut self, f: FnId, values: &[Tensor], shape: Shape) -> Tensor {
-        let body = &self.program.fns[f.0 as usize].body;
         let elems = (0..shape.len())
             .map(|i| {
-                let args = values.iter().map(|v| v.at(i)).collect();
-                let saved = std::mem::replace(&mut self.args, args);
-                let result = self.expr(body);
-                let result = self.scalars(result);
-                self.args = saved;
-                result.elems[0]
+                let args = values
+                    .iter()
+                    .map(|v| Tensor::scalar(v.at(i)).into())
+                    .collect();
+                let result = self.call(f, args);
+                self.scalars(result).elems[0]
             })
             .collect();
         Tensor { shape, elems }
+    }
+
+    /// A user `fn` inlined with these arguments (whole values).
+    ///
+    /// A body that differentiates with respect to its own parameters is lowered with
+    /// fresh placeholder leaves for them, differentiated there, and the placeholders
+    /// are then replaced by the arguments ([`Lowering::substitute`]): the derivative is
+    /// with respect to the parameter, not to whatever nodes the argument shares with
+    /// the rest of the body.
+    fn call(&mut self, f: FnId, args: Vec<Value>) -> Value {
+        let function = &self.program.fns[f.0 as usize];
+        let body = &function.body;
+        if !differentiates_args(body) {
+            let saved = std::mem::replace(&mut self.args, args);
+            let result = self.expr(body);
+            self.args = saved;
+            return result;
+        }
+        let mut placeholders = Vec::with_capacity(args.len());
+        let mut replace: HashMap<NodeId, NodeId> = HashMap::new();
+        let mut tensors: Vec<(u32, Value)> = Vec::new();
+        for (arg, &shape) in args.into_iter().zip(&function.params) {
+            let shape = if function.shaped {
+                shape
+            } else {
+                self.shape(&arg)
+            };
+            let first = self.next_placeholder;
+            self.next_placeholder += u32::try_from(shape.len()).expect("bounded sizes");
+            let elems: Vec<NodeId> = (0..shape.len())
+                .map(|i| self.graph.insert(Node::Input(first + i as u32)))
+                .collect();
+            let actual = self.scalars(arg.clone());
+            for (&p, &a) in elems.iter().zip(&actual.elems) {
+                replace.insert(p, a);
+            }
+            tensors.push((first, arg));
+            placeholders.push(Tensor { shape, elems }.into());
+        }
+        let saved = std::mem::replace(&mut self.args, placeholders);
+        let result = self.expr(body);
+        self.args = saved;
+        self.substitute(result, &replace, &tensors)
+    }
+
+    /// `value` with the placeholder leaves replaced: scalars by `replace`, a
+    /// placeholder tensor (a whole argument read as a tensor) by the argument.
+    fn substitute(
+        &mut self,
+        value: Value,
+        replace: &HashMap<NodeId, NodeId>,
+        tensors: &[(u32, Value)],
+    ) -> Value {
+        let roots: Vec<NodeId> = match &value {
+            Value::Scalars(t) => t.elems.clone(),
+            Value::Wide(t) => vec![*t],
+        };
+        let Some(start) = replace.keys().min().copied() else {
+            return value;
+        };
+        let end = roots.iter().max().map_or(0, |r| r.index() + 1);
+        let mut done: HashMap<NodeId, NodeId> = replace.clone();
+        for i in start.index()..end {
+            let id = NodeId::from_index(i);
+            if done.contains_key(&id) {
+                continue;
+            }
+            let new = match self.graph.tensor_node(id).cloned() {
+                Some(def) => match def.op {
+                    TensorOp::Leaf {
+                        kind: LeafKind::Input,
+                        offset,
+                    } if offset >= PLACEHOLDER_BASE => {
+                        let (first, arg) = tensors
+                            .iter()
+                            .rev()
+                            .find(|(first, _)| *first <= offset)
+                            .cloned()
+                            .expect("a placeholder tensor belongs to an argument");
+                        let skip = (offset - first) as usize;
+                        let whole = skip == 0 && self.shape(&arg).len() == def.shape.len();
+                        if whole {
+                            self.as_tensor(arg)
+                        } else {
+                            let scalars = self.scalars(arg);
+                            let items = scalars.elems[skip..skip + def.shape.len()].to_vec();
+                            self.graph.pack(def.shape, items)
+                        }
+                    }
+                    op => {
+                        let operands = op.operands();
+                        if !operands.iter().any(|o| done.contains_key(o)) {
+                            continue;
+                        }
+                        let m = |n: NodeId| done.get(&n).copied().unwrap_or(n);
+                        match op {
+                            TensorOp::Leaf { .. } => continue,
+                            TensorOp::Pack(items) => self
+                                .graph
+                                .pack(def.shape, items.into_iter().map(m).collect()),
+                            TensorOp::MatMul { a, b, ta, tb } => {
+                                self.graph.matmul(m(a), m(b), ta, tb)
+                            }
+                            TensorOp::Map { kernel, args } => {
+                                self.graph
+                                    .map(def.shape, kernel, args.into_iter().map(m).collect())
+                            }
+                            TensorOp::Sum(t) => {
+                                self.graph.tensor(Shape::Scalar, TensorOp::Sum(m(t)))
+                            }
+                            TensorOp::Transpose(t) => self.graph.transpose(m(t)),
+                        }
+                    }
+                },
+                None => {
+                    let node = self.graph.node(id);
+                    if node.is_leaf() || !node.children().any(|c| done.contains_key(&c)) {
+                        continue;
+                    }
+                    let rebuilt = node.map_children(|c| done.get(&c).copied().unwrap_or(c));
+                    self.graph.insert(rebuilt)
+                }
+            };
+            done.insert(id, new);
+        }
+        let m = |n: NodeId| done.get(&n).copied().unwrap_or(n);
+        match value {
+            Value::Scalars(t) => Tensor {
+                shape: t.shape,
+                elems: t.elems.into_iter().map(m).collect(),
+            }
+            .into(),
+            Value::Wide(t) => Value::Wide(m(t)),
+        }
+    }
+
+    /// The scalar leaves `diff(e, v)` differentiates with respect to, row-major.
+    fn wrt_nodes(&mut self, wrt: &Wrt) -> Vec<NodeId> {
+        let whole = match wrt.base {
+            WrtBase::Slot(slot) => self.slot(slot),
+            WrtBase::Arg(k) => {
+                let arg = self.args[k].clone();
+                self.scalars(arg)
+            }
+        };
+        let (mut start, mut shape) = (0usize, wrt.base_shape);
+        for index in &wrt.indices {
+            let i = self.index_value(index);
+            let Some((_, row)) = shape.index() else { break };
+            start += i * row.len();
+            shape = row;
+        }
+        whole.elems[start..start + wrt.shape.len()].to_vec()
+    }
+
+    /// `∂root/∂v` for each leaf `v` of `vars` ([`crate::diff::wrt_leaves`]).
+    fn derivatives(&mut self, root: NodeId, vars: &[NodeId]) -> Vec<NodeId> {
+        crate::diff::wrt_leaves(&mut self.graph, root, vars)
     }
 
     fn map(&mut self, t: Tensor, mut f: impl FnMut(&mut Graph, NodeId) -> NodeId) -> Tensor {
@@ -785,8 +1011,9 @@ impl Lowering<'_> {
                 Tensor::scalar(self.sparse_cross_entropy(&x, y.elems[0]))
             }
             // Not builtins applied to values: the check stage resolves them to
-            // `ExprKind::Dense` and `ExprKind::Powi`.
-            Builtin::Dense | Builtin::Powi => x,
+            // `ExprKind::Dense`, `ExprKind::Powi`, `ExprKind::Diff` and
+            // `ExprKind::Laplacian`.
+            Builtin::Dense | Builtin::Powi | Builtin::Diff | Builtin::Laplacian => x,
         }
     }
 

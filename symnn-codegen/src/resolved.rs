@@ -157,15 +157,22 @@ pub struct Binding {
     pub shape: Shape,
 }
 
-/// `fn name(a, b) = body;`: a scalar function of scalars, applied elementwise.
+/// `fn name(a, b) = body;`: a function of scalars applied elementwise, or, with a
+/// shaped parameter (`fn u(z[2]) = ...`), a function of arrays called as written.
 #[derive(Clone, Debug)]
 pub struct Function {
     /// The name as written.
     pub name: String,
     /// Number of arguments.
     pub arity: usize,
-    /// A scalar expression of [`ExprKind::Arg`]s, inputs, targets, params, literals and
-    /// calls of other `fn`s (acyclic).
+    /// Each parameter's shape (`Scalar` when unshaped).
+    pub params: Vec<Shape>,
+    /// Whether some parameter has a shape: the calls then pass whole values (never
+    /// elementwise).
+    pub shaped: bool,
+    /// An expression of [`ExprKind::Arg`]s, inputs, targets, params, literals and
+    /// calls of other `fn`s (acyclic); a scalar unless [`Function::shaped`] or called
+    /// with scalars only.
     pub body: Expr,
 }
 
@@ -287,6 +294,11 @@ pub enum ExprKind {
     Powi(Box<Expr>, i32),
     /// A user `fn`, applied elementwise (scalar arguments broadcast).
     Call(FnId, Vec<Expr>),
+    /// `diff(e, v)`: the derivative of `e` with respect to `v`, of shape `e.shape`
+    /// followed by `v.shape` (rank at most 2).
+    Diff(Box<Expr>, Wrt),
+    /// `laplacian(e, v)`: `Σᵢ ∂²e/∂vᵢ²` for a scalar `e` (and a scalar or vector `v`).
+    Laplacian(Box<Expr>, Wrt),
     /// `dense(input, units, activation)`: `activation(weight * input + bias)`.
     Dense {
         /// A vector.
@@ -298,4 +310,27 @@ pub enum ExprKind {
         /// The activation.
         activation: Activation,
     },
+}
+
+/// What `diff(e, v)` differentiates with respect to: an input, a parameter, or a `fn`
+/// parameter inside its body, possibly indexed (`x[0]`, `W[1]`, `W[i][j]`).
+#[derive(Clone, Debug)]
+pub struct Wrt {
+    /// The variable.
+    pub base: WrtBase,
+    /// The variable's whole shape.
+    pub base_shape: Shape,
+    /// The indices applied to it, outermost first (each checked in range).
+    pub indices: Vec<Index>,
+    /// The shape of the selected part.
+    pub shape: Shape,
+}
+
+/// The variable of a [`Wrt`].
+#[derive(Clone, Copy, Debug)]
+pub enum WrtBase {
+    /// An input or parameter declaration.
+    Slot(SlotRef),
+    /// Argument `k` of the enclosing `fn`.
+    Arg(usize),
 }

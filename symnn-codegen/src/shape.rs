@@ -48,6 +48,13 @@ impl Shape {
         self.len() == 0
     }
 
+    /// The shape with `other`'s dimensions after this one's (`diff`'s result shape);
+    /// `None` above two dimensions.
+    pub fn append(self, other: Shape) -> Shape {
+        let dims: Vec<usize> = self.dims().into_iter().chain(other.dims()).collect();
+        Shape::from_dims(&dims).expect("the check stage bounds a derivative's rank")
+    }
+
     /// `(number of rows, shape of one row)` for indexing `v[i]` / `m[i]`; `None` for scalars.
     pub fn index(self) -> Option<(usize, Shape)> {
         match self {

@@ -111,6 +111,29 @@ pub unsafe fn boxed_zeroed<M, F: crate::Float, const N: usize>() -> Box<M> {
     unsafe { Box::from_raw(Box::into_raw(array).cast::<M>()) }
 }
 
+/// A mutable slice as a row-major `R × C` matrix (`param_jacobian_slice`).
+///
+/// # Panics
+/// If the length is not `R * C`.
+#[inline]
+pub fn matrix_mut<'a, F, const C: usize, const R: usize>(
+    slice: &'a mut [F],
+    what: &str,
+) -> &'a mut [[F; C]; R] {
+    let len = slice.len();
+    assert!(
+        len == R * C,
+        "symnn: `{what}` has length {len} but the network expects {R} x {C} = {}",
+        R * C
+    );
+    // SAFETY: `[[F; C]; R]` has the layout of `R * C` consecutive `F`s (alignment of
+    // `F`), the slice holds exactly that many, and the lifetime is the slice's.
+    #[allow(unsafe_code)]
+    unsafe {
+        &mut *slice.as_mut_ptr().cast::<[[F; C]; R]>()
+    }
+}
+
 /// Mutable version of [`array`].
 #[inline]
 pub fn array_mut<'a, F, const N: usize>(slice: &'a mut [F], what: &str) -> &'a mut [F; N] {

@@ -10,7 +10,9 @@ use super::suggest::suggest;
 use super::{Checker, Dense, Scope, Typed};
 use crate::ast::{Expr, FnDef, Loc};
 use crate::builtins::{self, Builtin};
-use crate::resolved::{Activation, ExprKind, FnId, ParamInit};
+use crate::resolved::{
+    Activation, Expr as Resolved, ExprKind, FnId, Index, ParamInit, SlotKind, Wrt, WrtBase,
+};
 use crate::shape::Shape;
 
 impl<'a> Checker<'a> {
@@ -57,6 +59,7 @@ impl<'a> Checker<'a> {
         }
         match builtin {
             Builtin::Dense => self.dense(args, loc, scope),
+            Builtin::Diff | Builtin::Laplacian => self.derivative(builtin, args, loc, scope),
             Builtin::Powi => self.powi(args, scope),
             _ => {
                 let items: Vec<Typed> = args.iter().map(|a| self.expr(a, scope)).collect();
@@ -164,6 +167,46 @@ impl<'a> Checker<'a> {
             self.arity_error(&name, def.args.len(), args.len(), loc);
             return Typed::unknown();
         }
+        let function = self.fn_result(id).map(|f| (f.body.shape, f.params.clone()));
+        let size = self.fn_sizes.get(id.0 as usize).copied().unwrap_or(1);
+        let (body_shape, params) = match function {
+            Some((shape, params)) => (Some(shape), params),
+            None => (None, vec![Shape::Scalar; def.args.len()]),
+        };
+        if def.is_shaped() {
+            // Called as written: every argument has its parameter's shape exactly.
+            let mut ok = true;
+            for ((item, arg), ((param, dims), want)) in items
+                .iter()
+                .zip(args)
+                .zip(def.args.iter().zip(&def.dims).zip(&params))
+            {
+                let Some(found) = item.ty else {
+                    ok = false;
+                    continue;
+                };
+                if found != *want {
+                    ok = false;
+                    let declared = if dims.is_empty() {
+                        format!("`{param}` is a scalar parameter")
+                    } else {
+                        format!("`{param}` is declared as a {want}")
+                    };
+                    self.error(
+                        arg.loc(),
+                        format!(
+                            "`{name}` expects a {want} for `{param}`, found a {found} ({declared})"
+                        ),
+                    );
+                }
+            }
+            self.spend(loc, cost(body_shape).saturating_mul(size));
+            if !ok {
+                return Typed::new(body_shape, ExprKind::Num(0.0));
+            }
+            let args = items.into_iter().map(|t| t.expr).collect();
+            return Typed::new(body_shape, ExprKind::Call(id, args));
+        }
         let mut result = Shape::Scalar;
         for item in &items {
             let Some(shape) = item.ty else {
@@ -182,10 +225,120 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let size = self.fn_sizes.get(id.0 as usize).copied().unwrap_or(1);
+        let result = match body_shape {
+            // A function of scalars with an array body: called with scalars only.
+            Some(body) if body != Shape::Scalar => {
+                if result != Shape::Scalar {
+                    let arg = def
+                        .args
+                        .first()
+                        .map_or_else(String::new, ToString::to_string);
+                    self.error(
+                        loc,
+                        format!(
+                            "`{name}` has scalar parameters and returns a {body}, so it cannot be applied elementwise to a {result}; to pass an array, declare the parameter's shape, e.g. `fn {name}({arg}[2])`"
+                        ),
+                    );
+                    return Typed::unknown();
+                }
+                body
+            }
+            _ => result,
+        };
         self.spend(loc, cost(Some(result)).saturating_mul(size));
         let args = items.into_iter().map(|t| t.expr).collect();
         Typed::new(Some(result), ExprKind::Call(id, args))
+    }
+
+    /// `diff(e, v)` and `laplacian(e, v)`: `v` an input, a parameter or a `fn`
+    /// parameter (inside its body), or an element, row or sub-block of one.
+    fn derivative(
+        &mut self,
+        builtin: Builtin,
+        args: &'a [Expr],
+        loc: Loc,
+        scope: &mut Scope<'a>,
+    ) -> Typed {
+        let [e, v] = args else {
+            return Typed::unknown();
+        };
+        let name = if builtin == Builtin::Diff {
+            "diff"
+        } else {
+            "laplacian"
+        };
+        let e = self.expr(e, scope);
+        let wrt_expr = self.expr(v, scope);
+        let wrt = match (wrt_expr.ty, wrt_of(&wrt_expr.expr)) {
+            (None, _) => None,
+            (Some(shape), Ok((base, base_shape, indices))) => Some(Wrt {
+                base,
+                base_shape,
+                indices,
+                shape,
+            }),
+            (Some(_), Err(what)) => {
+                self.error(
+                    v.loc(),
+                    format!(
+                        "`{name}` differentiates with respect to an input, a parameter, or a parameter of the enclosing `fn` (or an element of one, e.g. `x[0]`, `W[1][2]`); {what} is none of these"
+                    ),
+                );
+                None
+            }
+        };
+        let (Some(wrt), Some(e_shape)) = (wrt, e.ty) else {
+            return Typed::unknown();
+        };
+        let shape = if builtin == Builtin::Diff {
+            let dims: Vec<usize> = e_shape.dims().into_iter().chain(wrt.shape.dims()).collect();
+            match Shape::from_dims(&dims) {
+                Some(shape) if dims.len() <= 2 => shape,
+                _ => {
+                    self.error(
+                        v.loc(),
+                        format!(
+                            "`diff` of a {e_shape} with respect to a {} would have {} dimensions, but values have at most 2: differentiate an element (e.g. `diff(e[0], v)`) or with respect to an element of `v`",
+                            wrt.shape,
+                            dims.len()
+                        ),
+                    );
+                    return Typed::unknown();
+                }
+            }
+        } else {
+            let mut ok = true;
+            if e_shape != Shape::Scalar {
+                self.error(
+                    args[0].loc(),
+                    format!("`laplacian(e, v)` needs a scalar `e`, found a {e_shape}; take an element first, e.g. `laplacian(u[0], x)`"),
+                );
+                ok = false;
+            }
+            if matches!(wrt.shape, Shape::Matrix(..)) {
+                self.error(
+                    v.loc(),
+                    format!(
+                        "`laplacian(e, v)` needs a scalar or vector `v`, found a {}",
+                        wrt.shape
+                    ),
+                );
+                ok = false;
+            }
+            if !ok {
+                return Typed::unknown();
+            }
+            Shape::Scalar
+        };
+        // A derivative costs a few times its expression, per direction.
+        let work = cost(Some(e_shape)).saturating_mul(4 * wrt.shape.len() as u64);
+        self.spend(loc, work);
+        let kind = if builtin == Builtin::Diff {
+            ExprKind::Diff(Box::new(e.expr), wrt)
+        } else {
+            ExprKind::Laplacian(Box::new(e.expr), wrt)
+        };
+        Typed::new(Some(shape), kind)
     }
 
     /// `dense(x, units, activation)`, in the value of the top-level `let` / `output`
@@ -340,6 +493,29 @@ impl<'a> Checker<'a> {
         ));
         self.error(loc, message);
         None
+    }
+}
+
+/// The variable `v` of `diff(e, v)` as resolved: its base, the base's shape and the
+/// indices applied to it; or what it is instead, for the error.
+fn wrt_of(v: &Resolved) -> Result<(WrtBase, Shape, Vec<Index>), &'static str> {
+    match &v.kind {
+        ExprKind::Slot(slot) => match slot.kind {
+            SlotKind::Input | SlotKind::Param => Ok((WrtBase::Slot(*slot), v.shape, Vec::new())),
+            SlotKind::Target => Err("a target"),
+        },
+        ExprKind::Arg(k) => Ok((WrtBase::Arg(*k), v.shape, Vec::new())),
+        ExprKind::Index(base, index) => {
+            let (b, shape, mut indices) = wrt_of(base)?;
+            indices.push(index.clone());
+            Ok((b, shape, indices))
+        }
+        ExprKind::Binding(_) => {
+            Err("a `let` binding (differentiate with respect to what it is computed from)")
+        }
+        ExprKind::LoopVar(_) => Err("a loop variable"),
+        ExprKind::Num(_) => Err("a number"),
+        _ => Err("an expression"),
     }
 }
 

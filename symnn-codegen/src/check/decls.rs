@@ -12,7 +12,7 @@ use quote::ToTokens;
 use syn::Ident;
 
 use super::{Checker, Declared, FloatType, Item, Origin};
-use crate::ast::{Decl, Expr, Init, Loc, ParamDecl, Stmt};
+use crate::ast::{Decl, Dim, Expr, Init, Loc, ParamDecl, Stmt};
 use crate::builtins::Builtin;
 use crate::resolved::{FnId, ParamInit, Slot, SlotKind, SlotRef};
 use crate::shape::Shape;
@@ -252,7 +252,16 @@ impl<'a> Checker<'a> {
 
 /// A declaration's shape, or the errors in its dimensions.
 fn decl_shape(decl: &Decl) -> Result<Shape, Vec<syn::Error>> {
-    let name = &decl.name;
+    dims_shape(&decl.name, &decl.dims)
+}
+
+/// The shape of a name declared with these dimensions (a declaration or a `fn`
+/// parameter), or the errors in them.
+pub(super) fn dims_shape(name: &syn::Ident, dims: &[Dim]) -> Result<Shape, Vec<syn::Error>> {
+    let decl = Decl {
+        name: name.clone(),
+        dims: dims.to_vec(),
+    };
     let mut errors = Vec::new();
     // One error for all zero sizes of a declaration, at the first.
     if let Some(dim) = decl.dims.iter().find(|d| d.size == 0) {

@@ -46,9 +46,20 @@ impl<'a> Checker<'a> {
         self.fn_sizes = graph.size;
     }
 
-    /// Checks a top-level `fn` definition and resolves its body.
+    /// Checks a top-level `fn` definition and resolves its body (unless a call already
+    /// did, see [`Checker::fn_result`]).
     pub(super) fn fn_def(&mut self, def: &'a FnDef) {
         let name = def.name.to_string();
+        let registered = self.decls.get(&name).and_then(|d| match d.item {
+            Item::Fn(_, id) if d.origin == (self.statement, 0) => Some(id),
+            _ => None,
+        });
+        if let Some(id) = registered {
+            if self.fns[id.0 as usize].is_some() || self.fn_checking.contains(&id) {
+                return;
+            }
+            self.fn_checking.push(id);
+        }
         if Builtin::lookup(&name).is_some() {
             self.error(
                 Loc::at(def.name.span()),
@@ -65,32 +76,37 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        let mut params = Vec::with_capacity(def.args.len());
+        for (arg, dims) in def.args.iter().zip(&def.dims) {
+            match super::decls::dims_shape(arg, dims) {
+                Ok(shape) => params.push(shape),
+                Err(errors) => {
+                    self.errors.extend(errors);
+                    params.push(Shape::Scalar);
+                }
+            }
+        }
         let mut scope = Scope {
             func: Some(def),
             dense: Dense::Forbidden("inside a `fn`"),
         };
+        let errors_before = self.errors.len();
         let body = self.expr(&def.body, &mut scope);
-        if let Some(shape) = body.ty {
-            if shape != Shape::Scalar {
-                self.error(
-                    def.body.loc(),
-                    format!(
-                        "the body of `{name}` must be a scalar (a `fn` maps scalars to a scalar and is applied elementwise), found {shape}"
-                    ),
-                );
-            }
+        if self.errors.len() > errors_before {
+            self.scalar_argument_hint(def);
+        }
+        if let Some(id) = registered {
+            self.fn_checking.retain(|&f| f != id);
         }
         // Only the registered definition of the name gets an id (duplicates are errors).
-        let registered = self.decls.get(&name).and_then(|d| match d.item {
-            Item::Fn(_, id) if d.origin == (self.statement, 0) => Some(id),
-            _ => None,
-        });
         let Some(id) = registered else {
             return;
         };
         self.fns[id.0 as usize] = Some(Function {
             name,
             arity: def.args.len(),
+            shaped: def.is_shaped(),
+            params,
             body: body.expr,
         });
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fn_errors)
@@ -98,6 +114,54 @@ impl<'a> Checker<'a> {
             .partition(|(f, _)| *f == id);
         self.fn_errors = rest;
         self.errors.extend(mine.into_iter().map(|(_, error)| error));
+    }
+
+    /// After an error in the body of a `fn` with scalar (unshaped) parameters: say so,
+    /// and how to declare a shaped one (`W * z` with a scalar `z` is an elementwise
+    /// product, so a body written for a vector fails with a confusing shape error).
+    fn scalar_argument_hint(&mut self, def: &FnDef) {
+        let Some((arg, _)) = def.args.iter().zip(&def.dims).find(|(_, d)| d.is_empty()) else {
+            return;
+        };
+        let name = &def.name;
+        let unshaped: Vec<String> = def
+            .args
+            .iter()
+            .zip(&def.dims)
+            .filter(|(_, d)| d.is_empty())
+            .map(|(a, _)| format!("`{a}`"))
+            .collect();
+        let (what, are) = if unshaped.len() == 1 {
+            ("the parameter", "is a scalar")
+        } else {
+            ("the parameters", "are scalars")
+        };
+        self.error(
+            Loc::at(arg.span()),
+            format!(
+                "note: in `{name}`, {what} {} {are} (a parameter without a shape); to take an array, declare its shape, e.g. `fn {name}({arg}[2])` for a vector of 2 or `{arg}[3][3]` for a matrix",
+                unshaped.join(", ")
+            ),
+        );
+    }
+
+    /// The resolved definition of `fn` `id`, checking its body now if its statement
+    /// has not been reached yet (a call may come first). `None` inside a call cycle
+    /// (reported by [`Checker::analyse_fns`]).
+    pub(super) fn fn_result(&mut self, id: FnId) -> Option<&Function> {
+        let i = id.0 as usize;
+        if self.fns[i].is_none() && !self.fn_checking.contains(&id) {
+            let def = self.fn_defs[i];
+            let origin = self.decls.get(&def.name.to_string()).map(|d| d.origin.0);
+            if let Some(statement) = origin {
+                let saved = std::mem::replace(&mut self.statement, statement);
+                let scale = std::mem::replace(&mut self.scale, 1);
+                self.fn_def(def);
+                self.statement = saved;
+                self.scale = scale;
+            }
+        }
+        self.fns[i].as_ref()
     }
 }
 

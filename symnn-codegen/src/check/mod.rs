@@ -171,7 +171,8 @@ enum Value {
         shape: Ty,
         id: u32,
     },
-    Arg(usize),
+    /// Argument `k` of the `fn` being checked, with its declared shape.
+    Arg(usize, Ty),
     Global {
         kind: SlotKind,
         shape: Ty,
@@ -183,14 +184,14 @@ impl Value {
     fn shape(self) -> Ty {
         match self {
             Value::Local { shape, .. } | Value::Global { shape, .. } => shape,
-            Value::Arg(_) => Some(Shape::Scalar),
+            Value::Arg(_, shape) => shape,
         }
     }
 
     fn describe(self) -> &'static str {
         match self {
             Value::Local { kind, .. } => kind.describe(),
-            Value::Arg(_) => "an argument",
+            Value::Arg(..) => "an argument",
             Value::Global { kind, .. } => kind_describe(kind),
         }
     }
@@ -204,7 +205,7 @@ impl Value {
                 ..
             } => ExprKind::LoopVar(LoopVarId(id)),
             Value::Local { id, .. } => ExprKind::Binding(BindingId(id)),
-            Value::Arg(k) => ExprKind::Arg(k),
+            Value::Arg(k, _) => ExprKind::Arg(k),
             Value::Global { slot, .. } => ExprKind::Slot(slot),
         };
         Typed::new(self.shape(), kind)
@@ -253,6 +254,8 @@ struct Checker<'a> {
     fn_defs: Vec<&'a FnDef>,
     /// Their resolved definitions, once checked.
     fns: Vec<Option<Function>>,
+    /// The `fn`s whose bodies are being checked (a call may check a body early).
+    fn_checking: Vec<FnId>,
     /// Call-graph errors, with the `fn` they are reported with.
     fn_errors: Vec<(FnId, syn::Error)>,
     /// Expression nodes of each `fn` once inlined.
@@ -303,6 +306,7 @@ impl<'a> Checker<'a> {
             decls: BTreeMap::new(),
             fn_defs: Vec::new(),
             fns: Vec::new(),
+            fn_checking: Vec::new(),
             fn_errors: Vec::new(),
             fn_sizes: Vec::new(),
             bound_anywhere: BTreeMap::new(),
@@ -364,6 +368,8 @@ impl<'a> Checker<'a> {
                 f.unwrap_or_else(|| Function {
                     name: def.name.to_string(),
                     arity: def.args.len(),
+                    params: vec![Shape::Scalar; def.args.len()],
+                    shaped: def.is_shaped(),
                     body: Typed::unknown().expr,
                 })
             })

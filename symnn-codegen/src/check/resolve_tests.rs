@@ -63,6 +63,8 @@ fn show(p: &Program, e: &Expr) -> String {
         ExprKind::Index(a, i) => format!("{}[{}]", show(p, a), show_index(i)),
         ExprKind::Apply(b, args) => format!("{}({})", builtin_name(*b), list(args)),
         ExprKind::Powi(a, n) => format!("powi({}, {n})", show(p, a)),
+        ExprKind::Diff(a, v) => format!("diff({}, {v:?})", show(p, a)),
+        ExprKind::Laplacian(a, v) => format!("laplacian({}, {v:?})", show(p, a)),
         ExprKind::Call(f, args) => format!("{}({})", p.fns[f.0 as usize].name, list(args)),
         ExprKind::Dense {
             input,

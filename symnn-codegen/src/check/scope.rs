@@ -32,7 +32,8 @@ impl<'a> Checker<'a> {
         match scope.func {
             Some(def) => {
                 if let Some(k) = def.args.iter().position(|a| a == name) {
-                    return Some(Value::Arg(k));
+                    let shape = super::decls::dims_shape(&def.args[k], &def.dims[k]).ok();
+                    return Some(Value::Arg(k, shape));
                 }
             }
             None => {

@@ -312,7 +312,7 @@ impl<'a> Checker<'a> {
                 );
                 (None, None)
             }
-            Some(other @ (Value::Global { .. } | Value::Arg(_))) => {
+            Some(other @ (Value::Global { .. } | Value::Arg(..))) => {
                 let what = match other {
                     Value::Global { kind, .. } => super::kind_word(kind),
                     _ => "argument",

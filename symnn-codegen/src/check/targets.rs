@@ -118,9 +118,11 @@ impl Flow<'_> {
                     deps.extend(d.iter().copied());
                 }
             }
-            ExprKind::Neg(a) | ExprKind::Index(a, _) | ExprKind::Powi(a, _) => {
-                self.collect(a, deps)
-            }
+            ExprKind::Neg(a)
+            | ExprKind::Index(a, _)
+            | ExprKind::Powi(a, _)
+            | ExprKind::Diff(a, _)
+            | ExprKind::Laplacian(a, _) => self.collect(a, deps),
             ExprKind::Dense { input, .. } => self.collect(input, deps),
             ExprKind::Elementwise(_, a, b) | ExprKind::MatMul(a, b) => {
                 self.collect(a, deps);

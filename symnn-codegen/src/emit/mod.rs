@@ -15,6 +15,7 @@
 //! one clash Rust leaves possible.
 
 mod batch;
+mod derivatives;
 mod instr;
 mod loops;
 mod step;
@@ -51,6 +52,8 @@ pub struct Derived {
     pub graph_dot: String,
     /// The formulas for the generated methods' rustdoc.
     pub docs: crate::derivation::Docs,
+    /// The derivative methods' nodes (`None` for a program containing `diff`).
+    pub derivatives: Option<crate::diff::DerivativeMethods>,
 }
 
 /// Emits the items of one network.
@@ -215,6 +218,30 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         &derived.docs.gradient,
     );
     let sgd_body = render.method(&sgd_method);
+    let derivative_methods = derived
+        .derivatives
+        .as_ref()
+        .map(|d| derivatives::methods(program, d, name));
+    let (derivative_inherent, derivative_model) = match derivative_methods {
+        Some(d) => {
+            let inherent = d.inherent;
+            (
+                quote!(
+                    /// Whether this network has the derivative methods (`input_jacobian`, `input_gradient`, `hvp`, `param_jacobian`): every network without `diff` in its output or loss does.
+                    pub const HAS_DERIVATIVE_METHODS: bool = true;
+                    #inherent
+                ),
+                d.model,
+            )
+        }
+        None => {
+            let note = "This network's output or loss contains `diff`, so it has no `input_jacobian`, `input_gradient`, `hvp` or `param_jacobian` (they would need one more derivative order); the `symnn::Model` slice forms fall back to finite differences.";
+            (
+                quote!(#[doc = #note] pub const HAS_DERIVATIVE_METHODS: bool = false;),
+                quote!(),
+            )
+        }
+    };
 
     // Constants.
     let names = program
@@ -438,6 +465,8 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
 
             #batch
 
+            #derivative_inherent
+
             /// The symbolic derivation: forward definitions, loss, common
             /// subexpressions and one `dL/d<name>` line per parameter.
             pub fn derivation() -> &'static str {
@@ -537,6 +566,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
                     #lr,
                 )
             }
+            #derivative_model
             fn sgd_step_slice(&mut self, #input: &[#fty], #target: &[#fty], #lr: #fty) -> #fty {
                 #name::sgd_step(
                     self,
