@@ -4,7 +4,7 @@
 //! `symnn-codegen/tests/support/netgen.rs` (shared with the no-panic fuzzer).
 //!
 //! How many random networks and from which seed: `SYMNN_DIFFTEST_NETWORKS` (default
-//! 44) and `SYMNN_DIFFTEST_SEED` (default `0x5EED_D1FF`; decimal or `0x` hex), read at
+//! 44) and `SYMNN_DIFFTEST_SEED` (default `0x5EED_D200`; decimal or `0x` hex), read at
 //! build time (changing either rebuilds). Every network is compiled twice, in both code
 //! tiers: narrow ones as written (scalar) and with `tensor_threshold = 0` (loops);
 //! wide ones (one in six, a layer of >= 256 multiply-adds) as written (tensor tier for
@@ -26,7 +26,7 @@ use netgen::{network, Rng};
 
 /// Random networks by default (a fifth of them `f32`, a sixth wide).
 const RANDOM_NETWORKS: usize = 44;
-const SEED: u64 = 0x5EED_D1FF;
+const SEED: u64 = 0x5EED_D200;
 
 /// `name`'s value as an integer (decimal, or hex with `0x`), or `default`.
 fn env_number(name: &str, default: u64) -> u64 {

@@ -65,7 +65,13 @@ struct Gen {
     used: [bool; SCALAR_FORMS],
 }
 
-const SCALAR_FORMS: usize = 38;
+const SCALAR_FORMS: usize = 40;
+
+/// The names `diff` may differentiate with respect to: inputs, params and `fn`
+/// parameters (never a `let` binding).
+const DIFFABLE: [&str; 13] = [
+    "xs", "xv", "xm", "xw", "ps", "pv", "pm", "pw", "pq", "pb", "fu", "fb1", "fb2",
+];
 
 impl Gen {
     fn pick_var(&mut self, want: impl Fn(Sh) -> bool) -> Option<(String, Sh)> {
@@ -95,6 +101,25 @@ impl Gen {
             };
         }
         self.rng.below(n).to_string()
+    }
+
+    /// A scalar variable (or element of one) that `diff` accepts, if one is in scope.
+    fn diff_var(&mut self) -> Option<String> {
+        let found: Vec<(String, Sh)> = self
+            .vars
+            .iter()
+            .filter(|(n, _)| DIFFABLE.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        if found.is_empty() {
+            return None;
+        }
+        let (name, sh) = found[self.rng.below(found.len())].clone();
+        Some(match sh {
+            Sh::S => name,
+            Sh::V(n) => format!("{name}[{}]", self.index(n)),
+            Sh::M(r, c) => format!("{name}[{}][{}]", self.index(r), self.index(c)),
+        })
     }
 
     fn expr(&mut self, sh: Sh, depth: usize) -> String {
@@ -213,6 +238,18 @@ impl Gen {
             }
             35 => format!("exp(0.5 * tanh({a}))"),
             36 => format!("(({a}).sigmoid() + ({}).softplus())", self.scalar(d)),
+            // First and second derivatives as values.
+            38 => match self.diff_var() {
+                Some(v) => format!("diff({a}, {v})"),
+                None => format!("tanh({a})"),
+            },
+            39 => match (self.diff_var(), self.diff_var()) {
+                (Some(v), Some(w)) if self.rng.chance(50) => {
+                    format!("diff(diff({a}, {v}), {w})")
+                }
+                (Some(v), _) => format!("laplacian({a}, {v})"),
+                _ => format!("sin({a})"),
+            },
             _ => format!("(1.5 + sq({a})).powi(-1).min(2.0).max(-2.0)"),
         }
     }
