@@ -206,7 +206,7 @@ impl Lbfgs {
             }
             direction(&pairs, &g, &mut d, &mut alpha_buf);
             let mut dg = dot(&d, &g);
-            if !(dg < 0.0) {
+            if dg >= 0.0 || dg.is_nan() {
                 pairs.clear();
                 direction(&pairs, &g, &mut d, &mut alpha_buf);
                 dg = dot(&d, &g);
@@ -356,6 +356,13 @@ fn direction(
     }
 }
 
+enum Trial {
+    Point(Point),
+    NonFinite,
+    /// `x + a d` rounds to `x`.
+    NoMove,
+}
+
 /// A trial point of the line search: step, loss, slope.
 #[derive(Clone, Copy)]
 struct Point {
@@ -385,7 +392,7 @@ impl LineSearch {
         }
     }
 
-    /// Evaluates `φ(a) = f(x + a d)` and its slope; `None` if not finite.
+    /// Evaluates `φ(a) = f(x + a d)` and its slope.
     #[allow(clippy::too_many_arguments)]
     fn phi<M: Model>(
         &mut self,
@@ -395,20 +402,30 @@ impl LineSearch {
         x: &[f64],
         d: &[f64],
         a: f64,
-    ) -> Option<Point> {
-        self.evaluations += 1;
+    ) -> Trial {
         for j in 0..x.len() {
             self.xt[j] = x[j] + a * d[j];
         }
         if self.xt.iter().any(|v| !v.is_finite()) {
-            return None;
+            self.evaluations += 1;
+            return Trial::NonFinite;
         }
+        // A step too short to change any parameter (in the model's float type).
+        if self
+            .xt
+            .iter()
+            .zip(x)
+            .all(|(&t, &v)| M::Float::from_f64(t) == M::Float::from_f64(v))
+        {
+            return Trial::NoMove;
+        }
+        self.evaluations += 1;
         let f = ev.eval(model, data, &mut self.xt, &mut self.gt);
         if !f.is_finite() || self.gt.iter().any(|v| !v.is_finite()) {
-            return None;
+            return Trial::NonFinite;
         }
         self.all_nonfinite = false;
-        Some(Point {
+        Trial::Point(Point {
             a,
             f,
             dg: dot(&self.gt, d),
@@ -439,7 +456,8 @@ impl LineSearch {
         self.evaluations = 0;
         self.all_nonfinite = true;
         let (c1, c2) = (opt.c1, opt.c2);
-        let armijo = |p: &Point| p.f <= f0 + c1 * p.a * dg0;
+        // Sufficient decrease, and a strict one (rounding can make f = f0 pass).
+        let armijo = |p: &Point| p.f <= f0 + c1 * p.a * dg0 && p.f < f0;
         let curvature = |p: &Point| p.dg.abs() <= -c2 * dg0;
         // Best point with sufficient decrease so far (fallback if Wolfe is not met).
         let mut best: Option<f64> = None;
@@ -456,13 +474,14 @@ impl LineSearch {
             if self.evaluations >= MAX_LINE_SEARCH {
                 return best;
             }
-            let Some(p) = self.phi(model, data, ev, x, d, a) else {
-                a_bad = a_bad.min(a);
-                a = prev.a + 0.1 * (a - prev.a);
-                if a == prev.a {
-                    return best;
+            let p = match self.phi(model, data, ev, x, d, a) {
+                Trial::Point(p) => p,
+                Trial::NoMove => return best,
+                Trial::NonFinite => {
+                    a_bad = a_bad.min(a);
+                    a = prev.a + 0.1 * (a - prev.a);
+                    continue;
                 }
-                continue;
             };
             if !armijo(&p) || (!first && p.f >= prev.f) {
                 break (prev, p);
@@ -501,13 +520,17 @@ impl LineSearch {
             if !(t.is_finite() && t > l + 0.1 * width && t < h - 0.1 * width) {
                 t = 0.5 * (l + h);
             }
-            let Some(p) = self.phi(model, data, ev, x, d, t) else {
-                hi = Point {
-                    a: t,
-                    f: f64::INFINITY,
-                    dg: f64::NAN,
-                };
-                continue;
+            let p = match self.phi(model, data, ev, x, d, t) {
+                Trial::Point(p) => p,
+                Trial::NoMove => return best,
+                Trial::NonFinite => {
+                    hi = Point {
+                        a: t,
+                        f: f64::INFINITY,
+                        dg: f64::NAN,
+                    };
+                    continue;
+                }
             };
             if !armijo(&p) || p.f >= lo.f {
                 hi = p;

@@ -114,6 +114,8 @@ pub struct LevenbergMarquardt {
     gtol: f64,
     factor: f64,
     restart: bool,
+    full_limit: usize,
+    nan_overflow: bool,
 }
 
 impl Default for LevenbergMarquardt {
@@ -181,24 +183,20 @@ pub struct LmReport {
 }
 
 impl LevenbergMarquardt {
-    /// The defaults: `ftol = xtol = 1e-10`, `gtol = 1e-12`, initial radius factor 100,
-    /// at most 10 000 iterations and `max(1000, 100 (P + 1))` evaluations, identity
-    /// restart on.
+    /// The defaults: `ftol = 1e-15`, `xtol = 1e-10`, `gtol = 1e-12`, initial radius
+    /// factor 100, at most 10 000 iterations and `max(2000, 100 (P + 1))` evaluations,
+    /// identity restart on.
     pub fn new() -> Self {
         LevenbergMarquardt {
             max_iterations: 10_000,
             max_evaluations: None,
-            ftol: std::env::var("LMF")
-                .map(|v| v.parse().unwrap())
-                .unwrap_or(1e-10),
-            xtol: std::env::var("LMX")
-                .map(|v| v.parse().unwrap())
-                .unwrap_or(1e-10),
-            gtol: std::env::var("LMG")
-                .map(|v| v.parse().unwrap())
-                .unwrap_or(1e-12),
-            restart: std::env::var("LMR").is_err(),
+            ftol: 1e-15,
+            xtol: 1e-10,
+            gtol: 1e-12,
+            restart: true,
+            nan_overflow: false,
             factor: 100.0,
+            full_limit: FULL_JACOBIAN_LIMIT,
         }
     }
     /// At most this many accepted steps.
@@ -229,6 +227,22 @@ impl LevenbergMarquardt {
     /// Initial trust radius as a multiple of `‖D x0‖` (MINPACK's `factor`, default 100).
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
+        self
+    }
+    /// Form the full `m × P` Jacobian only up to this many values (default
+    /// [`FULL_JACOBIAN_LIMIT`]); above it, fold its rows into a `P × P` triangle block
+    /// by block (`O(P²)` memory). Both give the same fit up to rounding.
+    pub fn full_jacobian_limit(mut self, values: usize) -> Self {
+        self.full_limit = values;
+        self
+    }
+    /// Test hook: score a non-finite trial point the way scipy's MINPACK ends up
+    /// doing (its `enorm` returns NaN for an overflowing residual, so the comparison in
+    /// the "shrink Δ to a tenth" rule is false and Δ shrinks by the interpolated factor
+    /// only). Reproduces scipy's BoxBOD stall; off by default.
+    #[doc(hidden)]
+    pub fn emulate_minpack_nan_overflow(mut self, on: bool) -> Self {
+        self.nan_overflow = on;
         self
     }
     /// Whether a MINPACK-scaled run that ends away from a stationary point is followed
@@ -266,9 +280,17 @@ impl LevenbergMarquardt {
         let x0: Vec<f64> = model.params().iter().map(|p| p.to_f64()).collect();
         let mut work = Work::new::<M>(data.len());
         let first = self.run(model, data, &x0, Scaling::Minpack, &mut work)?;
+        // The rounding level of the sum of squares (residuals of 1e4 ε times the
+        // targets): below it the cosine is noise and nothing is left to fit.
+        let floor = (1e4 * f64::EPSILON).powi(2)
+            * data
+                .targets()
+                .iter()
+                .map(|t| t.to_f64().powi(2))
+                .sum::<f64>();
         if !(self.restart
             && first.report.gradient_cosine > RESTART_COSINE
-            && first.report.sum_of_squares > 0.0)
+            && first.report.sum_of_squares > floor)
         {
             return Ok(first.report);
         }
@@ -319,10 +341,10 @@ impl LevenbergMarquardt {
         let m = data.len() * o;
         let maxfev = self
             .max_evaluations
-            .unwrap_or_else(|| 1000.max(100 * (n + 1)));
+            .unwrap_or_else(|| 2000.max(100 * (n + 1)));
         let epsmch = f64::EPSILON;
         // Full Jacobian (MINPACK's own layout, rows padded to n) or folded rows.
-        let full = m.max(n).saturating_mul(n) <= FULL_JACOBIAN_LIMIT;
+        let full = m.max(n).saturating_mul(n) <= self.full_limit;
         let ld = if full { m.max(n) } else { n };
         let mut fjac = vec![0.0; ld * n];
         let mut x = x0.to_vec();
@@ -486,7 +508,12 @@ impl LevenbergMarquardt {
                     } else {
                         0.5 * dirder / (dirder + 0.5 * actred)
                     };
-                    if 0.1 * fnorm1 >= fnorm || temp < 0.1 || !temp.is_finite() {
+                    let f1 = if !trial_finite && self.nan_overflow {
+                        f64::NAN
+                    } else {
+                        fnorm1
+                    };
+                    if 0.1 * f1 >= fnorm || temp < 0.1 || !temp.is_finite() {
                         temp = 0.1;
                     }
                     delta = temp * delta.min(pnorm / 0.1);

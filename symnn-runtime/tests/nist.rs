@@ -675,3 +675,35 @@ fn nist_jacobians_match_finite_differences() {
         );
     }
 }
+
+/// BoxBOD from start 1, where scipy's MINPACK (`least_squares(method="lm")`, exact
+/// Jacobian) stalls at b = (172.5, 87.9), sum of squares 9771.5, after 10 evaluations.
+/// The cause is an overflowing trial point: scipy's `enorm` returns NaN for it, so
+/// MINPACK's "shrink Δ to a tenth" rule (`0.1 · fnorm1 ≥ fnorm`) compares false and Δ
+/// barely shrinks; the next steps run into the flat region b2 → ∞. Scoring the trial
+/// as +∞ (as the rule intends) avoids the stall; the identity-scaled restart recovers
+/// from it on its own.
+#[test]
+fn boxbod_start_1_stall_and_both_fixes() {
+    let p = parse("BoxBOD");
+    let data = p.dataset();
+    let run = |lm: LevenbergMarquardt| {
+        let mut m = *Misra1a::from_params_boxed(&p.starts[0]);
+        let r = lm.fit(&mut m, &data).unwrap();
+        (digits(m.params(), &p.certified), r)
+    };
+    // MINPACK as scipy runs it: the stall, evaluation for evaluation.
+    let (d, r) = run(LevenbergMarquardt::new()
+        .emulate_minpack_nan_overflow(true)
+        .restart(false));
+    assert!(d < 0.0, "{d} {r:?}");
+    assert_eq!(r.evaluations, 10, "{r:?}");
+    assert!((r.sum_of_squares - 9771.5).abs() < 1e-6, "{r:?}");
+    assert!(r.gradient_cosine > 0.1, "{r:?}");
+    // Fix 1 alone: a non-finite trial scored as +inf.
+    let (d, r) = run(LevenbergMarquardt::new().restart(false));
+    assert!(d >= 6.0, "{d} {r:?}");
+    // Fix 2 alone: the identity-scaled restart after the stall.
+    let (d, r) = run(LevenbergMarquardt::new().emulate_minpack_nan_overflow(true));
+    assert!(d >= 6.0 && r.restarted, "{d} {r:?}");
+}
