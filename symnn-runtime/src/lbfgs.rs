@@ -217,14 +217,34 @@ impl Lbfgs {
             } else {
                 1.0
             };
-            let mut outcome = ls.search(self, model, data, &mut ev, &x, f, dg, &d, alpha0);
+            let mut outcome = ls.search(
+                (self.c1, self.c2),
+                model,
+                data,
+                &mut ev,
+                &x,
+                f,
+                dg,
+                &d,
+                alpha0,
+            );
             if outcome.is_none() && !first {
                 // Retry along steepest descent with a fresh history.
                 pairs.clear();
                 direction(&pairs, &g, &mut d, &mut alpha_buf);
                 dg = dot(&d, &g);
                 let alpha0 = (1.0 / norm2(&g)).min(1.0);
-                outcome = ls.search(self, model, data, &mut ev, &x, f, dg, &d, alpha0);
+                outcome = ls.search(
+                    (self.c1, self.c2),
+                    model,
+                    data,
+                    &mut ev,
+                    &x,
+                    f,
+                    dg,
+                    &d,
+                    alpha0,
+                );
             }
             let Some(f_new) = outcome else {
                 set_params(model, &x);
@@ -277,13 +297,13 @@ impl Lbfgs {
 }
 
 /// Mean loss and gradient in `f64`.
-struct Evaluator<M: Model> {
+pub(crate) struct Evaluator<M: Model> {
     grad: Vec<M::Float>,
-    count: usize,
+    pub(crate) count: usize,
 }
 
 impl<M: Model> Evaluator<M> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Evaluator {
             grad: vec![M::Float::ZERO; M::NUM_PARAMS],
             count: 0,
@@ -291,7 +311,7 @@ impl<M: Model> Evaluator<M> {
     }
     /// Sets the model to `x` (rounded; `x` is updated to the rounded values), writes
     /// the mean gradient into `g` and returns the mean loss (non-finite as `NaN`/`inf`).
-    fn eval(
+    pub(crate) fn eval(
         &mut self,
         model: &mut M,
         data: &Dataset<M::Float>,
@@ -371,17 +391,17 @@ struct Point {
     dg: f64,
 }
 
-struct LineSearch {
+pub(crate) struct LineSearch {
     xt: Vec<f64>,
     gt: Vec<f64>,
-    x_best: Vec<f64>,
-    g_best: Vec<f64>,
-    evaluations: usize,
-    all_nonfinite: bool,
+    pub(crate) x_best: Vec<f64>,
+    pub(crate) g_best: Vec<f64>,
+    pub(crate) evaluations: usize,
+    pub(crate) all_nonfinite: bool,
 }
 
 impl LineSearch {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         LineSearch {
             xt: vec![0.0; n],
             gt: vec![0.0; n],
@@ -441,9 +461,9 @@ impl LineSearch {
     /// the new loss with the point in `x_best`/`g_best`; `None` if no point with
     /// sufficient decrease was found.
     #[allow(clippy::too_many_arguments)]
-    fn search<M: Model>(
+    pub(crate) fn search<M: Model>(
         &mut self,
-        opt: &Lbfgs,
+        (c1, c2): (f64, f64),
         model: &mut M,
         data: &Dataset<M::Float>,
         ev: &mut Evaluator<M>,
@@ -455,7 +475,6 @@ impl LineSearch {
     ) -> Option<f64> {
         self.evaluations = 0;
         self.all_nonfinite = true;
-        let (c1, c2) = (opt.c1, opt.c2);
         // Sufficient decrease, and a strict one (rounding can make f = f0 pass).
         let armijo = |p: &Point| p.f <= f0 + c1 * p.a * dg0 && p.f < f0;
         let curvature = |p: &Point| p.dg.abs() <= -c2 * dg0;
@@ -574,20 +593,20 @@ fn cubic_min(p: &Point, q: &Point) -> f64 {
     q.a - (q.a - p.a) * (q.dg + d2 - d1) / (q.dg - p.dg + 2.0 * d2)
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
+pub(crate) fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
     }
 }
 
-fn norm2(a: &[f64]) -> f64 {
+pub(crate) fn norm2(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-fn inf_norm(a: &[f64]) -> f64 {
+pub(crate) fn inf_norm(a: &[f64]) -> f64 {
     a.iter().fold(0.0, |m, v| m.max(v.abs()))
 }

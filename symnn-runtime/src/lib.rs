@@ -64,6 +64,8 @@ pub mod metrics;
 #[cfg(feature = "std")]
 mod minpack;
 mod model;
+#[cfg(feature = "std")]
+pub mod newton;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
@@ -84,6 +86,8 @@ pub use lbfgs::{Lbfgs, LbfgsReport, LbfgsStop};
 #[cfg(feature = "std")]
 pub use lm::{LevenbergMarquardt, LmReport, LmStop};
 pub use model::{batch_len, Model, ParamGroup};
+#[cfg(feature = "std")]
+pub use newton::{NewtonCg, NewtonCgReport};
 pub use optim::{Adam, AdamW, LrSchedule, Optimizer, Sgd, State};
 #[cfg(feature = "std")]
 pub use progress::Progress;

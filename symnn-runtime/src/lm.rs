@@ -322,7 +322,10 @@ impl LevenbergMarquardt {
                 .iter()
                 .map(|t| t.to_f64().powi(2))
                 .sum::<f64>();
+        // Only a run that stopped on its own tolerances has stalled; one cut short by a
+        // limit is not restarted.
         if !(self.restart
+            && first.report.converged
             && first.report.gradient_cosine > RESTART_COSINE
             && first.report.sum_of_squares > floor)
         {

@@ -34,6 +34,16 @@ pub(crate) fn enorm(x: &[f64]) -> f64 {
     amax * s.sqrt()
 }
 
+/// A dot product, summed in order as MINPACK's loops do (the NIST digits depend on
+/// the rounding of ill-conditioned fits, so the port keeps MINPACK's order).
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        s += x * y;
+    }
+    s
+}
+
 /// `qrfac` with pivoting: factors the `m x n` matrix `a` (`m >= n`) as `a P = Q R`.
 ///
 /// On return the strict upper triangle of the first `n` rows of `a` holds `R` without
@@ -87,13 +97,13 @@ pub(crate) fn qrfac(
             a[j + j * lda] += 1.0;
             // Apply it to the remaining columns and update the norms.
             for k in j + 1..n {
-                let mut sum = 0.0;
-                for i in j..m {
-                    sum += a[i + j * lda] * a[i + k * lda];
-                }
-                let temp = sum / a[j + j * lda];
-                for i in j..m {
-                    a[i + k * lda] -= temp * a[i + j * lda];
+                // Columns j and k as disjoint slices (k > j).
+                let (left, right) = a.split_at_mut(k * lda);
+                let vj = &left[j * lda + j..j * lda + m];
+                let ak = &mut right[j..m];
+                let temp = dot(vj, ak) / vj[0];
+                for (x, v) in ak.iter_mut().zip(vj) {
+                    *x -= temp * v;
                 }
                 if rdiag[k] != 0.0 {
                     let temp = a[j + k * lda] / rdiag[k];
@@ -407,14 +417,13 @@ pub(crate) fn fold_rows(
         }
         // Columns k > j.
         for k in j + 1..n {
-            let mut sum = v0 * r[j + k * n];
-            for i in 0..b {
-                sum += blk[i + j * b] * blk[i + k * b];
-            }
-            let temp = sum / v0;
+            let (left, right) = blk.split_at_mut(k * b);
+            let vj = &left[j * b..(j + 1) * b];
+            let bk = &mut right[..b];
+            let temp = (v0 * r[j + k * n] + dot(vj, bk)) / v0;
             r[j + k * n] -= temp * v0;
-            for i in 0..b {
-                blk[i + k * b] -= temp * blk[i + j * b];
+            for (x, v) in bk.iter_mut().zip(vj) {
+                *x -= temp * v;
             }
         }
         // The right-hand side.

@@ -1047,7 +1047,7 @@ pub enum TrainError {
     /// infinite at an accepted iterate (iteration 0: the starting parameters). The
     /// model holds the last finite accepted iterate (for iteration 0, the start).
     NonFiniteObjective {
-        /// `"Levenberg-Marquardt"` or `"L-BFGS"`.
+        /// `"Levenberg-Marquardt"`, `"L-BFGS"` or `"Newton-CG"`.
         method: &'static str,
         /// Accepted steps before it.
         iteration: usize,
@@ -1057,7 +1057,7 @@ pub enum TrainError {
     /// A derivative (LM: a Jacobian entry; L-BFGS: a gradient component) was NaN or
     /// infinite at an accepted iterate, whose parameters the model holds.
     NonFiniteDerivative {
-        /// `"Levenberg-Marquardt"` or `"L-BFGS"`.
+        /// `"Levenberg-Marquardt"`, `"L-BFGS"` or `"Newton-CG"`.
         method: &'static str,
         /// Accepted steps before it.
         iteration: usize,
@@ -1078,7 +1078,7 @@ pub enum TrainError {
         /// Non-finite trial points in a row.
         rejected: usize,
     },
-    /// L-BFGS: the line search found no acceptable point (every trial non-finite, or
+    /// L-BFGS or Newton-CG: the line search found no acceptable point (every trial non-finite, or
     /// the evaluation budget of one search spent without a decrease on a non-finite
     /// slope). The model holds the last accepted iterate.
     LineSearchFailed {
@@ -1135,7 +1135,7 @@ impl fmt::Display for TrainError {
                  (parameters left at the last finite iterate)"
             ),
             TrainError::NonFiniteDerivative { method, iteration, param_index, param_name, sample, value } => {
-                let what = if *method == "L-BFGS" { "gradient" } else { "Jacobian" };
+                let what = if *method == "Levenberg-Marquardt" { "Jacobian" } else { "gradient" };
                 write!(
                     f,
                     "{method}: the {what} with respect to {param_name} (#{param_index}) became {value} \
@@ -1153,7 +1153,7 @@ impl fmt::Display for TrainError {
             ),
             TrainError::LineSearchFailed { iteration, evaluations } => write!(
                 f,
-                "L-BFGS: line search failed at iteration {iteration} after {evaluations} evaluations \
+                "line search failed at iteration {iteration} after {evaluations} evaluations \
                  (parameters left at the last finite iterate)"
             ),
         }

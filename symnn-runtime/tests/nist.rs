@@ -488,6 +488,7 @@ struct Fit {
     evaluations: usize,
     restarted: bool,
     cosine: f64,
+    stop: String,
     error: Option<String>,
     micros: f64,
 }
@@ -508,15 +509,16 @@ fn fit<M: Model<Float = f64>>(p: &Problem, start: usize) -> Fit {
         })
         .sum();
     let ss_digits = digits(&[ss], &[p.certified_ss]);
-    let (iterations, evaluations, restarted, cosine, error) = match &result {
+    let (iterations, evaluations, restarted, cosine, stop, error) = match &result {
         Ok(r) => (
             r.iterations,
             r.evaluations,
             r.restarted,
             r.gradient_cosine,
+            format!("{:?}", r.stop),
             None,
         ),
-        Err(e) => (0, 0, false, f64::NAN, Some(e.to_string())),
+        Err(e) => (0, 0, false, f64::NAN, String::new(), Some(e.to_string())),
     };
     Fit {
         name: p.name,
@@ -528,6 +530,7 @@ fn fit<M: Model<Float = f64>>(p: &Problem, start: usize) -> Fit {
         evaluations,
         restarted,
         cosine,
+        stop,
         error,
         micros,
     }
@@ -589,7 +592,7 @@ fn nist_strd_levenberg_marquardt_defaults() {
     let mut failures = Vec::new();
     for f in &fits {
         println!(
-            "{:<9} {:>5} {:<7} {:>6.1} {:>6.1} {:>5} {:>5} {:>7} {:>8.1e} {:>9.0}{}",
+            "{:<9} {:>5} {:<7} {:>6.1} {:>6.1} {:>5} {:>5} {:>7} {:>8.1e} {:>9.0} {:<12}{}",
             f.name,
             f.start,
             f.difficulty,
@@ -600,6 +603,7 @@ fn nist_strd_levenberg_marquardt_defaults() {
             if f.restarted { "yes" } else { "" },
             f.cosine,
             f.micros,
+            f.stop,
             f.error
                 .as_deref()
                 .map(|e| format!("  ERROR: {e}"))

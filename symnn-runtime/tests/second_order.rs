@@ -481,3 +481,107 @@ fn the_folded_jacobian_path_matches_the_full_one() {
         assert!(r.sum_of_squares < 1e-24, "{r:?}");
     }
 }
+
+/// `y = Σ_j w_j sin((j + 1) x / P)` with `P` parameters: a linear least-squares
+/// problem whose exact Jacobian row is the feature vector.
+macro_rules! wide_linear {
+    ($name:ident, $p:expr) => {
+        #[derive(Clone)]
+        struct $name(Vec<f64>);
+        impl $name {
+            fn feature(j: usize, x: f64) -> f64 {
+                ((j + 1) as f64 * x / $p as f64).sin()
+            }
+        }
+        impl Model for $name {
+            type Float = f64;
+            const NUM_PARAMS: usize = $p;
+            const NUM_INPUTS: usize = 1;
+            const NUM_TARGETS: usize = 1;
+            const NUM_OUTPUTS: usize = 1;
+            fn param_names() -> &'static [&'static str] {
+                &[]
+            }
+            fn param_groups() -> &'static [ParamGroup] {
+                &[]
+            }
+            fn cost() -> Cost {
+                Cost::default()
+            }
+            fn derivation() -> &'static str {
+                ""
+            }
+            fn params(&self) -> &[f64] {
+                &self.0
+            }
+            fn params_mut(&mut self) -> &mut [f64] {
+                &mut self.0
+            }
+            fn with_seed_boxed(_: u64) -> Box<Self> {
+                Box::new($name(vec![0.0; $p]))
+            }
+            fn forward_slice(&self, x: &[f64], o: &mut [f64]) {
+                o[0] = (0..$p).map(|j| self.0[j] * Self::feature(j, x[0])).sum();
+            }
+            fn loss_slice(&self, x: &[f64], t: &[f64]) -> f64 {
+                let mut o = [0.0];
+                self.forward_slice(x, &mut o);
+                (o[0] - t[0]).powi(2)
+            }
+            fn accumulate_gradient_slice(&self, x: &[f64], t: &[f64], g: &mut [f64]) -> f64 {
+                let mut o = [0.0];
+                self.forward_slice(x, &mut o);
+                for j in 0..$p {
+                    g[j] += 2.0 * (o[0] - t[0]) * Self::feature(j, x[0]);
+                }
+                (o[0] - t[0]).powi(2)
+            }
+            fn sgd_step_slice(&mut self, _: &[f64], _: &[f64], _: f64) -> f64 {
+                0.0
+            }
+            fn param_jacobian_slice(&self, x: &[f64], jac: &mut [f64], o: &mut [f64]) {
+                for j in 0..$p {
+                    jac[j] = Self::feature(j, x[0]);
+                }
+                self.forward_slice(x, o);
+            }
+        }
+    };
+}
+
+wide_linear!(Wide1000, 1000);
+
+/// Timing for large P (run in release: `cargo test -p symnn-runtime --release --test
+/// second_order -- --ignored --nocapture`): 1000 parameters, 3000 samples, on the
+/// full-Jacobian path and the folded path.
+#[test]
+#[ignore]
+fn lm_with_a_thousand_parameters() {
+    let n = 3000;
+    let xs: Vec<f64> = (0..n).map(|k| k as f64 / n as f64 * 6.0).collect();
+    let ts = xs
+        .iter()
+        .map(|x| (x * 0.7).cos() + 0.01 * (x * 13.0).sin())
+        .collect();
+    let data = Dataset::new(xs, 1, ts, 1).unwrap();
+    for limit in [usize::MAX, 0] {
+        let mut m = Wide1000(vec![0.0; 1000]);
+        let t = std::time::Instant::now();
+        let r = LevenbergMarquardt::new()
+            .max_iterations(5)
+            .full_jacobian_limit(limit)
+            .fit(&mut m, &data)
+            .unwrap();
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "P = 1000, m = 3000, {}: {:.2} s for {} Jacobians ({:.2} s each), SS {:.3e} -> {:.3e}, {:?}",
+            if limit == 0 { "folded" } else { "full" },
+            s,
+            r.jacobian_evaluations,
+            s / r.jacobian_evaluations as f64,
+            r.initial_sum_of_squares,
+            r.sum_of_squares,
+            r.stop
+        );
+    }
+}
