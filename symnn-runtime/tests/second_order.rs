@@ -8,7 +8,7 @@ mod common;
 use common::LinReg;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use symnn_runtime::{
-    Cost, Dataset, Lbfgs, LbfgsStop, LevenbergMarquardt, Model, ParamGroup, TrainError,
+    Cost, Dataset, Lbfgs, LbfgsStop, LevenbergMarquardt, Model, NewtonCg, ParamGroup, TrainError,
 };
 
 const NAMES: [&str; 4] = ["a", "b", "c", "d"];
@@ -584,4 +584,105 @@ fn lm_with_a_thousand_parameters() {
             r.stop
         );
     }
+}
+
+#[test]
+fn newton_cg_solves_rosenbrock_and_a_regression() {
+    let mut m = Rosenbrock { b: vec![-1.2, 1.0] };
+    let r = NewtonCg::new().fit(&mut m, &zeros_data(1, 1, 2)).unwrap();
+    assert!(r.converged, "{r:?}");
+    assert!(
+        (m.b[0] - 1.0).abs() < 1e-7 && (m.b[1] - 1.0).abs() < 1e-7,
+        "{:?} {r:?}",
+        m.b
+    );
+    assert!(r.hessian_vector_products > 0);
+    let mut m = LinReg::<f64>::new(0.0, 0.0, 0.0);
+    let r = NewtonCg::new().fit(&mut m, &plane_data()).unwrap();
+    assert!(r.loss < 1e-14, "{r:?}");
+    for (p, w) in m.params.iter().zip([2.0, -3.0, 0.5]) {
+        assert!((p - w).abs() < 1e-7, "{:?}", m.params);
+    }
+    // Errors as L-BFGS's.
+    let mut m = Island { b: vec![2.0] };
+    let e = NewtonCg::new().fit(&mut m, &line_data(3.0)).unwrap_err();
+    assert!(
+        matches!(e, TrainError::NonFiniteObjective { iteration: 0, .. }),
+        "{e:?}"
+    );
+    let mut m = Island { b: vec![1.0] };
+    let e = NewtonCg::new().fit(&mut m, &line_data(3.0)).unwrap_err();
+    assert!(
+        matches!(e, TrainError::LineSearchFailed { iteration: 0, .. }),
+        "{e:?}"
+    );
+    assert_eq!(m.b, [1.0]);
+}
+
+/// Newton-CG's cost per iteration against one full-batch gradient (run in release:
+/// `cargo test -p symnn-runtime --release --test second_order -- --ignored --nocapture`).
+/// The model is `Wide1000` (its `hvp_slice` is the finite-difference default, two
+/// gradients a sample), so this measures the optimiser's own overhead around the
+/// model calls.
+#[test]
+#[ignore]
+fn newton_cg_cost_per_iteration() {
+    let n = 2000;
+    let xs: Vec<f64> = (0..n).map(|k| k as f64 / n as f64 * 6.0).collect();
+    let ts = xs.iter().map(|x| (x * 0.7).cos()).collect();
+    let data = Dataset::new(xs, 1, ts, 1).unwrap();
+    let mut m = Wide1000(vec![0.0; 1000]);
+    let mut g = vec![0.0; 1000];
+    let reps = 5;
+    let t = std::time::Instant::now();
+    for _ in 0..reps {
+        g.fill(0.0);
+        std::hint::black_box(m.accumulate_gradient_batch_slice(
+            data.inputs(),
+            data.targets(),
+            &mut g,
+        ));
+    }
+    let grad = t.elapsed().as_secs_f64() / reps as f64;
+    let v = vec![1e-3; 1000];
+    let mut out = vec![0.0; 1000];
+    let t = std::time::Instant::now();
+    for (x, y) in data.iter() {
+        std::hint::black_box(m.hvp_slice(x, y, &v, &mut out));
+    }
+    let hvp = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let r = NewtonCg::new()
+        .max_iterations(3)
+        .max_cg(20)
+        .fit(&mut m, &data)
+        .unwrap();
+    let total = t.elapsed().as_secs_f64();
+    let model_time = r.evaluations as f64 * grad + r.hessian_vector_products as f64 * hvp;
+    println!(
+        "gradient pass {:.1} ms, HVP pass {:.1} ms ({:.2} gradients); Newton-CG: {} iterations, \
+         {} evaluations, {} HVP passes, {:.1} ms per iteration = {:.1} gradients; \
+         optimiser overhead {:.1}% of the run",
+        grad * 1e3,
+        hvp * 1e3,
+        hvp / grad,
+        r.iterations,
+        r.evaluations,
+        r.hessian_vector_products,
+        total / r.iterations as f64 * 1e3,
+        total / r.iterations as f64 / grad,
+        100.0 * (total - model_time).max(0.0) / total
+    );
+    // And L-BFGS's per-iteration cost for comparison.
+    let mut m = Wide1000(vec![0.0; 1000]);
+    let t = std::time::Instant::now();
+    let r = Lbfgs::new().max_iterations(20).fit(&mut m, &data).unwrap();
+    let total = t.elapsed().as_secs_f64();
+    println!(
+        "L-BFGS: {} iterations, {} evaluations, {:.2} gradients per iteration, overhead {:.1}%",
+        r.iterations,
+        r.evaluations,
+        total / r.iterations as f64 / grad,
+        100.0 * (total - r.evaluations as f64 * grad).max(0.0) / total
+    );
 }
