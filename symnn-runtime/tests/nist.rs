@@ -711,3 +711,98 @@ fn boxbod_start_1_stall_and_both_fixes() {
     let (d, r) = run(LevenbergMarquardt::new().emulate_minpack_nan_overflow(true));
     assert!(d >= 6.0 && r.restarted, "{d} {r:?}");
 }
+
+/// The port against another MINPACK port: Eigen's `LevenbergMarquardt` (unsupported
+/// module, `NonLinearOptimization` test) with MINPACK's default tolerances
+/// (`ftol = xtol = √ε`, `gtol = 0`) reports these evaluation counts (`nfev` with the
+/// first evaluation, `njev`) and `info` codes on the NIST problems. Identical counts
+/// mean the same step sequence.
+#[test]
+fn evaluation_counts_match_eigens_minpack_port() {
+    fn counts<M: Model<Float = f64>>(
+        name: &'static str,
+        start: usize,
+        maxfev: usize,
+    ) -> (usize, usize, String) {
+        let p = parse(name);
+        let data = p.dataset();
+        let mut m = *M::from_params_boxed(&p.starts[start]);
+        let tol = f64::EPSILON.sqrt();
+        let r = LevenbergMarquardt::new()
+            .ftol(tol)
+            .xtol(tol)
+            .gtol(0.0)
+            .max_evaluations(maxfev)
+            .restart(false)
+            .fit(&mut m, &data)
+            .unwrap();
+        (
+            r.evaluations,
+            r.jacobian_evaluations,
+            format!("{:?}", r.stop),
+        )
+    }
+    let got = [
+        ("Misra1a 1", counts::<Misra1a>("Misra1a", 0, 400)),
+        ("Misra1a 2", counts::<Misra1a>("Misra1a", 1, 400)),
+        ("Chwirut2 1", counts::<Chwirut>("Chwirut2", 0, 400)),
+        ("Hahn1 1", counts::<Rational33>("Hahn1", 0, 800)),
+        ("Hahn1 2", counts::<Rational33>("Hahn1", 1, 800)),
+        ("Misra1d 1", counts::<Misra1d>("Misra1d", 0, 400)),
+        ("Misra1d 2", counts::<Misra1d>("Misra1d", 1, 400)),
+        ("Lanczos1 1", counts::<Lanczos>("Lanczos1", 0, 700)),
+        ("Lanczos1 2", counts::<Lanczos>("Lanczos1", 1, 700)),
+        ("Rat42 1", counts::<Rat42>("Rat42", 0, 400)),
+        ("Rat42 2", counts::<Rat42>("Rat42", 1, 400)),
+        ("MGH10 1", counts::<Mgh10>("MGH10", 0, 400)),
+        ("MGH10 2", counts::<Mgh10>("MGH10", 1, 400)),
+        ("MGH17 2", counts::<Mgh17>("MGH17", 1, 600)),
+        ("MGH09 1", counts::<Mgh09>("MGH09", 0, 1000)),
+        ("MGH09 2", counts::<Mgh09>("MGH09", 1, 1000)),
+        ("Bennett5 1", counts::<Bennett5>("Bennett5", 0, 1000)),
+        ("Bennett5 2", counts::<Bennett5>("Bennett5", 1, 1000)),
+        ("Eckerle4 1", counts::<Eckerle4>("Eckerle4", 0, 400)),
+        ("Eckerle4 2", counts::<Eckerle4>("Eckerle4", 1, 400)),
+    ];
+    // Eigen's numbers: (nfev, njev, info).
+    let eigen: [(usize, usize, &str); 20] = [
+        (19, 15, "Ftol"),
+        (5, 4, "Ftol"),
+        (10, 8, "Ftol"),
+        (11, 10, "Ftol"),
+        (11, 10, "Ftol"),
+        (9, 7, "FtolAndXtol"),
+        (4, 3, "Ftol"),
+        (79, 72, "Xtol"),
+        (9, 8, "Xtol"),
+        (10, 8, "Ftol"),
+        (6, 5, "Ftol"),
+        (284, 249, "Xtol"),
+        (126, 116, "FtolAndXtol"),
+        (18, 15, "Ftol"),
+        (490, 376, "Ftol"),
+        (18, 16, "Ftol"),
+        (758, 744, "Ftol"),
+        (203, 192, "Ftol"),
+        (18, 15, "Ftol"),
+        (7, 6, "Ftol"),
+    ];
+    for ((name, (nfev, njev, stop)), (e_nfev, e_njev, e_stop)) in got.iter().zip(eigen) {
+        println!("{name}: ours {nfev}/{njev} {stop}, Eigen {e_nfev}/{e_njev} {e_stop}");
+        assert_eq!(stop, e_stop, "{name}");
+        if e_nfev > 250 {
+            // Hundreds of iterations: the two ports' rounding (Eigen's `blueNorm`,
+            // summation order) may fork the step sequence near the end.
+            assert!(
+                nfev.abs_diff(e_nfev) * 100 <= 2 * e_nfev,
+                "{name}: {nfev} vs {e_nfev}"
+            );
+            assert!(
+                njev.abs_diff(e_njev) * 100 <= 2 * e_njev,
+                "{name}: {njev} vs {e_njev}"
+            );
+        } else {
+            assert_eq!((*nfev, *njev), (e_nfev, e_njev), "{name}");
+        }
+    }
+}
