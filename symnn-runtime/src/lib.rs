@@ -53,11 +53,19 @@ mod idx;
 pub mod init;
 pub mod kernels;
 pub mod lanes;
+#[cfg(feature = "std")]
+pub mod lbfgs;
+#[cfg(feature = "std")]
+pub mod lm;
 /// Branch-free, vectorisable `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid`, `softplus` (f32, f64).
 pub mod math;
 #[cfg(feature = "std")]
 pub mod metrics;
+#[cfg(feature = "std")]
+mod minpack;
 mod model;
+#[cfg(feature = "std")]
+pub mod newton;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
@@ -73,7 +81,13 @@ pub use cost::Cost;
 #[cfg(feature = "std")]
 pub use data::{DataError, Dataset, Standardizer};
 pub use float::Float;
+#[cfg(feature = "std")]
+pub use lbfgs::{Lbfgs, LbfgsReport, LbfgsStop};
+#[cfg(feature = "std")]
+pub use lm::{LevenbergMarquardt, LmReport, LmStop};
 pub use model::{batch_len, Model, ParamGroup};
+#[cfg(feature = "std")]
+pub use newton::{NewtonCg, NewtonCgReport};
 pub use optim::{Adam, AdamW, LrSchedule, Optimizer, Sgd, State};
 #[cfg(feature = "std")]
 pub use progress::Progress;

@@ -539,7 +539,10 @@ impl<M: Model, O: fmt::Debug> fmt::Debug for Trainer<M, O> {
     }
 }
 
-fn check_shape<M: Model>(data: &Dataset<M::Float>, which: &'static str) -> Result<(), TrainError> {
+pub(crate) fn check_shape<M: Model>(
+    data: &Dataset<M::Float>,
+    which: &'static str,
+) -> Result<(), TrainError> {
     for (what, expected, found) in [
         ("inputs", M::NUM_INPUTS, data.input_width()),
         ("targets", M::NUM_TARGETS, data.target_width()),
@@ -1032,6 +1035,58 @@ pub enum TrainError {
     },
     /// The training data has no samples.
     EmptyDataset,
+    /// Least squares ([`LevenbergMarquardt`](crate::LevenbergMarquardt)) needs a model
+    /// with as many outputs as targets (residual `forward(x) − t`).
+    OutputsNotTargets {
+        /// The model's outputs.
+        outputs: usize,
+        /// The model's targets.
+        targets: usize,
+    },
+    /// The objective (LM: the sum of squares; L-BFGS: the mean loss) was NaN or
+    /// infinite at an accepted iterate (iteration 0: the starting parameters). The
+    /// model holds the last finite accepted iterate (for iteration 0, the start).
+    NonFiniteObjective {
+        /// `"Levenberg-Marquardt"`, `"L-BFGS"` or `"Newton-CG"`.
+        method: &'static str,
+        /// Accepted steps before it.
+        iteration: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A derivative (LM: a Jacobian entry; L-BFGS: a gradient component) was NaN or
+    /// infinite at an accepted iterate, whose parameters the model holds.
+    NonFiniteDerivative {
+        /// `"Levenberg-Marquardt"`, `"L-BFGS"` or `"Newton-CG"`.
+        method: &'static str,
+        /// Accepted steps before it.
+        iteration: usize,
+        /// Index of the parameter.
+        param_index: usize,
+        /// Its name ([`Model::param_names`]).
+        param_name: &'static str,
+        /// The sample (data-set row) whose Jacobian row is not finite (LM), if known.
+        sample: Option<usize>,
+        /// The value.
+        value: f64,
+    },
+    /// Levenberg–Marquardt: trial points stayed non-finite however much the step was
+    /// damped. The model holds the last accepted iterate.
+    DampingExhausted {
+        /// Accepted steps before it.
+        iteration: usize,
+        /// Non-finite trial points in a row.
+        rejected: usize,
+    },
+    /// L-BFGS or Newton-CG: the line search found no acceptable point (every trial non-finite, or
+    /// the evaluation budget of one search spent without a decrease on a non-finite
+    /// slope). The model holds the last accepted iterate.
+    LineSearchFailed {
+        /// Accepted steps before it.
+        iteration: usize,
+        /// Function evaluations in the failed search.
+        evaluations: usize,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -1069,6 +1124,38 @@ impl fmt::Display for TrainError {
                 "the {data} data has {found} {what} a sample but the model takes {expected}"
             ),
             TrainError::EmptyDataset => write!(f, "the training data has no samples"),
+            TrainError::OutputsNotTargets { outputs, targets } => write!(
+                f,
+                "least squares needs as many outputs as targets (residual = output - target), \
+                 but the model has {outputs} outputs and {targets} targets"
+            ),
+            TrainError::NonFiniteObjective { method, iteration, value } => write!(
+                f,
+                "{method}: the objective became {value} at iteration {iteration} \
+                 (parameters left at the last finite iterate)"
+            ),
+            TrainError::NonFiniteDerivative { method, iteration, param_index, param_name, sample, value } => {
+                let what = if *method == "Levenberg-Marquardt" { "Jacobian" } else { "gradient" };
+                write!(
+                    f,
+                    "{method}: the {what} with respect to {param_name} (#{param_index}) became {value} \
+                     at iteration {iteration}"
+                )?;
+                if let Some(s) = sample {
+                    write!(f, ", at training sample {s}")?;
+                }
+                write!(f, " (parameters left at that iterate)")
+            }
+            TrainError::DampingExhausted { iteration, rejected } => write!(
+                f,
+                "Levenberg-Marquardt: damping exhausted at iteration {iteration}: {rejected} trial points \
+                 in a row were non-finite however short the step (parameters left at the last finite iterate)"
+            ),
+            TrainError::LineSearchFailed { iteration, evaluations } => write!(
+                f,
+                "line search failed at iteration {iteration} after {evaluations} evaluations \
+                 (parameters left at the last finite iterate)"
+            ),
         }
     }
 }
