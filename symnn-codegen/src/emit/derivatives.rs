@@ -46,8 +46,8 @@ fn accumulating(
     step::accumulate_gradient(StepForm::GradientsThenWrites, &body, root, grads, &groups)
 }
 
-/// Emits the methods for a program (`None`: a program with `diff`, which leaves them
-/// out; the `Model` defaults then apply).
+/// Emits the methods for a program without `diff` (one with `diff` leaves them out and
+/// the `Model` defaults apply).
 pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::Ident) -> Emitted {
     let g = &program.graph;
     let f = Float(program.float);
@@ -81,7 +81,7 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
     let jac_input = used(method.uses().input, &input);
     let flat = local("flat");
     let jac_body = render.method(&method);
-    let (ri, ro) = (Literal::usize_unsuffixed(i), Literal::usize_unsuffixed(o));
+    let ri = Literal::usize_unsuffixed(i);
     let (row, col) = (local("row"), local("col"));
     let input_jacobian = quote! {
         /// The Jacobian of the output with respect to the input: `jac[o][i] = ∂output_o/∂input_i`
@@ -93,7 +93,6 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
             ::core::array::from_fn(|#row| ::core::array::from_fn(|#col| #flat[#row * #ri + #col]))
         }
     };
-    let _ = ro;
 
     // input_gradient
     let body = Body::new(
