@@ -465,7 +465,14 @@ fn local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId, NodeId
         }
         Node::Powi(a, k) => {
             // (`k - 1` cannot overflow: the check stage rejects `k = i32::MIN`.)
-            let lower = g.insert(Node::Powi(a, k - 1));
+            // (At k = i32::MIN + 1, a second derivative, `k - 1` is the last `powi`.)
+            let lower = match k.checked_sub(1) {
+                Some(k1) if k1 != i32::MIN => g.insert(Node::Powi(a, k1)),
+                _ => {
+                    let e = g.constant(f64::from(k) - 1.0);
+                    g.insert(Node::Pow(a, e))
+                }
+            };
             let d = g.scale(f64::from(k), lower);
             vec![(a, g.mul(adj, d))]
         }

@@ -50,13 +50,15 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let groups = program.param_tensors();
     let (grads, group_grads) =
         diff::param_gradient(&mut program.graph, program.loss, &params, &groups);
+    // (The derivation is planned before the derivative methods add their nodes: it
+    // reads sharing from the whole graph, and must not change for them.)
+    let plan =
+        derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
+    let (derivation, derivation_latex, graph_dot, docs) = plan.all();
     // A network whose output or loss contains `diff` would need one more derivative
     // order for the derivative methods (SPEC §5.3 allows leaving them out).
     let derivatives = (!program.has_diff)
         .then(|| diff::derivative_methods(&mut program, &grads, &group_grads, &params, &groups));
-    let plan =
-        derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
-    let (derivation, derivation_latex, graph_dot, docs) = plan.all();
     Ok((
         network,
         emit::Derived {

@@ -44,7 +44,9 @@ fn deep_chains_do_not_swell() {
     };
     let (_, derived) = symnn_codegen::derive(tokens).expect("valid network");
     let nodes = derived.program.graph.len();
-    assert!(nodes < 50 * 20, "{nodes} nodes for 50 layers");
+    // (The derivative methods' nodes — two Jacobians, an HVP — come on top of the
+    // forward and gradient's ~20 a layer.)
+    assert!(nodes < 50 * 60, "{nodes} nodes for 50 layers");
 }
 
 /// The 2-4-4-1 MLP with tanh written out with exp (the case that takes a tree-based

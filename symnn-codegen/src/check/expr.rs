@@ -221,9 +221,11 @@ mod tests {
             quote! { input a[3], b[2]; fn f(u, v) = u * v; output y = f(a, b); loss = sum(y); },
             "found vector [3] and vector [2]",
         );
+        // A `fn`'s result has its body's shape (SPEC §5.1); with scalars only.
+        assert_ok(quote! { param w[3]; fn f(u) = u * w; output y = f(1.0); loss = sum(y); });
         assert_error(
-            quote! { param w[3]; fn f(u) = u * w; output y = f(1.0); loss = sum(y); },
-            "the body of `f` must be a scalar",
+            quote! { param w[3]; input x[2]; fn f(u) = u * w; output y = f(x); loss = sum(y); },
+            "cannot be applied elementwise",
         );
         // One mistake, one error: the unknown shape does not cascade.
         assert_error(

@@ -92,7 +92,12 @@ impl<'a> Checker<'a> {
         };
         let errors_before = self.errors.len();
         let body = self.expr(&def.body, &mut scope);
-        if self.errors.len() > errors_before {
+        // A shape error in the body (typically `W * z` with a scalar `z`).
+        let shape_error = self.errors[errors_before..].iter().any(|e| {
+            let m = e.to_string();
+            m.contains("vector") || m.contains("matrix")
+        });
+        if shape_error {
             self.scalar_argument_hint(def);
         }
         if let Some(id) = registered {
