@@ -450,6 +450,8 @@ const FUNCS: &[&str] = &[
     "log_softmax",
     "transpose",
     "dense",
+    "diff",
+    "laplacian",
     "mse",
     "bce",
     "bce_logits",

@@ -168,7 +168,7 @@ impl<'a> Checker<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::assert_error;
+    use super::super::test_util::{assert_error, assert_ok};
     use quote::quote;
 
     #[test]
