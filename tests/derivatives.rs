@@ -217,6 +217,41 @@ fn laplacian_and_its_parameter_gradient_are_exact_in_both_tiers() {
     assert!(!Poisson::HAS_DERIVATIVE_METHODS);
 }
 
+/// The block path (what `Trainer` and full-batch loops call) equals the sum of the
+/// one-sample gradients, in both tiers, over 37 samples (whole blocks and a tail).
+fn check_batch<M: Model<Float = f64>>(net: &M) {
+    let n = 37;
+    let inputs: Vec<f64> = (0..n * M::NUM_INPUTS)
+        .map(|k| ((k * 37 % 101) as f64) / 101.0)
+        .collect();
+    let mut batch = vec![0.0; M::NUM_PARAMS];
+    let loss = net.accumulate_gradient_batch_slice(&inputs, &[], &mut batch);
+    let mut single = vec![0.0; M::NUM_PARAMS];
+    let mut total = 0.0;
+    for x in inputs.chunks(M::NUM_INPUTS) {
+        total += net.accumulate_gradient_slice(x, &[], &mut single);
+    }
+    close(loss, total, 1e-10, "batch loss");
+    for (a, b) in batch.iter().zip(&single) {
+        close(*a, *b, 1e-9, "batch gradient");
+    }
+}
+
+#[test]
+fn pinn_batches_match_one_sample_gradients() {
+    // (A debug build's block frame is larger than a test thread's 2 MiB stack.)
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            let a = Poisson::new();
+            check_batch(&a);
+            check_batch(&PoissonWide::from_params(a.params));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 network! {
     /// `diff` with respect to a `fn` parameter inside its body, a Jacobian, a
     /// parameter element and nesting.

@@ -450,7 +450,9 @@ pub fn tensor_body(
     let mut values = 0;
     for instr in &gradient.instrs {
         values += match instr {
-            Instr::Loop { op, .. } => loop_len(op)?,
+            Instr::Loop { op, .. } => {
+                loop_len(op)?
+            }
             _ => 1,
         };
     }
@@ -559,7 +561,12 @@ fn loop_len(op: &Loop) -> Option<usize> {
         Loop::MatVecT { w, d, cols, .. } if is_param(*w) && !is_param(*d) => *cols,
         Loop::Map(map) => map.len,
         Loop::Sum(v, _) if !is_param(*v) => 1,
-        _ => return None,
+        Loop::Outer { rows, cols, .. } => rows * cols,
+        Loop::Transpose(_, rows, cols) => rows * cols,
+        Loop::MatMul { m, p, .. } => m * p,
+        Loop::MatVec { rows, .. } => *rows,
+        Loop::MatVecT { cols, .. } => *cols,
+        Loop::MatVecMap { .. } | Loop::MatVecTWrite { .. } | Loop::Sum(..) => return None,
     })
 }
 
@@ -612,6 +619,74 @@ impl Lift {
         }
     }
 
+    /// Element `k` (a token expression) of sample `s`'s copy of an array: a block
+    /// array's row, the inputs or targets, or a parameter group (shared by all).
+    fn element(self, a: Array, s: &syn::Ident, k: &TokenStream) -> TokenStream {
+        match a {
+            Array::Temp(t) => {
+                let name = tensor_name(t);
+                quote!(#name[#s][#k])
+            }
+            Array::Leaf { kind, offset, .. } => {
+                let off = index(offset);
+                match kind {
+                    LeafKind::Input => {
+                        let inputs = local("inputs");
+                        quote!(#inputs[#s][#off + #k])
+                    }
+                    LeafKind::Target => {
+                        let targets = local("targets");
+                        quote!(#targets[#s][#off + #k])
+                    }
+                    LeafKind::Param => {
+                        let params = local("params");
+                        quote!(#params[#off + #k])
+                    }
+                }
+            }
+        }
+    }
+
+    /// A product of per-sample operands, sample by sample: `op(a)·op(b)` for `a` of
+    /// `m × k` (as stored: `k × m` when transposed) and `b` of `k × p`. The products
+    /// of the second-order code (`δ·hᵀ` materialised, `Wᵀ·δ` with a computed `W`) are
+    /// small; plain loops that LLVM unrolls.
+    #[allow(clippy::too_many_arguments)]
+    fn per_sample_matmul(
+        self,
+        name: &syn::Ident,
+        a: Array,
+        b: Array,
+        (ta, tb): (bool, bool),
+        (m, k, p): (usize, usize, usize),
+    ) -> TokenStream {
+        let (n, s, r, c, t, acc) = (
+            local("n"),
+            local("s"),
+            local("r"),
+            local("c"),
+            local("k"),
+            local("acc"),
+        );
+        let a_index = if ta { quote!(#t * #m + #r) } else { quote!(#r * #k + #t) };
+        let b_index = if tb { quote!(#c * #k + #t) } else { quote!(#t * #p + #c) };
+        let (ea, eb) = (self.element(a, &s, &a_index), self.element(b, &s, &b_index));
+        let zero = self.float.literal(0.0);
+        quote! {
+            for #s in 0..#n {
+                for #r in 0..#m {
+                    for #c in 0..#p {
+                        let mut #acc = #zero;
+                        for #t in 0..#k {
+                            #acc += #ea * #eb;
+                        }
+                        #name[#s][#r * #p + #c] = #acc;
+                    }
+                }
+            }
+        }
+    }
+
     /// `&[[F; C]; R]` of a parameter group.
     fn param_matrix(self, a: Array, rows: usize, cols: usize) -> Option<TokenStream> {
         let Array::Leaf {
@@ -657,15 +732,42 @@ impl Lift {
                             }
                         }
                     }
-                    &Loop::MatVec { w, x, rows, cols } => {
+                    &Loop::MatVec { w, x, rows, cols } if is_param(w) && !is_param(x) => {
                         let w = self.param_matrix(w, rows, cols)?;
                         let (x, xs) = self.rows(x, cols)?;
                         quote!(::symnn::gemm::gemm_nt::<#fty, #rows, #cols>(#n, #w, #x, #xs, #name.as_flattened_mut(), #rows);)
                     }
-                    &Loop::MatVecT { w, d, rows, cols } => {
+                    &Loop::MatVecT { w, d, rows, cols } if is_param(w) && !is_param(d) => {
                         let w = self.param_matrix(w, rows, cols)?;
                         let (d, ds) = self.rows(d, rows)?;
                         quote!(::symnn::gemm::gemm_nn::<#fty, #rows, #cols>(#n, #d, #ds, #w, #name.as_flattened_mut(), #cols);)
+                    }
+                    // (Products whose matrix is computed per sample, outer products
+                    // and transposes: the second-order code's small ones.)
+                    &Loop::MatVec { w, x, rows, cols } => {
+                        self.per_sample_matmul(&name, w, x, (false, false), (rows, cols, 1))
+                    }
+                    &Loop::MatVecT { w, d, rows, cols } => {
+                        self.per_sample_matmul(&name, w, d, (true, false), (cols, rows, 1))
+                    }
+                    &Loop::Outer { a, b, rows, cols } => {
+                        self.per_sample_matmul(&name, a, b, (false, true), (rows, 1, cols))
+                    }
+                    &Loop::MatMul { a, b, ta, tb, m, k, p } => {
+                        self.per_sample_matmul(&name, a, b, (ta, tb), (m, k, p))
+                    }
+                    &Loop::Transpose(v, rows, cols) => {
+                        let (r, c) = (local("r"), local("c"));
+                        let e = self.element(v, &s, &quote!(#r * #cols + #c));
+                        quote! {
+                            for #s in 0..#n {
+                                for #r in 0..#rows {
+                                    for #c in 0..#cols {
+                                        #name[#s][#c * #rows + #r] = #e;
+                                    }
+                                }
+                            }
+                        }
                     }
                     Loop::Map(map) => self.map(&name, map)?,
                     &Loop::Sum(Array::Temp(v), len) => {
