@@ -301,6 +301,7 @@ pub fn methods(
         "One minibatch SGD step: every parameter moves by `-lr` times the mean gradient of the samples, evaluated at the old parameters. Returns the mean loss before the step (0 for an empty batch, which changes nothing). For each sample:\n\n{gradient_doc}\n\n# Panics\nIf `inputs` and `targets` differ in length."
     );
     let fty = float.ty();
+    let zero = float.literal(0.0);
     let (p, i, t) = (sizes.p, sizes.i, sizes.t);
     let (inputs, targets, grad, lr) = (
         argument("inputs"),
@@ -323,12 +324,27 @@ pub fn methods(
             .instrs
             .iter()
             .any(|i| matches!(i, Instr::Loop { .. }));
-    let block_body = if tensor {
+    // The block's stack: its arrays (tensor tier) or its lane temporaries (scalar
+    // tier: 32 bytes each). Above `BLOCK_STACK_LIMIT` (a big second-order program,
+    // say) the batch methods loop over samples; a debug build (which gives every
+    // temporary its own slot, about 4× the optimised frame) does so from a quarter of
+    // it, so a debug test on a 2 MiB thread does not overflow.
+    let (stack, debug_stack) = block_stack(float, sizes, gradient, tensor);
+    let block_body = if stack > BLOCK_STACK_LIMIT {
+        None
+    } else if tensor {
         tensor_body(float, sizes, gradient, loss_operand, grads, writes)
     } else {
         Some(lanes_body(float, sizes, gradient, loss_operand, grads))
     };
-    let zero = float.literal(0.0);
+    let debug_loop = debug_stack > BLOCK_STACK_LIMIT;
+    let one_sample_loop = quote! {
+        let mut #loss = #zero;
+        for (#s, #net) in #inputs.iter().zip(#targets) {
+            #loss += Self::accumulate_gradient(self, #s, #net, #grad);
+        }
+        #loss
+    };
     let check = quote! {
         assert_eq!(
             #inputs.len(),
@@ -344,8 +360,18 @@ pub fn methods(
                     #body
                 }
             };
+            let debug = if debug_loop {
+                quote! {
+                    if cfg!(debug_assertions) {
+                        return { #one_sample_loop };
+                    }
+                }
+            } else {
+                quote!()
+            };
             let acc = quote! {
                 #check
+                #debug
                 #[cfg(target_arch = "x86_64")]
                 {
                     #[target_feature(enable = "avx2,fma")]
@@ -366,11 +392,7 @@ pub fn methods(
         None => {
             let acc = quote! {
                 #check
-                let mut #loss = #zero;
-                for (#s, #net) in #inputs.iter().zip(#targets) {
-                    #loss += Self::accumulate_gradient(self, #s, #net, #grad);
-                }
-                #loss
+                #one_sample_loop
             };
             (acc, quote!())
         }
@@ -433,6 +455,40 @@ fn tensor_block(float: Float, per_sample_values: usize) -> usize {
 /// Stack budget of one block's arrays in the tensor tier.
 const BLOCK_BYTES: usize = 512 * 1024;
 
+/// Above this estimated block frame the batch methods loop over samples (see
+/// [`block_stack`]): well inside a 2 MiB thread stack (test threads, rayon workers).
+const BLOCK_STACK_LIMIT: usize = 1024 * 1024;
+
+/// The estimated stack of one block, optimised and in a debug build: the tensor
+/// tier's arrays (values a sample times the block) and the lane temporaries of the
+/// scalar code (`Lanes` of the block's width, 32 bytes in the scalar tier). A debug
+/// build keeps every temporary of every lane operation in a slot of its own: measured,
+/// a 2,154-instruction scalar-tier PINN block (69 KB estimated) overflowed a 2 MiB
+/// test thread, so lanes count 40× and arrays 4× there.
+fn block_stack(float: Float, sizes: Sizes, gradient: &Body<'_>, tensor: bool) -> (usize, usize) {
+    let (mut array_values, mut scalars) = (0, 0);
+    for instr in &gradient.instrs {
+        match instr {
+            Instr::Loop { op, .. } => array_values += loop_len(op).unwrap_or(0),
+            _ => scalars += 1,
+        }
+    }
+    let (arrays, lanes) = if tensor {
+        let bytes = match float.0 {
+            crate::resolved::FloatType::F64 => 8,
+            crate::resolved::FloatType::F32 => 4,
+        };
+        let b = tensor_block(float, array_values + scalars + sizes.i + sizes.t);
+        (
+            b * (array_values + sizes.i + sizes.t) * bytes,
+            b * scalars * bytes,
+        )
+    } else {
+        (0, scalars * 32)
+    };
+    (arrays + lanes, 4 * arrays + 40 * lanes)
+}
+
 /// The body of the tensor tier's block function
 /// `fn __accumulate_blocks(&self, inputs: &[[F; I]], targets: &[[F; T]], grad: &mut [F; P]) -> F`:
 /// every instruction of the one-sample gradient lifted to a block of samples (products
@@ -450,9 +506,7 @@ pub fn tensor_body(
     let mut values = 0;
     for instr in &gradient.instrs {
         values += match instr {
-            Instr::Loop { op, .. } => {
-                loop_len(op)?
-            }
+            Instr::Loop { op, .. } => loop_len(op)?,
             _ => 1,
         };
     }
@@ -668,8 +722,16 @@ impl Lift {
             local("k"),
             local("acc"),
         );
-        let a_index = if ta { quote!(#t * #m + #r) } else { quote!(#r * #k + #t) };
-        let b_index = if tb { quote!(#c * #k + #t) } else { quote!(#t * #p + #c) };
+        let a_index = if ta {
+            quote!(#t * #m + #r)
+        } else {
+            quote!(#r * #k + #t)
+        };
+        let b_index = if tb {
+            quote!(#c * #k + #t)
+        } else {
+            quote!(#t * #p + #c)
+        };
         let (ea, eb) = (self.element(a, &s, &a_index), self.element(b, &s, &b_index));
         let zero = self.float.literal(0.0);
         quote! {
@@ -753,9 +815,15 @@ impl Lift {
                     &Loop::Outer { a, b, rows, cols } => {
                         self.per_sample_matmul(&name, a, b, (false, true), (rows, 1, cols))
                     }
-                    &Loop::MatMul { a, b, ta, tb, m, k, p } => {
-                        self.per_sample_matmul(&name, a, b, (ta, tb), (m, k, p))
-                    }
+                    &Loop::MatMul {
+                        a,
+                        b,
+                        ta,
+                        tb,
+                        m,
+                        k,
+                        p,
+                    } => self.per_sample_matmul(&name, a, b, (ta, tb), (m, k, p)),
                     &Loop::Transpose(v, rows, cols) => {
                         let (r, c) = (local("r"), local("c"));
                         let e = self.element(v, &s, &quote!(#r * #cols + #c));
