@@ -46,6 +46,19 @@ pub struct BatchOutcome {
     pub sgd_step_batch: (f64, Vec<f64>),
 }
 
+/// The derivative methods of SPEC §5.3 at one point (slice forms, row-major).
+#[derive(Clone, Debug)]
+pub struct Derivatives {
+    /// `input_jacobian`: `O × I`.
+    pub input_jacobian: Vec<f64>,
+    /// `input_gradient`: the loss and `∂L/∂input`.
+    pub input_gradient: (f64, Vec<f64>),
+    /// `hvp` along the given `v`: the loss and `H·v`.
+    pub hvp: (f64, Vec<f64>),
+    /// `param_jacobian`: `O × P`, and the output.
+    pub param_jacobian: (Vec<f64>, Vec<f64>),
+}
+
 /// A generated network, type-erased.
 pub trait Erased: Sync {
     /// Whether the network computes in `f32`.
@@ -63,6 +76,16 @@ pub trait Erased: Sync {
     /// Calls the batch methods and the one-sample loop on `inputs.len() / NUM_INPUTS`
     /// samples (flat, row-major).
     fn run_batch(&self, params: &[f64], inputs: &[f64], targets: &[f64], lr: f64) -> BatchOutcome;
+    /// `forward(input)` with these parameters.
+    fn forward(&self, params: &[f64], input: &[f64]) -> Vec<f64>;
+    /// The derivative methods (`None` for a network with `diff`, which has none).
+    fn derivatives(
+        &self,
+        params: &[f64],
+        input: &[f64],
+        target: &[f64],
+        v: &[f64],
+    ) -> Option<Derivatives>;
 }
 
 /// One generated network: its struct name, its DSL source and the compiled code.
@@ -125,6 +148,49 @@ macro_rules! erase {
                 let target: [$f; $net::NUM_TARGETS] = ::core::array::from_fn(|k| narrow(target[k]));
                 let (loss, grad) = net.gradient(&input, &target);
                 (loss.to_f64(), grad.iter().map(|g| g.to_f64()).collect())
+            }
+
+            fn forward(&self, params: &[f64], input: &[f64]) -> Vec<f64> {
+                use ::symnn::Float;
+                let narrow = |x: f64| <$f as Float>::from_f64(x);
+                let net = $net::from_params(::core::array::from_fn(|k| narrow(params[k])));
+                let input: [$f; $net::NUM_INPUTS] = ::core::array::from_fn(|k| narrow(input[k]));
+                net.forward(&input).iter().map(|y| y.to_f64()).collect()
+            }
+
+            fn derivatives(
+                &self,
+                params: &[f64],
+                input: &[f64],
+                target: &[f64],
+                v: &[f64],
+            ) -> Option<$crate::Derivatives> {
+                use ::symnn::{Float, Model};
+                if !$net::HAS_DERIVATIVE_METHODS {
+                    return None;
+                }
+                let narrow = |x: f64| <$f as Float>::from_f64(x);
+                let wide = |xs: &[$f]| xs.iter().map(|&x| x.to_f64()).collect::<Vec<f64>>();
+                let net = $net::from_params(::core::array::from_fn(|k| narrow(params[k])));
+                let input: Vec<$f> = input.iter().map(|&x| narrow(x)).collect();
+                let target: Vec<$f> = target.iter().map(|&x| narrow(x)).collect();
+                let v: Vec<$f> = v.iter().map(|&x| narrow(x)).collect();
+                let (p, i, o) = ($net::NUM_PARAMS, $net::NUM_INPUTS, $net::NUM_OUTPUTS);
+                let mut jac = vec![narrow(f64::NAN); o * i];
+                net.input_jacobian_slice(&input, &mut jac);
+                let mut gx = vec![narrow(f64::NAN); i];
+                let gx_loss = net.input_gradient_slice(&input, &target, &mut gx);
+                let mut hv = vec![narrow(f64::NAN); p];
+                let hv_loss = net.hvp_slice(&input, &target, &v, &mut hv);
+                let mut pj = vec![narrow(f64::NAN); o * p];
+                let mut out = vec![narrow(f64::NAN); o];
+                net.param_jacobian_slice(&input, &mut pj, &mut out);
+                Some($crate::Derivatives {
+                    input_jacobian: wide(&jac),
+                    input_gradient: (gx_loss.to_f64(), wide(&gx)),
+                    hvp: (hv_loss.to_f64(), wide(&hv)),
+                    param_jacobian: (wide(&pj), wide(&out)),
+                })
             }
 
             fn run(

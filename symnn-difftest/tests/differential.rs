@@ -788,3 +788,112 @@ fn finite_differences_catch_a_wrong_gradient() {
         }
     }
 }
+
+/// A central difference of `f` at `x0` in direction `k` (or along `dir`), with steps
+/// `h` and `h/2`; `None` where the two disagree (a kink, or too ill-conditioned).
+fn central(f: &dyn Fn(f64) -> Vec<f64>, h: f64) -> Option<Vec<f64>> {
+    let d = |h: f64| -> Vec<f64> {
+        let (p, m) = (f(h), f(-h));
+        p.iter().zip(&m).map(|(a, b)| (a - b) / (2.0 * h)).collect()
+    };
+    let (a, b) = (d(h), d(h / 2.0));
+    let scale = a.iter().chain(&b).fold(1.0f64, |m, x| m.max(x.abs()));
+    a.iter()
+        .zip(&b)
+        .all(|(x, y)| x.is_finite() && (x - y).abs() <= 1e-6 * scale)
+        .then_some(b)
+}
+
+/// SPEC §5.3 on every f64 network without `diff` (random and hand-written, both
+/// tiers): `input_jacobian`, `input_gradient`, `hvp` and `param_jacobian` against
+/// central differences of the emitted `forward`, `loss` and `gradient`; `hvp`
+/// symmetric (`wᵀHv = vᵀHw`).
+#[test]
+fn derivative_methods_match_finite_differences() {
+    let mut rng = Rng::new(0xD5);
+    let (mut compared, mut skipped, mut networks) = (0usize, 0usize, 0usize);
+    let mut failures: Vec<String> = Vec::new();
+    for case in CASES {
+        if case.net.is_f32() {
+            continue;
+        }
+        let [p_n, i_n, _, o_n] = case.net.sizes();
+        let (params, input, target) = fd_point(&mut rng, case);
+        let v: Vec<f64> = (0..p_n).map(|_| rng.value(false)).collect();
+        let w: Vec<f64> = (0..p_n).map(|_| rng.value(false)).collect();
+        let Some(d) = case.net.derivatives(&params, &input, &target, &v) else {
+            continue;
+        };
+        if !d.input_gradient.0.is_finite() {
+            continue;
+        }
+        networks += 1;
+        let mut check = |what: &str, got: &[f64], fd: Option<Vec<f64>>| {
+            let Some(fd) = fd else {
+                skipped += 1;
+                return;
+            };
+            let scale = fd.iter().chain(got).fold(1.0f64, |m, x| m.max(x.abs()));
+            for (k, (g, f)) in got.iter().zip(&fd).enumerate() {
+                compared += 1;
+                if !((g - f).abs() <= 1e-5 * scale) {
+                    failures.push(format!(
+                        "{}: {what}[{k}] = {g}, finite differences {f}",
+                        case.name
+                    ));
+                }
+            }
+        };
+        let h = 1e-5;
+        for i in 0..i_n {
+            let at = |t: f64| {
+                let mut x = input.clone();
+                x[i] += t;
+                x
+            };
+            let fd = central(&|t| case.net.forward(&params, &at(t)), h);
+            let column: Vec<f64> = (0..o_n).map(|o| d.input_jacobian[o * i_n + i]).collect();
+            check("input_jacobian column", &column, fd);
+            let fd = central(&|t| vec![case.net.loss(&params, &at(t), &target)], h);
+            check("input_gradient", &[d.input_gradient.1[i]], fd);
+        }
+        let fd = central(
+            &|t| {
+                let shifted: Vec<f64> = params.iter().zip(&v).map(|(p, v)| p + t * v).collect();
+                case.net.gradient(&shifted, &input, &target).1
+            },
+            h,
+        );
+        check("hvp", &d.hvp.1, fd);
+        for k in 0..p_n {
+            let fd = central(
+                &|t| {
+                    let mut shifted = params.clone();
+                    shifted[k] += t;
+                    case.net.forward(&shifted, &input)
+                },
+                h,
+            );
+            let column: Vec<f64> = (0..o_n).map(|o| d.param_jacobian.0[o * p_n + k]).collect();
+            check("param_jacobian column", &column, fd);
+        }
+        // Symmetry of the exact Hessian.
+        if let Some(dw) = case.net.derivatives(&params, &input, &target, &w) {
+            let whv: f64 = w.iter().zip(&d.hvp.1).map(|(a, b)| a * b).sum();
+            let vhw: f64 = v.iter().zip(&dw.hvp.1).map(|(a, b)| a * b).sum();
+            let scale = whv.abs().max(vhw.abs()).max(1.0);
+            if whv.is_finite() && !((whv - vhw).abs() <= 1e-9 * scale) {
+                failures.push(format!("{}: wᵀHv = {whv} but vᵀHw = {vhw}", case.name));
+            }
+        }
+    }
+    println!(
+        "derivative methods: {networks} f64 networks, {compared} components compared, {skipped} directions skipped (kinks), {} failures",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        networks > 10 && compared > 10 * skipped.max(1),
+        "the check must mostly compare"
+    );
+}
