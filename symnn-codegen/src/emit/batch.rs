@@ -13,7 +13,14 @@
 //! entry points: a `#[target_feature(enable = "avx2,fma")]` copy chosen at run time by
 //! `::symnn::simd::isa()`, and the portable one (see `docs/PERFORMANCE.md`).
 //!
-//! **Tensor tier**: the batch methods loop over the one-sample functions for now.
+//! **Tensor tier**: blocks of up to 32 (f64) / 64 (f32) samples held in `[[F; len]; B]`
+//! arrays; products of a parameter matrix become GEMMs over the block (`symnn::gemm`),
+//! maps run per row, scalar code runs on `Lanes<F, B>`, and products of per-sample
+//! arrays (second-order code) run sample by sample ([`tensor_body`]).
+//!
+//! **Stack bound** ([`block_stack`]): a block whose estimated frame passes 1 MiB loops
+//! over the one-sample function instead (in a debug build, from a larger estimate); see
+//! docs/DESIGN.md, "Throughput".
 
 use proc_macro2::TokenStream;
 use quote::quote;
