@@ -95,7 +95,7 @@ pub fn param_gradient(
     root: NodeId,
     params: &[Option<NodeId>],
     groups: &[(usize, NodeId)],
-) -> (Vec<NodeId>, Vec<(usize, NodeId)>) {
+) -> ParamSplit {
     let mut wrt: Vec<NodeId> = params.iter().flatten().copied().collect();
     let scalars = wrt.len();
     wrt.extend(groups.iter().map(|&(_, leaf)| leaf));
@@ -171,6 +171,10 @@ pub fn wrt_leaves(g: &mut Graph, root: NodeId, vars: &[NodeId]) -> Vec<NodeId> {
     result
 }
 
+/// A derivative with respect to the parameters, split as the emitter writes it: one
+/// node per parameter, and `(group, tensor adjoint)` per group read as a whole.
+pub type ParamSplit = (Vec<NodeId>, Vec<(usize, NodeId)>);
+
 /// The nodes of the derivative methods of SPEC §5.3 (`input_jacobian`,
 /// `input_gradient`, `hvp`, `param_jacobian`).
 #[derive(Debug)]
@@ -180,9 +184,9 @@ pub struct DerivativeMethods {
     /// `∂L/∂input`.
     pub input_gradient: Vec<NodeId>,
     /// `(∂²L/∂θ²)·v`, split like the gradient; `v[k]` is read as `Input(I + k)`.
-    pub hvp: (Vec<NodeId>, Vec<(usize, NodeId)>),
+    pub hvp: ParamSplit,
     /// Per output `o`: `∂output_o/∂θ`, split like the gradient.
-    pub param_jacobian: Vec<(Vec<NodeId>, Vec<(usize, NodeId)>)>,
+    pub param_jacobian: Vec<ParamSplit>,
 }
 
 /// Builds the derivative methods' nodes in the program's graph, from the loss
