@@ -43,6 +43,11 @@
 //! `parallel.rs`: the split of a step across threads; `errors.rs`: [`TrainError`] and
 //! the diagnosis of a non-finite step; `report.rs`: [`EpochReport`], [`History`] and
 //! the progress output.
+//!
+//! [`Model`]: crate::Model
+//! [`Optimizer`]: crate::Optimizer
+//! [`Model::accumulate_gradient_batch_slice`]: crate::Model::accumulate_gradient_batch_slice
+//! [`Model::accumulate_gradient_slice`]: crate::Model::accumulate_gradient_slice
 
 mod builder;
 mod epoch;

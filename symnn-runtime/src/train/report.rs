@@ -54,7 +54,7 @@ impl fmt::Display for EpochReport {
     }
 }
 
-/// The result of [`Trainer::fit`].
+/// The result of [`Trainer::fit`](crate::Trainer::fit).
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
     /// One report per epoch run.
