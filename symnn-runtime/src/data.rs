@@ -18,11 +18,11 @@
 //! shuffle with `rand`'s Fisher-Yates `SliceRandom::shuffle`: the same seed gives the
 //! same split everywhere, for the same `rand`/`rand_pcg` minor versions.
 
-pub use crate::idx::{read_idx, read_idx_from, Idx, IdxProblem};
+pub use crate::data_error::{DataError, IdxProblem, Location};
+pub use crate::idx::{read_idx, read_idx_from, Idx};
 use crate::Float;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
@@ -620,156 +620,5 @@ impl<F: Float> Standardizer<F> {
     /// Standardises every input row of `data` in place.
     pub fn transform(&self, data: &mut Dataset<F>) {
         data.map_inputs(|row| self.transform_row(row));
-    }
-}
-
-/// Where in a CSV source an error is: file (or source name), 1-based line and column.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Location {
-    /// File path or the source name given to [`Dataset::from_csv_reader`].
-    pub file: String,
-    /// 1-based line number.
-    pub line: u64,
-    /// 1-based column (field) number.
-    pub column: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: line {}, column {}",
-            self.file, self.line, self.column
-        )
-    }
-}
-
-/// Why data could not be loaded or built.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum DataError {
-    /// The file could not be opened or read.
-    Io {
-        /// The path.
-        file: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The CSV reader failed (e.g. invalid UTF-8).
-    Csv {
-        /// The source name.
-        file: String,
-        /// 1-based line number (0 if unknown).
-        line: u64,
-        /// The `csv` crate's message.
-        message: String,
-    },
-    /// A row has the wrong number of columns; `at.column` is the first missing or
-    /// extra column.
-    ColumnCount {
-        /// Where.
-        at: Location,
-        /// Columns every row must have.
-        expected: usize,
-        /// Columns this row has.
-        found: usize,
-    },
-    /// A cell that should hold a finite number does not.
-    NotANumber {
-        /// Where.
-        at: Location,
-        /// The cell's text.
-        text: String,
-    },
-    /// A class-label cell is not an integer in `0..num_classes`.
-    BadLabel {
-        /// Where.
-        at: Location,
-        /// The cell's text.
-        text: String,
-        /// Number of classes.
-        num_classes: usize,
-    },
-    /// An in-memory class label is not in `0..num_classes` (from [`one_hot`],
-    /// [`Dataset::classification`], [`Dataset::sparse_classification`], ...).
-    LabelOutOfRange {
-        /// Sample index.
-        row: usize,
-        /// The label.
-        label: usize,
-        /// Number of classes.
-        num_classes: usize,
-    },
-    /// Lengths and widths do not fit together.
-    Shape(String),
-    /// An IDX file is malformed or unreadable ([`read_idx`]).
-    Idx {
-        /// The path or source name.
-        file: String,
-        /// Byte offset of the problem in the (decompressed) stream.
-        offset: u64,
-        /// What is wrong.
-        problem: IdxProblem,
-    },
-}
-
-impl fmt::Display for DataError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DataError::Io { file, source } => write!(f, "{file}: {source}"),
-            DataError::Csv {
-                file,
-                line,
-                message,
-            } => write!(f, "{file}: line {line}: {message}"),
-            DataError::ColumnCount {
-                at,
-                expected,
-                found,
-            } => {
-                write!(f, "{at}: expected {expected} columns, found {found}")
-            }
-            DataError::NotANumber { at, text } => {
-                write!(f, "{at}: expected a finite number, found {text:?}")
-            }
-            DataError::BadLabel {
-                at,
-                text,
-                num_classes,
-            } => write!(
-                f,
-                "{at}: expected a class label (an integer in 0..{num_classes}), found {text:?}"
-            ),
-            DataError::LabelOutOfRange {
-                row,
-                label,
-                num_classes,
-            } => {
-                write!(
-                    f,
-                    "sample {row}: class label {label} is out of range for {num_classes} \
-                     classes (expected 0..{num_classes})"
-                )
-            }
-            DataError::Shape(message) => write!(f, "{message}"),
-            DataError::Idx {
-                file,
-                offset,
-                problem,
-            } => write!(f, "{file}: byte {offset}: {problem}"),
-        }
-    }
-}
-
-impl std::error::Error for DataError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DataError::Io { source, .. } => Some(source),
-            DataError::Idx {
-                problem: IdxProblem::Io(e) | IdxProblem::Gzip(e),
-                ..
-            } => Some(e),
-            _ => None,
-        }
     }
 }

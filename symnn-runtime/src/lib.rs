@@ -43,6 +43,8 @@ pub mod checkpoint;
 mod cost;
 #[cfg(feature = "std")]
 pub mod data;
+#[cfg(feature = "std")]
+mod data_error;
 #[cfg(feature = "datasets")]
 pub mod datasets;
 mod fd;
