@@ -24,6 +24,7 @@ pub mod ast;
 pub mod builtins;
 pub mod check;
 pub mod derivation;
+pub mod derivatives;
 pub mod diff;
 pub mod emit;
 pub mod graph;
@@ -57,8 +58,9 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let (derivation, derivation_latex, graph_dot, docs) = plan.all();
     // A network whose output or loss contains `diff` would need one more derivative
     // order for the derivative methods (SPEC §5.3 allows leaving them out).
-    let derivatives = (!program.has_diff)
-        .then(|| diff::derivative_methods(&mut program, &grads, &group_grads, &params, &groups));
+    let derivatives = (!program.has_diff).then(|| {
+        derivatives::derivative_methods(&mut program, &grads, &group_grads, &params, &groups)
+    });
     Ok((
         network,
         emit::Derived {

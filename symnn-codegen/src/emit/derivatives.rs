@@ -9,7 +9,7 @@ use quote::{format_ident, quote};
 use super::instr::{Body, Method, ParamAccess, Returns};
 use super::step::{self, GroupGrad, StepForm};
 use super::tokens::{argument, local, Float, Render};
-use crate::diff::DerivativeMethods;
+use crate::derivatives::DerivativeMethods;
 use crate::graph::{Graph, NodeId};
 use crate::lower::Lowered;
 

@@ -53,7 +53,7 @@ pub struct Derived {
     /// The formulas for the generated methods' rustdoc.
     pub docs: crate::derivation::Docs,
     /// The derivative methods' nodes (`None` for a program containing `diff`).
-    pub derivatives: Option<crate::diff::DerivativeMethods>,
+    pub derivatives: Option<crate::derivatives::DerivativeMethods>,
 }
 
 /// Emits the items of one network.
