@@ -106,9 +106,9 @@ fn check_methods<M: Model<Float = f64>>(net: &M) {
     close(l, net.loss_slice(&X, &T), 1e-14, "hvp loss");
     net.hvp_slice(&X, &T, &w, &mut hw);
     let (mut a, mut b) = (net.clone(), net.clone());
-    for k in 0..p_n {
-        a.params_mut()[k] += h * v[k];
-        b.params_mut()[k] -= h * v[k];
+    for (k, vk) in v.iter().enumerate() {
+        a.params_mut()[k] += h * vk;
+        b.params_mut()[k] -= h * vk;
     }
     let (mut ga, mut gb) = (vec![0.0; p_n], vec![0.0; p_n]);
     a.gradient_into_slice(&X, &T, &mut ga);
@@ -192,12 +192,12 @@ fn check_poisson<M: Model<Float = f64>>(net: &M) {
     let mut g = vec![0.0; M::NUM_PARAMS];
     net.gradient_into_slice(&input, &[], &mut g);
     let h = 1e-6;
-    for p in 0..M::NUM_PARAMS {
+    for (p, gp) in g.iter().enumerate() {
         let (mut a, mut b) = (net.clone(), net.clone());
         a.params_mut()[p] += h;
         b.params_mut()[p] -= h;
         let fd = (a.loss_slice(&input, &[]) - b.loss_slice(&input, &[])) / (2.0 * h);
-        close(g[p], fd, 1e-6, "PINN gradient");
+        close(*gp, fd, 1e-6, "PINN gradient");
     }
 }
 
@@ -214,7 +214,7 @@ fn laplacian_and_its_parameter_gradient_are_exact_in_both_tiers() {
     for (x, y) in ga.iter().zip(&gb) {
         close(*x, *y, 1e-10, "tiers: gradient");
     }
-    assert!(!Poisson::HAS_DERIVATIVE_METHODS);
+    const { assert!(!Poisson::HAS_DERIVATIVE_METHODS) };
 }
 
 /// The block path (what `Trainer` and full-batch loops call) equals the sum of the
