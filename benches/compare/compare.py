@@ -476,7 +476,7 @@ def symnn_binary(args) -> Path:
     if args.symnn_bin:
         return Path(args.symnn_bin)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    cmd = ["cargo", "build", "--release", "--example", "pinn_compare"]
+    cmd = ["cargo", "build", "--release", "--features", "compare", "--example", "pinn_compare"]
     print(f"building: {' '.join(cmd)}", file=sys.stderr, flush=True)
     subprocess.run(cmd, cwd=REPO, check=True)
     return target / "release" / "examples" / "pinn_compare"
