@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! tokens ─ast::parse─▶ ast::Network ─check::check─▶ resolved::Program ─lower::lower─▶ lower::Lowered
-//!        ─diff::gradient─▶ same Graph + adjoint nodes ─emit::emit─▶ Rust
+//!        ─diff::param_gradient─▶ same Graph + adjoint nodes ─emit::emit─▶ Rust
+//!        ─derivatives::derivative_methods─▶ + input_jacobian, input_gradient, hvp, param_jacobian
 //!                                                   └─derivation::Derivation─▶ derivation() text,
 //!                                                        derivation_latex(), graph_dot(), rustdoc formulas
 //! ```
