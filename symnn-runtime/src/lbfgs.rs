@@ -164,33 +164,13 @@ impl Lbfgs {
         model: &mut M,
         data: &Dataset<M::Float>,
     ) -> Result<LbfgsReport, TrainError> {
-        check_shape::<M>(data, "training")?;
-        if data.is_empty() {
-            return Err(TrainError::EmptyDataset);
-        }
         let n = M::NUM_PARAMS;
-        let mut ev = Evaluator::<M>::new();
-        let mut x: Vec<f64> = model.params().iter().map(|p| p.to_f64()).collect();
-        let mut g = vec![0.0; n];
-        let f0 = ev.eval(model, data, &mut x, &mut g);
-        if !f0.is_finite() {
-            set_params(model, &x);
-            return Err(TrainError::NonFiniteObjective {
-                method: "L-BFGS",
-                iteration: 0,
-                value: f0,
-            });
-        }
-        if let Some(k) = g.iter().position(|v| !v.is_finite()) {
-            return Err(TrainError::NonFiniteDerivative {
-                method: "L-BFGS",
-                iteration: 0,
-                param_index: k,
-                param_name: M::param_names().get(k).copied().unwrap_or(""),
-                sample: None,
-                value: g[k],
-            });
-        }
+        let Start {
+            mut ev,
+            mut x,
+            mut g,
+            f: f0,
+        } = Evaluator::start(model, data, "L-BFGS")?;
         let mut f = f0;
         let mut pairs: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::with_capacity(self.history);
         let mut d = vec![0.0; n];
@@ -302,12 +282,58 @@ pub(crate) struct Evaluator<M: Model> {
     pub(crate) count: usize,
 }
 
+/// Where a full-batch method starts: the evaluator, the parameters `x` (f64), the
+/// mean gradient `g` and loss `f` there.
+pub(crate) struct Start<M: Model> {
+    pub(crate) ev: Evaluator<M>,
+    pub(crate) x: Vec<f64>,
+    pub(crate) g: Vec<f64>,
+    pub(crate) f: f64,
+}
+
 impl<M: Model> Evaluator<M> {
     pub(crate) fn new() -> Self {
         Evaluator {
             grad: vec![M::Float::ZERO; M::NUM_PARAMS],
             count: 0,
         }
+    }
+
+    /// Checks the data and evaluates the starting point of `method` (L-BFGS,
+    /// Newton-CG): an error if the data are unusable or the loss or gradient there is
+    /// not finite (the parameters are left where they were).
+    pub(crate) fn start(
+        model: &mut M,
+        data: &Dataset<M::Float>,
+        method: &'static str,
+    ) -> Result<Start<M>, TrainError> {
+        check_shape::<M>(data, "training")?;
+        if data.is_empty() {
+            return Err(TrainError::EmptyDataset);
+        }
+        let mut ev = Evaluator::<M>::new();
+        let mut x: Vec<f64> = model.params().iter().map(|p| p.to_f64()).collect();
+        let mut g = vec![0.0; M::NUM_PARAMS];
+        let f = ev.eval(model, data, &mut x, &mut g);
+        if !f.is_finite() {
+            set_params(model, &x);
+            return Err(TrainError::NonFiniteObjective {
+                method,
+                iteration: 0,
+                value: f,
+            });
+        }
+        if let Some(k) = g.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::NonFiniteDerivative {
+                method,
+                iteration: 0,
+                param_index: k,
+                param_name: M::param_names().get(k).copied().unwrap_or(""),
+                sample: None,
+                value: g[k],
+            });
+        }
+        Ok(Start { ev, x, g, f })
     }
     /// Sets the model to `x` (rounded; `x` is updated to the rounded values), writes
     /// the mean gradient into `g` and returns the mean loss (non-finite as `NaN`/`inf`).

@@ -22,9 +22,9 @@
 //! search as L-BFGS; the per-iteration overhead against one gradient is measured in
 //! `tests/second_order.rs` (`newton_cg_cost_per_iteration`, ignored; numbers in
 //! `docs/RUNTIME.md`).
-use crate::lbfgs::{axpy, dot, inf_norm, norm2, Evaluator, LbfgsStop, LineSearch};
+use crate::lbfgs::{axpy, dot, inf_norm, norm2, Evaluator, LbfgsStop, LineSearch, Start};
 use crate::lm::set_params;
-use crate::train::{check_shape, TrainError};
+use crate::train::TrainError;
 use crate::{Dataset, Float, Model};
 
 /// Truncated Newton with conjugate gradients and exact Hessian–vector products. See
@@ -105,33 +105,13 @@ impl NewtonCg {
         model: &mut M,
         data: &Dataset<M::Float>,
     ) -> Result<NewtonCgReport, TrainError> {
-        check_shape::<M>(data, "training")?;
-        if data.is_empty() {
-            return Err(TrainError::EmptyDataset);
-        }
         let n = M::NUM_PARAMS;
-        let mut ev = Evaluator::<M>::new();
-        let mut x: Vec<f64> = model.params().iter().map(|p| p.to_f64()).collect();
-        let mut g = vec![0.0; n];
-        let f0 = ev.eval(model, data, &mut x, &mut g);
-        if !f0.is_finite() {
-            set_params(model, &x);
-            return Err(TrainError::NonFiniteObjective {
-                method: "Newton-CG",
-                iteration: 0,
-                value: f0,
-            });
-        }
-        if let Some(k) = g.iter().position(|v| !v.is_finite()) {
-            return Err(TrainError::NonFiniteDerivative {
-                method: "Newton-CG",
-                iteration: 0,
-                param_index: k,
-                param_name: M::param_names().get(k).copied().unwrap_or(""),
-                sample: None,
-                value: g[k],
-            });
-        }
+        let Start {
+            mut ev,
+            mut x,
+            mut g,
+            f: f0,
+        } = Evaluator::start(model, data, "Newton-CG")?;
         let mut hv = Hvp::<M>::new();
         let mut ls = LineSearch::new(n);
         let (mut p, mut r, mut dvec, mut hd) =
