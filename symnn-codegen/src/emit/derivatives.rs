@@ -6,9 +6,11 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::instr::{Body, Method, ParamAccess, Returns};
+use super::build::{Body, ParamAccess};
+use super::ir::{Method, Returns};
+use super::render::Straight;
 use super::step::{self, GroupGrad, StepForm};
-use super::tokens::{argument, local, Float, Render};
+use super::tokens::{argument, local, Float};
 use crate::derivatives::DerivativeMethods;
 use crate::graph::{Graph, NodeId};
 use crate::lower::Lowered;
@@ -52,7 +54,7 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
     let g = &program.graph;
     let f = Float(program.float);
     let fty = f.ty();
-    let render = Render::straight_line(f);
+    let render = Straight::new(f);
     let (p, i, t, o) = (
         program.num_params(),
         program.num_inputs(),

@@ -15,9 +15,11 @@
 //! one clash Rust leaves possible.
 
 mod batch;
+mod build;
 mod derivatives;
-mod instr;
-mod loops;
+mod fuse;
+mod ir;
+mod render;
 mod step;
 mod tokens;
 
@@ -30,10 +32,12 @@ use crate::lower::Lowered;
 use crate::resolved::ParamInit;
 use crate::schedule::cost;
 
-use instr::{Body, Method, ParamAccess, Returns};
-use loops::{fuse, WriteMode};
+use build::{Body, ParamAccess};
+use fuse::fuse;
+use ir::{Method, Returns, WriteMode};
+use render::Straight;
 use step::{GroupGrad, StepForm, StepMethod};
-use tokens::{argument, local, Float, Render};
+use tokens::{argument, local, Float};
 
 /// Everything the emitter needs: the lowered program with its derivative.
 pub struct Derived {
@@ -61,7 +65,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     let program = &derived.program;
     let g = &program.graph;
     let f = Float(program.float);
-    let render = Render::straight_line(f);
+    let render = Straight::new(f);
     let fty = f.ty();
     let size = |slots: &[crate::resolved::Slot]| slots.iter().map(|s| s.shape.len()).sum::<usize>();
     let (p, i, t, o) = (
@@ -202,7 +206,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
     };
     let acc_body = render.method(&acc_method);
     let batch = batch::methods(
-        network,
+        &network.name,
         f,
         batch::Sizes { p, i, t },
         &gradient,
@@ -211,7 +215,7 @@ pub fn emit(network: &Network, derived: &Derived) -> TokenStream {
         &groups
             .iter()
             .map(|grp| match grp.write(&gradient, WriteMode::Accumulate) {
-                instr::Instr::WriteGroup(w) => w,
+                ir::Instr::WriteGroup(w) => w,
                 _ => unreachable!("a group write"),
             })
             .collect::<Vec<_>>(),
