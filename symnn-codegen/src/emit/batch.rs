@@ -1,19 +1,25 @@
 //! Batch code: the gradient of a block of samples at once.
 //!
-//! **Scalar tier** (no tensor nodes): the one-sample gradient body is re-rendered with
+//! Both tiers render the one-sample gradient body (unfused, accumulating) on a batch
+//! target of the one renderer ([`super::render`]); what a target refuses
+//! ([`NoBlockForm`]) and a block too big for the stack ([`OneSample`]) make the batch
+//! methods loop over samples, and their rustdoc says why.
+//!
+//! **Scalar tier** (no tensor nodes, the [`Lanes`] target): the one-sample gradient body is re-rendered with
 //! every temporary a `::symnn::lanes::Lanes<F, L>` (lane `l` = sample `l` of a block of
 //! `L`), inputs and targets transposed into lanes once per block, parameters and
 //! constants splatted, and one lane accumulator per parameter summed across blocks and
 //! reduced at the end. The samples left over after the last whole block go through the
-//! one-sample `accumulate_gradient`. Each lane performs exactly the one-sample
-//! operations, so per-sample values are bit-identical; only the summation order of the
-//! batch differs.
+//! one-sample `accumulate_gradient`. Each lane performs the one-sample operations, so
+//! per-sample values agree with the one-sample code up to the 1–2 ulp by which
+//! `symnn::math`'s `exp`/`ln`/`sigmoid`/`softplus` (lanes) differ from libm's
+//! (straight-line code); the batch also sums in another order.
 //!
 //! The body is emitted once as an `#[inline(always)]` function and called from two
 //! entry points: a `#[target_feature(enable = "avx2,fma")]` copy chosen at run time by
 //! `::symnn::simd::isa()`, and the portable one (see `docs/PERFORMANCE.md`).
 //!
-//! **Tensor tier**: blocks of up to 32 (f64) / 64 (f32) samples held in `[[F; len]; B]`
+//! **Tensor tier** (the [`Block`] target): blocks of up to 32 (f64) / 64 (f32) samples held in `[[F; len]; B]`
 //! arrays; products of a parameter matrix become GEMMs over the block (`symnn::gemm`),
 //! maps run per row, scalar code runs on `Lanes<F, B>`, and products of per-sample
 //! arrays (second-order code) run sample by sample ([`tensor_body`]).
@@ -55,7 +61,7 @@ pub struct Sizes {
 }
 
 /// The body of the lane function
-/// `fn __accumulate_lanes(&self, inputs: &[[F; I]], targets: &[[F; T]], grad: &mut [F; P]) -> F`.
+/// `fn __accumulate_block(&self, inputs: &[[F; I]], targets: &[[F; T]], grad: &mut [F; P]) -> F`.
 pub fn lanes_body(
     float: Float,
     sizes: Sizes,
@@ -424,7 +430,7 @@ fn block_stack(float: Float, sizes: Sizes, gradient: &Body<'_>, tensor: bool) ->
 }
 
 /// The body of the tensor tier's block function
-/// `fn __accumulate_blocks(&self, inputs: &[[F; I]], targets: &[[F; T]], grad: &mut [F; P]) -> F`:
+/// `fn __accumulate_block(&self, inputs: &[[F; I]], targets: &[[F; T]], grad: &mut [F; P]) -> F`:
 /// every instruction of the one-sample gradient rendered on the [`Block`] target
 /// (products become matrix products over the block, maps and scalar code run across
 /// it), or why an instruction has no block form (then the batch methods loop over
