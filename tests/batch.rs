@@ -255,3 +255,140 @@ fn every_isa_level_gives_the_same_batch_results() {
         });
     }
 }
+
+/// `forward_batch_slice` and `loss_batch_slice` against `forward_slice` and
+/// `loss_slice` sample by sample, within `tol` (relative to the largest output / the
+/// summed loss).
+fn check_evaluation<M: Model>(model: &M, n: usize, target: impl Fn(usize, usize) -> f64, tol: f64) {
+    let (x, y) = samples::<M>(n, target);
+    let zero = <M::Float as symnn::Float>::ZERO;
+    let mut one = vec![zero; n * M::NUM_OUTPUTS];
+    let mut loss = 0.0;
+    for s in 0..n {
+        let xs = &x[s * M::NUM_INPUTS..(s + 1) * M::NUM_INPUTS];
+        model.forward_slice(xs, &mut one[s * M::NUM_OUTPUTS..(s + 1) * M::NUM_OUTPUTS]);
+        loss += model
+            .loss_slice(xs, &y[s * M::NUM_TARGETS..(s + 1) * M::NUM_TARGETS])
+            .to_f64();
+    }
+    let mut batch = vec![<M::Float as symnn::Float>::from_f64(f64::NAN); n * M::NUM_OUTPUTS];
+    model.forward_batch_slice(&x, &mut batch);
+    let (one, batch) = (to_f64(&one), to_f64(&batch));
+    let scale = one.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+    let what = std::any::type_name::<M>();
+    for (k, (b, o)) in batch.iter().zip(&one).enumerate() {
+        assert!(
+            (b - o).abs() <= tol * scale,
+            "{what}, n = {n}: output {k} = {b} vs {o}"
+        );
+    }
+    let batch_loss = model.loss_batch_slice(&x, &y).to_f64();
+    assert!(
+        (batch_loss - loss).abs() <= tol * loss.abs().max(1e-300),
+        "{what}, n = {n}: summed loss {batch_loss} vs {loss}"
+    );
+}
+
+#[test]
+fn forward_and_loss_batches_equal_the_one_sample_methods() {
+    for n in [0, 1, 4, 5, 13, 67, 130] {
+        check_evaluation(&Seed003::new(), n, |s, _| (s % 2) as f64, 1e-13);
+        check_evaluation(&Mlp::new(), n, smooth, 1e-13);
+        check_evaluation(&Mlp32::new(), n, smooth, 1e-5);
+        check_evaluation(&Mixed::new(), n, class, 1e-13);
+        check_evaluation(&Sparse::new(), n, |s, _| (s % 3) as f64, 1e-13);
+        check_evaluation(&NoTarget::new(), n, smooth, 1e-13);
+        check_evaluation(&*Wide::new_boxed(), n, class, 1e-13);
+    }
+    // The inherent forms: one output row per input.
+    let net = Mlp::new();
+    let inputs = [
+        [0.5, -0.5],
+        [0.25, 0.75],
+        [1.0, 0.0],
+        [-1.0, 2.0],
+        [0.1, 0.2],
+    ];
+    let mut outputs = [[f64::NAN]; 5];
+    net.forward_batch(&inputs, &mut outputs);
+    for (x, y) in inputs.iter().zip(&outputs) {
+        let expected = net.forward(x);
+        assert!((y[0] - expected[0]).abs() <= 1e-14 * expected[0].abs().max(1.0));
+    }
+    let targets = [[1.0], [0.0], [0.5], [0.25], [2.0]];
+    let summed: f64 = inputs
+        .iter()
+        .zip(&targets)
+        .map(|(x, t)| net.loss(x, t))
+        .sum();
+    assert!((net.loss_batch(&inputs, &targets) - summed).abs() <= 1e-14 * summed);
+    assert_eq!(net.loss_batch(&[], &[]), 0.0);
+}
+
+#[test]
+fn hand_written_models_get_the_looping_evaluation_defaults() {
+    /// `y = a·x`, loss `(y − t)²`: only the required `Model` methods.
+    #[derive(Clone)]
+    struct Line([f64; 1]);
+    impl Model for Line {
+        type Float = f64;
+        const NUM_PARAMS: usize = 1;
+        const NUM_INPUTS: usize = 1;
+        const NUM_TARGETS: usize = 1;
+        const NUM_OUTPUTS: usize = 1;
+        fn param_names() -> &'static [&'static str] {
+            &["a"]
+        }
+        fn param_groups() -> &'static [symnn::ParamGroup] {
+            &[]
+        }
+        fn cost() -> symnn::Cost {
+            symnn::Cost::default()
+        }
+        fn derivation() -> &'static str {
+            ""
+        }
+        fn params(&self) -> &[f64] {
+            &self.0
+        }
+        fn params_mut(&mut self) -> &mut [f64] {
+            &mut self.0
+        }
+        fn forward_slice(&self, input: &[f64], output: &mut [f64]) {
+            output[0] = self.0[0] * input[0];
+        }
+        fn loss_slice(&self, input: &[f64], target: &[f64]) -> f64 {
+            (self.0[0] * input[0] - target[0]).powi(2)
+        }
+        fn accumulate_gradient_slice(
+            &self,
+            input: &[f64],
+            target: &[f64],
+            grad: &mut [f64],
+        ) -> f64 {
+            let r = self.0[0] * input[0] - target[0];
+            grad[0] += 2.0 * r * input[0];
+            r * r
+        }
+        fn with_seed_boxed(_: u64) -> Box<Self> {
+            Box::new(Line([1.0]))
+        }
+        fn sgd_step_slice(&mut self, input: &[f64], target: &[f64], lr: f64) -> f64 {
+            let mut g = [0.0];
+            let loss = self.accumulate_gradient_slice(input, target, &mut g);
+            self.0[0] -= lr * g[0];
+            loss
+        }
+    }
+    let line = Line([2.0]);
+    let mut out = [0.0; 3];
+    line.forward_batch_slice(&[1.0, 2.0, 3.0], &mut out);
+    assert_eq!(out, [2.0, 4.0, 6.0]);
+    assert_eq!(line.loss_batch_slice(&[1.0, 2.0], &[1.0, 1.0]), 1.0 + 9.0);
+}
+
+#[test]
+#[should_panic(expected = "one output row per input")]
+fn a_forward_batch_needs_one_output_row_per_input() {
+    Mlp::new().forward_batch(&[[0.0; 2]; 3], &mut [[0.0]; 2]);
+}

@@ -44,6 +44,10 @@ pub struct BatchOutcome {
     pub abs_sums: (f64, Vec<f64>),
     /// `sgd_step_batch`: the mean loss it returned and the parameters after it.
     pub sgd_step_batch: (f64, Vec<f64>),
+    /// `forward_batch`'s rows, and `forward` sample by sample (row-major, `O` each).
+    pub forward_batch: (Vec<f64>, Vec<f64>),
+    /// `loss_batch`: the summed loss (to compare with `one_by_one`'s).
+    pub loss_batch: f64,
 }
 
 /// The derivative methods of SPEC §5.3 at one point (slice forms, row-major).
@@ -276,12 +280,17 @@ macro_rules! erase {
                 }
                 let mut stepped = net.clone();
                 let mean = stepped.sgd_step_batch(&xs, &ys, lr);
+                let mut rows = vec![[narrow(f64::NAN); $net::NUM_OUTPUTS]; n];
+                net.forward_batch(&xs, &mut rows);
+                let one_rows: Vec<f64> = xs.iter().flat_map(|x| wide(&net.forward(x))).collect();
                 $crate::BatchOutcome {
                     batch: (batch_loss.to_f64(), wide(&batch)),
                     batch_slice: (batch_slice_loss.to_f64(), wide(&batch_slice)),
                     one_by_one: (seq_loss.to_f64(), wide(&seq)),
                     abs_sums: (abs_loss, abs),
                     sgd_step_batch: (mean.to_f64(), wide(&stepped.params)),
+                    forward_batch: (wide(rows.as_flattened()), one_rows),
+                    loss_batch: net.loss_batch(&xs, &ys).to_f64(),
                 }
             }
         }

@@ -472,9 +472,10 @@ fn close_sum(f32: bool, got: f64, want: f64, scale: f64) -> bool {
         || (got - want).abs() <= tol * scale.max(f64::MIN_POSITIVE)
 }
 
-/// Every network's batch methods (`accumulate_gradient_batch`, its slice form and
-/// `sgd_step_batch`) against `accumulate_gradient` sample by sample on the same random
-/// batch: equal up to the order of summation.
+/// Every network's batch methods (`accumulate_gradient_batch`, its slice form,
+/// `sgd_step_batch`, `loss_batch` and `forward_batch`) against the one-sample methods
+/// sample by sample on the same random batch: equal up to the order of summation (and
+/// the last ulps of the vectorised transcendentals).
 ///
 /// Runs on an 8 MiB stack: in a debug build the batch code of a tensor-tier network
 /// with much scalar code (Net9 of the default set: f32, a 15x31 layer, ~2000 scalar
@@ -528,6 +529,15 @@ fn batch_methods() {
                         abs[k]
                     ));
                 }
+            }
+        }
+        if !close_sum(f32, got.loss_batch, *seq_loss, *abs_loss) {
+            fail(format!("loss_batch {:e} vs {seq_loss:e}", got.loss_batch));
+        }
+        let (rows, one_rows) = &got.forward_batch;
+        for (k, (r, o)) in rows.iter().zip(one_rows).enumerate() {
+            if !close_sum(f32, *r, *o, o.abs().max(1.0)) {
+                fail(format!("forward_batch[{k}] {r:e} vs {o:e}"));
             }
         }
         let n = BATCH as f64;

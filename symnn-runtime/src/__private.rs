@@ -65,6 +65,37 @@ pub fn rows<'a, F, const N: usize>(slice: &'a [F], n: usize, what: &str) -> &'a 
     }
 }
 
+/// A flat mutable slice as `n` rows of `N` (see [`rows`]).
+#[inline]
+pub fn rows_mut<'a, F, const N: usize>(
+    slice: &'a mut [F],
+    n: usize,
+    what: &str,
+) -> &'a mut [[F; N]] {
+    assert!(
+        slice.len() == n * N,
+        "symnn: `{what}` has length {} but {n} samples need {}",
+        slice.len(),
+        n * N
+    );
+    // SAFETY: as in `rows`, with the unique borrow of the slice.
+    #[allow(unsafe_code)]
+    unsafe {
+        core::slice::from_raw_parts_mut(slice.as_mut_ptr().cast::<[F; N]>(), n)
+    }
+}
+
+/// The number of samples of a flat input and output batch ([`crate::batch_len`] for
+/// outputs instead of targets).
+#[inline]
+pub fn batch_rows<M: crate::Model>(inputs: &[M::Float], outputs: &[M::Float]) -> usize {
+    crate::model::samples(
+        (inputs.len(), M::NUM_INPUTS),
+        (outputs.len(), M::NUM_OUTPUTS),
+        "output rows",
+    )
+}
+
 /// `n` as a float, for means over a batch.
 #[inline]
 pub fn count<F: crate::Float>(n: usize) -> F {

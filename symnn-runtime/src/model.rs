@@ -105,6 +105,45 @@ pub trait Model: Clone + Sync {
         loss
     }
 
+    /// Writes the outputs of a batch of samples into `outputs`, row by row: `inputs`
+    /// holds the samples' inputs back to back (`NUM_INPUTS` each) and `outputs`
+    /// receives `NUM_OUTPUTS` per sample.
+    ///
+    /// Generated networks compute a block of samples at once (SIMD lanes, GEMMs for
+    /// wide layers); each row equals [`Model::forward_slice`]'s up to the last ulps of
+    /// the vectorised transcendentals. The default is that loop.
+    ///
+    /// # Panics
+    /// If the slices' lengths do not describe the same number of whole samples.
+    fn forward_batch_slice(&self, inputs: &[Self::Float], outputs: &mut [Self::Float]) {
+        let n = samples(
+            (inputs.len(), Self::NUM_INPUTS),
+            (outputs.len(), Self::NUM_OUTPUTS),
+            "output rows",
+        );
+        for s in 0..n {
+            self.forward_slice(
+                &inputs[s * Self::NUM_INPUTS..(s + 1) * Self::NUM_INPUTS],
+                &mut outputs[s * Self::NUM_OUTPUTS..(s + 1) * Self::NUM_OUTPUTS],
+            );
+        }
+    }
+
+    /// The summed loss of a batch of samples (same layout and panics as
+    /// [`Model::accumulate_gradient_batch_slice`]). Generated networks compute a block
+    /// at a time; the default loops over [`Model::loss_slice`].
+    fn loss_batch_slice(&self, inputs: &[Self::Float], targets: &[Self::Float]) -> Self::Float {
+        let n = batch_len::<Self>(inputs, targets);
+        let mut loss = Self::Float::ZERO;
+        for s in 0..n {
+            loss += self.loss_slice(
+                &inputs[s * Self::NUM_INPUTS..(s + 1) * Self::NUM_INPUTS],
+                &targets[s * Self::NUM_TARGETS..(s + 1) * Self::NUM_TARGETS],
+            );
+        }
+        loss
+    }
+
     /// One minibatch SGD step: every parameter moves by `-lr` times the *mean* gradient
     /// of the samples (at the old parameters). Returns the mean loss before the step.
     /// Same layout and panics as [`Model::accumulate_gradient_batch_slice`].
@@ -271,7 +310,17 @@ impl ParamGroup {
 /// # Panics
 /// If either length is not a whole number of samples, or they disagree.
 pub fn batch_len<M: Model>(inputs: &[M::Float], targets: &[M::Float]) -> usize {
-    let whole = |len: usize, width: usize| {
+    samples(
+        (inputs.len(), M::NUM_INPUTS),
+        (targets.len(), M::NUM_TARGETS),
+        "targets",
+    )
+}
+
+/// The number of samples in two flat arrays of rows `(length, row width)` (`others`
+/// names the second in the panic message); a width of 0 says nothing.
+pub(crate) fn samples(inputs: (usize, usize), rows: (usize, usize), others: &str) -> usize {
+    let whole = |(len, width): (usize, usize)| {
         if width == 0 {
             None
         } else {
@@ -282,12 +331,9 @@ pub fn batch_len<M: Model>(inputs: &[M::Float], targets: &[M::Float]) -> usize {
             Some(len / width)
         }
     };
-    match (
-        whole(inputs.len(), M::NUM_INPUTS),
-        whole(targets.len(), M::NUM_TARGETS),
-    ) {
+    match (whole(inputs), whole(rows)) {
         (Some(a), Some(b)) => {
-            assert_eq!(a, b, "symnn: {a} inputs but {b} targets in a batch");
+            assert_eq!(a, b, "symnn: {a} inputs but {b} {others} in a batch");
             a
         }
         (Some(n), None) | (None, Some(n)) => n,

@@ -115,7 +115,7 @@ pub fn emit(derived: &Derived) -> TokenStream {
     let constructors = item::constructors(&layout, derived);
     let one_sample = one_sample::methods(&layout, derived, &bodies);
     let gradient = &bodies.gradient;
-    let batch = batch::methods(
+    let batch = batch::gradient_methods(
         name,
         layout.float,
         batch::Sizes {
@@ -128,6 +128,18 @@ pub fn emit(derived: &Derived) -> TokenStream {
         &bodies.grad_operands,
         &bodies.group_writes,
         &derived.docs.gradient,
+    );
+    let evaluation = batch::evaluation_methods(
+        name,
+        layout.float,
+        batch::Sizes {
+            p: layout.p,
+            i: layout.i,
+            t: layout.t,
+        },
+        (&bodies.forward, &bodies.output_operands),
+        (&bodies.loss, bodies.loss.operand(derived.program.loss)),
+        layout.o,
     );
     let (derivative_inherent, derivative_model) = derivatives::items(derived, name);
     let inspection = item::inspection(derived);
@@ -144,6 +156,8 @@ pub fn emit(derived: &Derived) -> TokenStream {
             #one_sample
 
             #batch
+
+            #evaluation
 
             #derivative_inherent
 

@@ -92,6 +92,22 @@ pub fn impls(layout: &Layout, derivative_model: &TokenStream) -> TokenStream {
                 #name::from_params_boxed(::symnn::__private::array(params, "params"))
             }
             }
+            fn forward_batch_slice(&self, #inputs: &[#fty], #output: &mut [#fty]) {
+                let #n_local = ::symnn::__private::batch_rows::<Self>(#inputs, #output);
+                #name::forward_batch(
+                    self,
+                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                    ::symnn::__private::rows_mut(#output, #n_local, "outputs"),
+                )
+            }
+            fn loss_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty]) -> #fty {
+                let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
+                #name::loss_batch(
+                    self,
+                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                    ::symnn::__private::rows(#targets, #n_local, "targets"),
+                )
+            }
             fn accumulate_gradient_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty], #grad: &mut [#fty]) -> #fty {
                 let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
                 #name::accumulate_gradient_batch(

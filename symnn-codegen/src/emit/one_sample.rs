@@ -20,6 +20,10 @@ use crate::graph::NodeId;
 pub struct Bodies<'g> {
     /// `forward`'s body (its schedule gives `COST.forward_*`).
     pub forward: Body<'g>,
+    /// `loss`'s body, unfused (for `loss_batch`).
+    pub loss: Body<'g>,
+    /// `forward`'s outputs as operands of `forward`.
+    pub output_operands: Vec<Operand>,
     /// The loss and every gradient value (its schedule gives `COST.gradient_*`).
     pub gradient: Body<'g>,
     /// `dL/dparams[k]` as operands of `gradient`.
@@ -123,8 +127,11 @@ impl<'g> Bodies<'g> {
                 _ => unreachable!("a group write"),
             })
             .collect();
+        let output_operands = operands(&forward, outputs);
         Bodies {
             forward,
+            loss: loss_only,
+            output_operands,
             gradient,
             grad_operands,
             group_writes,

@@ -1,64 +1,21 @@
-//! Batch code: the gradient of a block of samples at once.
-//!
-//! Both tiers render the one-sample gradient body (unfused, accumulating) on a batch
-//! target of the one renderer ([`super::render`]); what a target refuses
-//! ([`NoBlockForm`]) and a block too big for the stack ([`OneSample`]) make the batch
-//! methods loop over samples, and their rustdoc says why.
-//!
-//! **Scalar tier** (no tensor nodes, the [`Lanes`] target): the one-sample gradient body is re-rendered with
-//! every temporary a `::symnn::lanes::Lanes<F, L>` (lane `l` = sample `l` of a block of
-//! `L`), inputs and targets transposed into lanes once per block, parameters and
-//! constants splatted, and one lane accumulator per parameter summed across blocks and
-//! reduced at the end. The samples left over after the last whole block go through the
-//! one-sample `accumulate_gradient`. Each lane performs the one-sample operations, so
-//! per-sample values agree with the one-sample code up to the 1–2 ulp by which
-//! `symnn::math`'s `exp`/`ln`/`sigmoid`/`softplus` (lanes) differ from libm's
-//! (straight-line code); the batch also sums in another order.
-//!
-//! The body is emitted once as an `#[inline(always)]` function and called from two
-//! entry points: a `#[target_feature(enable = "avx2,fma")]` copy chosen at run time by
-//! `::symnn::simd::isa()`, and the portable one (see `docs/PERFORMANCE.md`).
-//!
-//! **Tensor tier** (the [`Block`] target): blocks of up to 32 (f64) / 64 (f32) samples held in `[[F; len]; B]`
-//! arrays; products of a parameter matrix become GEMMs over the block (`symnn::gemm`),
-//! maps run per row, scalar code runs on `Lanes<F, B>`, and products of per-sample
-//! arrays (second-order code) run sample by sample ([`tensor_body`]).
-//!
-//! **Stack bound** ([`block_stack`]): a block whose estimated frame passes 1 MiB loops
-//! over the one-sample function instead (in a debug build, from a larger estimate); see
-//! docs/DESIGN.md, "Throughput".
+//! The gradient's batch methods: `accumulate_gradient_batch`'s block bodies (lanes and
+//! blocks) and `sgd_step_batch`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::build::Body;
-use super::ir::{GroupWrite, Instr, Loop, MapArg, Operand};
-use super::render::{self, Block, Lanes, NoBlockForm, Target};
-use super::tokens::{argument, index, local, Float};
-
-/// Lanes per block: two 256-bit vectors of `f64`, one of `f32`... chosen by measurement
-/// (`cargo bench --bench batch`).
-pub fn lanes(float: Float) -> usize {
-    match float.0 {
-        crate::resolved::FloatType::F64 => 4,
-        crate::resolved::FloatType::F32 => 8,
-    }
-}
+use super::{
+    block_form, dispatched, lanes, length_check, scalar_reads, tensor_block, BlockForm, Signature,
+    Sizes,
+};
+use crate::emit::build::Body;
+use crate::emit::ir::{GroupWrite, Instr, Operand};
+use crate::emit::render::{self, Block, Lanes, NoBlockForm, Target};
+use crate::emit::tokens::{argument, index, local, Float};
 
 /// Lane-accumulator arrays above this many bytes are not kept on the stack: the
 /// block's gradient is reduced into `grad` after every block instead.
 const ACC_BYTES: usize = 64 * 1024;
-
-/// The sizes of the generated struct.
-#[derive(Clone, Copy)]
-pub struct Sizes {
-    /// Parameters.
-    pub p: usize,
-    /// Inputs.
-    pub i: usize,
-    /// Targets.
-    pub t: usize,
-}
 
 /// The body of the lane function
 /// `fn __accumulate_block(&self, inputs: &[[F; I]], targets: &[[F; T]], grad: &mut [F; P]) -> F`.
@@ -142,73 +99,6 @@ fn acc_in_lanes(p: usize, lanes: usize, float: Float) -> bool {
     p * lanes * bytes <= ACC_BYTES
 }
 
-/// Why a network's batch methods loop over the one-sample `accumulate_gradient`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OneSample {
-    /// The block's estimated stack frame passes [`BLOCK_STACK_LIMIT`].
-    StackLimit,
-    /// An instruction has no form on the batch target.
-    NoBlockForm(NoBlockForm),
-}
-
-impl OneSample {
-    /// The sentence the batch methods' rustdoc adds.
-    fn doc(self) -> String {
-        let why = match self {
-            OneSample::StackLimit => {
-                "a block of its samples would need more than 1 MiB of stack".to_string()
-            }
-            OneSample::NoBlockForm(refusal) => refusal.reason().to_string(),
-        };
-        format!("\n\nThis network's batch runs one sample at a time: {why}.")
-    }
-}
-
-/// The gradient body of the batch block, rendered, with whether it is the tensor tier.
-struct BlockForm {
-    /// `fn __accumulate_block`'s body, or why there is none.
-    body: Result<TokenStream, OneSample>,
-    /// A tensor-tier program (its batch gradient buffer lives on the heap).
-    tensor: bool,
-    /// A debug build's block frame passes the limit: debug builds loop over samples.
-    debug_loop: bool,
-}
-
-/// The block function's body on the batch target the program takes: [`Lanes`] for
-/// the scalar tier, [`Block`] for the tensor tier, or none (see [`OneSample`]).
-fn block_form(
-    float: Float,
-    sizes: Sizes,
-    gradient: &Body<'_>,
-    loss: Operand,
-    grads: &[Operand],
-    writes: &[GroupWrite],
-) -> BlockForm {
-    let tensor = !writes.is_empty()
-        || gradient
-            .instrs
-            .iter()
-            .any(|i| matches!(i, Instr::Loop { .. }));
-    // The block's stack: its arrays (tensor tier) or its lane temporaries (scalar
-    // tier: 32 bytes each). Above `BLOCK_STACK_LIMIT` (a big second-order program,
-    // say) the batch methods loop over samples; a debug build (which gives every
-    // temporary its own slot, about 4× the optimised frame) does so from a quarter of
-    // it, so a debug test on a 2 MiB thread does not overflow.
-    let (stack, debug_stack) = block_stack(float, sizes, gradient, tensor);
-    let body = if stack > BLOCK_STACK_LIMIT {
-        Err(OneSample::StackLimit)
-    } else if tensor {
-        tensor_body(float, sizes, gradient, loss, grads, writes).map_err(OneSample::NoBlockForm)
-    } else {
-        lanes_body(float, sizes, gradient, loss, grads).map_err(OneSample::NoBlockForm)
-    };
-    BlockForm {
-        body,
-        tensor,
-        debug_loop: debug_stack > BLOCK_STACK_LIMIT,
-    }
-}
-
 /// The batch methods of the generated struct `name`: `accumulate_gradient_batch`,
 /// `sgd_step_batch` and the block function they run, from the one-sample gradient body
 /// with its loss and gradient operands and (tensor tier) its group writes, documented
@@ -224,7 +114,13 @@ pub fn methods(
     writes: &[GroupWrite],
     gradient_doc: &str,
 ) -> TokenStream {
-    let form = block_form(float, sizes, gradient, loss_operand, grads, writes);
+    let form = block_form(float, sizes, gradient, !writes.is_empty(), |tensor| {
+        if tensor {
+            tensor_body(float, sizes, gradient, loss_operand, grads, writes)
+        } else {
+            lanes_body(float, sizes, gradient, loss_operand, grads)
+        }
+    });
     let one_sample = form
         .body
         .as_ref()
@@ -262,18 +158,6 @@ pub fn methods(
     }
 }
 
-/// `assert_eq!(inputs.len(), targets.len(), ...)`
-fn length_check() -> TokenStream {
-    let (inputs, targets) = (argument("inputs"), argument("targets"));
-    quote! {
-        assert_eq!(
-            #inputs.len(),
-            #targets.len(),
-            "symnn: a batch needs as many targets as inputs"
-        );
-    }
-}
-
 /// `accumulate_gradient_batch`'s body and the block function it calls (none when the
 /// batch runs one sample at a time).
 fn accumulate_body(
@@ -285,9 +169,7 @@ fn accumulate_body(
     let (fty, zero) = (float.ty(), float.literal(0.0));
     let (p, i, t) = (sizes.p, sizes.i, sizes.t);
     let (inputs, targets, grad) = (argument("inputs"), argument("targets"), argument("grad"));
-    let (net, s, loss, avx2) = (local("net"), local("s"), local("loss"), local("avx2"));
-    let block_fn = local("accumulate_block");
-    let check = length_check();
+    let (net, s, loss) = (local("net"), local("s"), local("loss"));
     let one_sample_loop = quote! {
         let mut #loss = #zero;
         for (#s, #net) in #inputs.iter().zip(#targets) {
@@ -295,46 +177,27 @@ fn accumulate_body(
         }
         #loss
     };
-    let Ok(body) = &form.body else {
-        let acc = quote! {
-            #check
-            #one_sample_loop
-        };
-        return (acc, quote!());
+    let signature = Signature {
+        args: vec![
+            (inputs, quote!(&[[#fty; #i]])),
+            (targets, quote!(&[[#fty; #t]])),
+            (grad, quote!(&mut [#fty; #p])),
+        ],
+        returns: Some(fty),
     };
-    let item = quote! {
-        #[inline(always)]
-        fn #block_fn(&self, #inputs: &[[#fty; #i]], #targets: &[[#fty; #t]], #grad: &mut [#fty; #p]) -> #fty {
-            #body
-        }
-    };
-    let debug = if form.debug_loop {
-        quote! {
-            if cfg!(debug_assertions) {
-                return { #one_sample_loop };
-            }
-        }
-    } else {
-        quote!()
-    };
-    let acc = quote! {
-        #check
-        #debug
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2,fma")]
-            fn #avx2(#net: &#name, #inputs: &[[#fty; #i]], #targets: &[[#fty; #t]], #grad: &mut [#fty; #p]) -> #fty {
-                #name::#block_fn(#net, #inputs, #targets, #grad)
-            }
-            if ::symnn::simd::isa() >= ::symnn::simd::Isa::Avx2Fma {
-                // SAFETY: the CPU has AVX2 and FMA (detected at run time).
-                #[allow(unsafe_code)]
-                return unsafe { #avx2(self, #inputs, #targets, #grad) };
-            }
-        }
-        Self::#block_fn(self, #inputs, #targets, #grad)
-    };
-    (acc, item)
+    dispatched(
+        name,
+        &local("accumulate_block"),
+        &signature,
+        &gradient_check(),
+        &one_sample_loop,
+        form,
+    )
+}
+
+/// The gradient batch methods' length check.
+fn gradient_check() -> TokenStream {
+    length_check("targets", "symnn: a batch needs as many targets as inputs")
 }
 
 /// `sgd_step_batch`'s body: the batch gradient, then one SGD loop.
@@ -349,7 +212,7 @@ fn sgd_body(float: Float, sizes: Sizes, tensor: bool) -> TokenStream {
         local("n"),
         local("grad"),
     );
-    let check = length_check();
+    let check = gradient_check();
     // The scalar tier's parameter arrays are small: the batch gradient lives on the
     // stack. A tensor program's can be megabytes: on the heap (a `Vec`; on the stack
     // when the runtime has no `alloc` feature).
@@ -377,56 +240,6 @@ fn sgd_body(float: Float, sizes: Sizes, tensor: bool) -> TokenStream {
         }
         #loss / #n
     }
-}
-
-/// Samples per block of the tensor tier: 32 in `f64`, 64 in `f32`, fewer when a
-/// block's arrays would exceed [`BLOCK_BYTES`] (they live on the stack).
-fn tensor_block(float: Float, per_sample_values: usize) -> usize {
-    let (bytes, mut block) = match float.0 {
-        crate::resolved::FloatType::F64 => (8, 32),
-        crate::resolved::FloatType::F32 => (4, 64),
-    };
-    while block > 1 && block * per_sample_values * bytes > BLOCK_BYTES {
-        block /= 2;
-    }
-    block
-}
-
-/// Stack budget of one block's arrays in the tensor tier.
-const BLOCK_BYTES: usize = 512 * 1024;
-
-/// Above this estimated block frame the batch methods loop over samples (see
-/// [`block_stack`]): well inside a 2 MiB thread stack (test threads, rayon workers).
-const BLOCK_STACK_LIMIT: usize = 1024 * 1024;
-
-/// The estimated stack of one block, optimised and in a debug build: the tensor
-/// tier's arrays (values a sample times the block) and the lane temporaries of the
-/// scalar code (`Lanes` of the block's width, 32 bytes in the scalar tier). A debug
-/// build keeps every temporary of every lane operation in a slot of its own: measured,
-/// a 2,154-instruction scalar-tier PINN block (69 KB estimated) overflowed a 2 MiB
-/// test thread, so lanes count 40× and arrays 4× there.
-fn block_stack(float: Float, sizes: Sizes, gradient: &Body<'_>, tensor: bool) -> (usize, usize) {
-    let (mut array_values, mut scalars) = (0, 0);
-    for instr in &gradient.instrs {
-        match instr {
-            Instr::Loop { op, .. } => array_values += op.values(),
-            _ => scalars += 1,
-        }
-    }
-    let (arrays, lanes) = if tensor {
-        let bytes = match float.0 {
-            crate::resolved::FloatType::F64 => 8,
-            crate::resolved::FloatType::F32 => 4,
-        };
-        let b = tensor_block(float, array_values + scalars + sizes.i + sizes.t);
-        (
-            b * (array_values + sizes.i + sizes.t) * bytes,
-            b * scalars * bytes,
-        )
-    } else {
-        (0, scalars * 32)
-    };
-    (arrays + lanes, 4 * arrays + 40 * lanes)
 }
 
 /// The body of the tensor tier's block function
@@ -490,34 +303,9 @@ pub fn tensor_body(
     let loss_value = block.operand(loss)?;
     // Inputs and targets as lanes only when scalar code reads them (a layer reads its
     // input rows in place).
-    let (mut reads_x, mut reads_y) = (false, false);
-    let scalar_reads = gradient
-        .instrs
-        .iter()
-        .flat_map(|instr| match instr {
-            Instr::Let { op, .. } => op.operands(),
-            Instr::Loop {
-                op: Loop::Pack(items),
-                ..
-            } => items.clone(),
-            Instr::Loop {
-                op: Loop::Map(map), ..
-            } => map
-                .args
-                .iter()
-                .filter_map(|a| match a {
-                    MapArg::Scalar(s) => Some(*s),
-                    MapArg::Array(_) => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        })
-        .chain(grads.iter().copied())
-        .chain([loss]);
-    for operand in scalar_reads {
-        reads_x |= matches!(operand, Operand::Input(_));
-        reads_y |= matches!(operand, Operand::Target(_));
-    }
+    let mut extra = grads.to_vec();
+    extra.push(loss);
+    let (reads_x, reads_y) = scalar_reads(&gradient.instrs, &extra);
     let x_lanes = reads_x.then(
         || quote!(let #x: [#lanes_ty; #ni] = ::symnn::lanes::transpose_padded(#block_inputs);),
     );
