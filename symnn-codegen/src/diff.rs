@@ -275,7 +275,7 @@ fn tensor_local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId,
             extended.extend([id, adj]);
             let mut result = Vec::new();
             for (j, &arg) in args.iter().enumerate() {
-                let d = g.kernel_derivative(kernel, j, out);
+                let d = kernel_derivative(g, kernel, j, out);
                 if g.as_const(d) == Some(0.0) {
                     continue;
                 }
@@ -300,6 +300,19 @@ fn tensor_local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId,
         // t̄ = Āᵀ
         TensorOp::Transpose(t) => vec![(t, g.transpose(adj))],
     }
+}
+
+/// `∂kernel/∂lane_j` of a map kernel, by the scalar reverse mode, with the kernel's own
+/// value written as lane `out` (so the derivative reads the stored output instead of
+/// recomputing it: `tanh' = 1 − y²`).
+fn kernel_derivative(g: &mut Graph, kernel: NodeId, j: usize, out: usize) -> NodeId {
+    let lane = g.lane(j);
+    let d = gradient(g, kernel, &[lane])[0];
+    let out = g.lane(out);
+    if matches!(g.node(kernel), Node::Lane(_) | Node::Const(_)) {
+        return d;
+    }
+    g.substitute(d, &|_, n| (n == kernel).then_some(out))
 }
 
 /// The chain-rule piece of one node: for each operand `c`, `adj * d(node)/dc`.
