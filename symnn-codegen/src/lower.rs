@@ -132,34 +132,6 @@ impl Lowered {
     pub fn num_targets(&self) -> usize {
         self.targets.iter().map(|s| s.shape.len()).sum()
     }
-    /// The parameter leaf nodes, in storage order; `None` for a parameter the scalar
-    /// code never reads (a group read only as a whole tensor): its scalar gradient is 0.
-    pub fn param_nodes(&self) -> Vec<Option<NodeId>> {
-        (0..self.num_params())
-            .map(|k| self.graph.find(Node::Param(leaf_index(k))))
-            .collect()
-    }
-    /// The parameter groups read as whole tensors: `(group index, leaf tensor node)`.
-    pub fn param_tensors(&self) -> Vec<(usize, NodeId)> {
-        self.graph
-            .iter()
-            .filter_map(|(id, _)| match &self.graph.tensor_node(id)?.op {
-                crate::tensor::TensorOp::Leaf {
-                    kind: LeafKind::Param,
-                    offset,
-                } => self
-                    .params
-                    .iter()
-                    .position(|s| {
-                        s.offset == *offset as usize
-                            && s.shape.len() == self.graph.shape_of(id).len()
-                    })
-                    .map(|group| (group, id)),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// The name of every parameter element in storage order.
     pub fn param_names(&self) -> Vec<String> {
         self.params
