@@ -229,7 +229,7 @@ fn powers(g: &mut Graph, node: Node) -> Option<NodeId> {
 /// `ln(1 - sigmoid(z)) = -softplus(z)`,
 /// `softplus(-z) = softplus(z) - z`, and `ln(if c { k } else { v })` =
 /// `if c { ln k } else { ln v }` for a constant `k` when `ln v` is one of the rewrites
-/// above (`bce`'s `ln(if t == 0 { 1 } else { σ(z) })`, see `lower::reduction_term`).
+/// above (`bce`'s `ln(if t == 0 { 1 } else { σ(z) })`, see `lower/builtins.rs`: `reduction_term`).
 fn stable_logs(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
         Node::Call(Func::Ln, a) => match g.node(a) {
