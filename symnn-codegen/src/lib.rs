@@ -66,6 +66,7 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     Ok((
         network,
         emit::Derived {
+            header: resolved.header,
             program,
             grads,
             group_grads,
@@ -79,6 +80,6 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
 }
 
 fn try_expand(input: TokenStream) -> syn::Result<TokenStream> {
-    let (network, derived) = derive(input)?;
-    Ok(emit::emit(&network, &derived))
+    let (_, derived) = derive(input)?;
+    Ok(emit::emit(&derived))
 }

@@ -119,6 +119,8 @@ pub struct SlotRef {
 /// A checked network.
 #[derive(Clone, Debug)]
 pub struct Program {
+    /// The generated struct's name, visibility and pass-through attributes.
+    pub header: StructHeader,
     /// The element type.
     pub float: FloatType,
     /// Input declarations in source order, offsets assigned.
@@ -146,6 +148,18 @@ pub struct Program {
     /// Operations at least this big become tensor nodes
     /// ([`crate::tensor::TENSOR_THRESHOLD`], or `#[symnn(tensor_threshold = N)]`).
     pub tensor_threshold: u64,
+}
+
+/// What the generated struct is called and carries from the user's declaration.
+#[derive(Clone, Debug)]
+pub struct StructHeader {
+    /// `Net` of `pub struct Net { ... }`.
+    pub name: syn::Ident,
+    /// Its visibility.
+    pub vis: syn::Visibility,
+    /// Its attributes, without the `#[symnn(...)]` options (doc comments, derives and
+    /// lints the user wrote pass through to the struct).
+    pub attrs: Vec<syn::Attribute>,
 }
 
 /// A `let` or `output` binding.

@@ -98,8 +98,8 @@ fn judge(source: &str) -> Result<Verdict, String> {
     };
     let has_tokens = !tokens.is_empty();
     match symnn_codegen::derive(tokens) {
-        Ok((network, derived)) => {
-            let code = symnn_codegen::emit::emit(&network, &derived);
+        Ok((_, derived)) => {
+            let code = symnn_codegen::emit::emit(&derived);
             syn::parse2::<syn::File>(code)
                 .map_err(|e| format!("the generated code is not Rust syntax: {e}"))?;
             Ok(Verdict::Accepted)

@@ -45,7 +45,7 @@ use proc_macro2::Span;
 use crate::ast::{FnDef, Loc, Network};
 use crate::resolved::{
     Binding, BindingId, Expr, ExprKind, FnId, Function, LoopVarId, Program, Slot, SlotKind,
-    SlotRef, Stmt,
+    SlotRef, Stmt, StructHeader,
 };
 use crate::shape::Shape;
 
@@ -57,7 +57,17 @@ pub fn check(network: &Network) -> syn::Result<Program> {
     let mut checker = Checker::new(network);
     let body = checker.body();
     let threshold = options::tensor_threshold(&network.attrs, &mut checker.errors);
-    checker.finish(body, threshold)
+    let header = StructHeader {
+        name: network.name.clone(),
+        vis: network.vis.clone(),
+        attrs: network
+            .attrs
+            .iter()
+            .filter(|a| !options::is_option(a))
+            .cloned()
+            .collect(),
+    };
+    checker.finish(header, body, threshold)
 }
 
 /// A shape, or `None` for the unknown shape of an erroneous expression (already reported).
@@ -355,7 +365,12 @@ impl<'a> Checker<'a> {
 
     /// Assembles the program, runs the data-flow rules on it, and returns it if no
     /// mistake was found.
-    fn finish(mut self, body: Vec<Stmt>, tensor_threshold: u64) -> syn::Result<Program> {
+    fn finish(
+        mut self,
+        header: StructHeader,
+        body: Vec<Stmt>,
+        tensor_threshold: u64,
+    ) -> syn::Result<Program> {
         let mut offset = 0usize;
         for slot in &mut self.params {
             slot.offset = offset;
@@ -375,6 +390,7 @@ impl<'a> Checker<'a> {
             })
             .collect();
         let program = Program {
+            header,
             float: self.float,
             inputs: self.inputs,
             targets: self.targets,

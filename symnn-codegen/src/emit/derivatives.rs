@@ -6,19 +6,21 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::instr::{Body, Method, ParamAccess, Returns};
+use super::build::{Body, ParamAccess};
+use super::ir::{Method, Returns};
+use super::render::Straight;
 use super::step::{self, GroupGrad, StepForm};
-use super::tokens::{argument, local, Float, Render};
+use super::tokens::{argument, local, Float};
 use crate::derivatives::DerivativeMethods;
 use crate::graph::{Graph, NodeId};
 use crate::lower::Lowered;
 
 /// The four methods (inherent) and their `Model` overrides.
-pub struct Emitted {
+struct Emitted {
     /// Items of the inherent `impl`.
-    pub inherent: TokenStream,
+    inherent: TokenStream,
     /// Items of `impl symnn::Model`.
-    pub model: TokenStream,
+    model: TokenStream,
 }
 
 /// The gradient-shaped body writing `grad += ∂root/∂θ` (split into scalars and
@@ -46,31 +48,103 @@ fn accumulating(
     step::accumulate_gradient(StepForm::GradientsThenWrites, &body, root, grads, &groups)
 }
 
+/// The inherent items (`HAS_DERIVATIVE_METHODS` and, without `diff` in the output or
+/// loss, the four methods) and the `Model` overrides.
+pub fn items(derived: &super::Derived, name: &syn::Ident) -> (TokenStream, TokenStream) {
+    match &derived.derivatives {
+        Some(d) => {
+            let Emitted { inherent, model } = methods(&derived.program, d, name);
+            (
+                quote!(
+                    /// Whether this network has the derivative methods (`input_jacobian`, `input_gradient`, `hvp`, `param_jacobian`): every network without `diff` in its output or loss does.
+                    pub const HAS_DERIVATIVE_METHODS: bool = true;
+                    #inherent
+                ),
+                model,
+            )
+        }
+        None => {
+            let note = "This network's output or loss contains `diff`, so it has no `input_jacobian`, `input_gradient`, `hvp` or `param_jacobian` (they would need one more derivative order); the `symnn::Model` slice forms fall back to finite differences.";
+            (
+                quote!(#[doc = #note] pub const HAS_DERIVATIVE_METHODS: bool = false;),
+                quote!(),
+            )
+        }
+    }
+}
+
+/// What the four methods read.
+#[derive(Clone, Copy)]
+struct Cx<'a> {
+    g: &'a Graph,
+    program: &'a Lowered,
+    derivatives: &'a DerivativeMethods,
+    name: &'a syn::Ident,
+    float: Float,
+    fty: &'a TokenStream,
+    render: Straight,
+    p: usize,
+    i: usize,
+    t: usize,
+    o: usize,
+}
+
+/// `name` when the body reads it, else `_`.
+fn used(yes: bool, ident: &syn::Ident) -> TokenStream {
+    if yes {
+        quote!(#ident)
+    } else {
+        quote!(_)
+    }
+}
+
 /// Emits the methods for a program without `diff` (one with `diff` leaves them out and
 /// the `Model` defaults apply).
-pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::Ident) -> Emitted {
-    let g = &program.graph;
-    let f = Float(program.float);
-    let fty = f.ty();
-    let render = Render::straight_line(f);
-    let (p, i, t, o) = (
-        program.num_params(),
-        program.num_inputs(),
-        program.num_targets(),
-        program.output.elems.len(),
+fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::Ident) -> Emitted {
+    let float = Float(program.float);
+    let fty = float.ty();
+    let cx = Cx {
+        g: &program.graph,
+        program,
+        derivatives,
+        name,
+        float,
+        fty: &fty,
+        render: Straight::new(float),
+        p: program.num_params(),
+        i: program.num_inputs(),
+        t: program.num_targets(),
+        o: program.output.elems.len(),
+    };
+    let (input_jacobian, input_gradient, hvp, param_jacobian) = (
+        input_jacobian(&cx),
+        input_gradient(&cx),
+        hvp(&cx),
+        param_jacobian(&cx),
     );
-    let (input, target, grad, v, jac, output) = (
-        argument("input"),
-        argument("target"),
-        argument("grad"),
-        argument("v"),
-        argument("jac"),
-        argument("output"),
-    );
-    let zero = f.literal(0.0);
-    let used = |yes: bool, ident: &syn::Ident| if yes { quote!(#ident) } else { quote!(_) };
+    Emitted {
+        inherent: quote! {
+            #input_jacobian
+            #input_gradient
+            #hvp
+            #param_jacobian
+        },
+        model: model_overrides(&cx),
+    }
+}
 
-    // input_jacobian: one body, the O×I derivatives as one flat array.
+/// `input_jacobian`: one body, the O×I derivatives as one flat array.
+fn input_jacobian(cx: &Cx<'_>) -> TokenStream {
+    let Cx {
+        g,
+        derivatives,
+        fty,
+        render,
+        i,
+        o,
+        ..
+    } = *cx;
+    let input = argument("input");
     let body = Body::new(g, &derivatives.input_jacobian, ParamAccess::Shared);
     let operands = derivatives
         .input_jacobian
@@ -94,7 +168,22 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
         }
     };
 
-    // input_gradient
+    input_jacobian
+}
+
+/// `input_gradient`: the loss and `∂L/∂input`.
+fn input_gradient(cx: &Cx<'_>) -> TokenStream {
+    let Cx {
+        g,
+        program,
+        derivatives,
+        fty,
+        render,
+        i,
+        t,
+        ..
+    } = *cx;
+    let (input, target) = (argument("input"), argument("target"));
     let body = Body::new(
         g,
         &std::iter::once(program.loss)
@@ -122,7 +211,29 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
         }
     };
 
-    // hvp: `v` is read as inputs I..I+P of one combined array.
+    input_gradient
+}
+
+/// `hvp`: `v` is read as inputs I..I+P of one combined array.
+fn hvp(cx: &Cx<'_>) -> TokenStream {
+    let Cx {
+        g,
+        program,
+        derivatives,
+        fty,
+        render,
+        p,
+        i,
+        t,
+        ..
+    } = *cx;
+    let (input, target, grad, v) = (
+        argument("input"),
+        argument("target"),
+        argument("grad"),
+        argument("v"),
+    );
+    let zero = cx.float.literal(0.0);
     let method = accumulating(g, program, program.loss, &derivatives.hvp);
     let uses = method.uses();
     let hvp_body = render.method(&method);
@@ -154,7 +265,29 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
         }
     };
 
-    // param_jacobian: one accumulating row method per output.
+    hvp
+}
+
+/// `param_jacobian`: one accumulating row method per output.
+fn param_jacobian(cx: &Cx<'_>) -> TokenStream {
+    let Cx {
+        g,
+        program,
+        derivatives,
+        fty,
+        render,
+        p,
+        i,
+        o,
+        ..
+    } = *cx;
+    let (input, grad, jac, output) = (
+        argument("input"),
+        argument("grad"),
+        argument("jac"),
+        argument("output"),
+    );
+    let zero = cx.float.literal(0.0);
     let mut rows = Vec::new();
     let mut calls = Vec::new();
     for (k, (split, &out)) in derivatives
@@ -197,7 +330,25 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
         }
     };
 
-    let model = quote! {
+    param_jacobian
+}
+
+/// The `Model` slice forms, forwarding to the inherent methods.
+fn model_overrides(cx: &Cx<'_>) -> TokenStream {
+    let Cx {
+        name, fty, i, o, ..
+    } = *cx;
+    let ri = Literal::usize_unsuffixed(i);
+    let (flat, row, col) = (local("flat"), local("row"), local("col"));
+    let (input, target, grad, v, jac, output) = (
+        argument("input"),
+        argument("target"),
+        argument("grad"),
+        argument("v"),
+        argument("jac"),
+        argument("output"),
+    );
+    quote! {
         fn input_jacobian_slice(&self, #input: &[#fty], #jac: &mut [#fty]) {
             let #flat = #name::input_jacobian(self, ::symnn::__private::array(#input, "input"));
             let #jac: &mut [#fty; #i * #o] = ::symnn::__private::array_mut(#jac, "jac");
@@ -231,14 +382,5 @@ pub fn methods(program: &Lowered, derivatives: &DerivativeMethods, name: &syn::I
             );
             ::symnn::__private::array_mut::<#fty, #o>(#output, "output").copy_from_slice(&#flat);
         }
-    };
-    Emitted {
-        inherent: quote! {
-            #input_jacobian
-            #input_gradient
-            #hvp
-            #param_jacobian
-        },
-        model,
     }
 }

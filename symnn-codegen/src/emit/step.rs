@@ -4,8 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::instr::{Body, Instr, Method, Op, Operand, ParamAccess, Returns, Temp, LET_LIMIT};
-use super::loops::{fuse, GroupValue, GroupWrite, WriteMode};
+use super::build::{Body, ParamAccess, LET_LIMIT};
+use super::fuse::fuse;
+use super::ir::{GroupValue, GroupWrite, Instr, Method, Op, Operand, Returns, Temp, WriteMode};
 use crate::graph::{Graph, NodeId};
 use crate::tensor::TensorOp;
 

@@ -1,29 +1,26 @@
-//! The instruction list of a method body: flat data, one statement per entry (in the
-//! spirit of cranelift's and ISLE's instructions), built from a schedule here, rewritten
-//! by [`super::step`], and turned into tokens only by [`super::tokens`].
+//! The emitter's one IR: the instruction list of a method body, flat data with one
+//! statement per entry (in the spirit of cranelift's and ISLE's instructions).
+//!
+//! Scalar statements ([`Instr`], [`Op`] over [`Operand`]s) and the tensor tier's loops
+//! ([`Loop`], [`GroupWrite`]: one per tensor node or parameter-group write) live in one
+//! type, built from a schedule by [`super::build`], rewritten by pure IR → IR functions
+//! ([`super::step`], [`super::fuse`], and the block lifting of [`super::batch`]), and
+//! turned into tokens only by [`super::render`], once per target.
 //!
 //! Every variant's meaning is its formula. Temporaries are single-assignment: each
 //! [`Temp`] is the `dst` of at most one [`Instr::Let`], before any instruction reads it.
 
 use std::hash::{Hash, Hasher};
 
-use super::loops::{Array, GroupWrite, Loop, MapArg, MapLoop};
-use crate::graph::{Func, Graph, Node, NodeId};
-use crate::schedule::schedule;
-use crate::tensor::{rows_cols, TensorOp};
-
-/// Bodies longer than this keep their temporaries in one array instead of one `let`
-/// each: every `let` opens a nested debug-info scope, and a few thousand nested scopes
-/// overflow LLVM's stack in debug builds (seen with a 2-32-32-1 net). Small bodies keep
-/// plain `let`s, which LLVM optimises best.
-pub const LET_LIMIT: usize = 1000;
+use crate::graph::Func;
+use crate::tensor::LeafKind;
 
 /// A value computed by one instruction and read by later ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Temp {
     /// `__tN`: the value of graph node `N`, bound by a `let` of its own.
     Node(u32),
-    /// `__t[N]`: slot `N` of the temporaries array (bodies above [`LET_LIMIT`]).
+    /// `__t[N]`: slot `N` of the temporaries array (bodies above [`super::build::LET_LIMIT`]).
     Slot(u32),
     /// `__lrN`: the `N`th `lr * x` of a fused SGD step (see [`super::step::scale_by_lr`]).
     Step(u32),
@@ -185,7 +182,7 @@ impl Op {
 pub enum Instr {
     /// `__params = &self.params` (first in a body that reads [`Operand::Param`]).
     BindParams,
-    /// `__t = [0; len]`: the temporaries array of a body above [`LET_LIMIT`].
+    /// `__t = [0; len]`: the temporaries array of a body above [`super::build::LET_LIMIT`].
     TempArray {
         /// Number of slots.
         len: usize,
@@ -233,7 +230,7 @@ pub enum Instr {
     UpdateAll,
     /// `grad[k] += __grad[k]` for every `k` (one loop).
     AddGradAll,
-    /// `__TN = ...`: the array of tensor node `N` (see [`super::loops`]).
+    /// `__TN = ...`: the array of tensor node `N` (see [`Loop`]).
     Loop {
         /// The tensor node (its array `__TN`).
         dst: u32,
@@ -272,7 +269,7 @@ impl Instr {
             Instr::WriteGroup(w) => {
                 let mut ranges = Vec::new();
                 for (a, len) in w.arrays().into_iter().zip([w.rows, w.cols]) {
-                    let len = if matches!(w.value, super::loops::GroupValue::Array(_)) {
+                    let len = if matches!(w.value, GroupValue::Array(_)) {
                         w.rows * w.cols
                     } else {
                         len
@@ -288,7 +285,7 @@ impl Instr {
     /// The parameter range `[start, end)` it overwrites, if any (scalar or group).
     pub fn param_write_range(&self) -> Option<(usize, usize)> {
         match self {
-            Instr::WriteGroup(w) if w.mode == super::loops::WriteMode::Sgd => {
+            Instr::WriteGroup(w) if w.mode == WriteMode::Sgd => {
                 Some((w.offset, w.offset + w.rows * w.cols))
             }
             Instr::Loop { op, .. } => op.param_write(),
@@ -312,7 +309,7 @@ impl Instr {
             Instr::Loop { op, .. } => op.reads(),
             Instr::WriteGroup(w) => {
                 let mut reads: Vec<Operand> = w.arrays().iter().map(|a| a.marker()).collect();
-                if w.mode == super::loops::WriteMode::Sgd {
+                if w.mode == WriteMode::Sgd {
                     reads.push(Operand::Lr);
                 }
                 reads
@@ -421,13 +418,13 @@ impl Method {
             match instr {
                 Instr::CallGradient => (uses.input, uses.target) = (true, true),
                 Instr::AddGrad { .. } | Instr::AddGradAll => uses.grad = true,
-                Instr::WriteGroup(w) if w.mode == super::loops::WriteMode::Accumulate => {
+                Instr::WriteGroup(w) if w.mode == WriteMode::Accumulate => {
                     uses.grad = true;
                 }
                 Instr::Loop {
                     op:
                         Loop::MatVecTWrite {
-                            mode: super::loops::WriteMode::Accumulate,
+                            mode: WriteMode::Accumulate,
                             ..
                         },
                     ..
@@ -439,270 +436,336 @@ impl Method {
     }
 }
 
-/// How a body reads parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParamAccess {
-    /// Through `__params` ([`Operand::Param`]).
-    Shared,
-    /// As `self.params[k]` ([`Operand::ParamViaSelf`]), for a body that writes them.
-    ViaSelf,
+/// An array read by a loop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Array {
+    /// `__T<n>`: the local array of tensor node `n`.
+    Temp(u32),
+    /// A declared group read in place.
+    Leaf {
+        /// `input`, `target` or the parameters.
+        kind: LeafKind,
+        /// The first element.
+        offset: usize,
+        /// Parameters read as `self.params` (a body that also writes them) rather
+        /// than through `__params`.
+        via_self: bool,
+    },
 }
 
-/// The instructions computing some graph nodes: one [`Instr::Let`] per scheduled node,
-/// in schedule order, and every node's [`Operand`] for the instructions that follow.
-pub struct Body<'g> {
-    graph: &'g Graph,
-    params: ParamAccess,
-    /// In array mode, each scheduled node's slot in `__t`, by node index.
-    slots: Option<Vec<u32>>,
-    /// The scheduled nodes (for operation counts).
-    pub schedule: Vec<NodeId>,
-    /// The statements ([`Instr::TempArray`] first in array mode, then one
-    /// [`Instr::Let`] per scheduled node).
-    pub instrs: Vec<Instr>,
-}
-
-impl<'g> Body<'g> {
-    /// The body computing `roots`.
-    pub fn new(graph: &'g Graph, roots: &[NodeId], params: ParamAccess) -> Self {
-        let schedule = schedule(graph, roots);
-        let slots = (schedule.len() > LET_LIMIT).then(|| {
-            let mut slots = vec![u32::MAX; graph.len()];
-            for (i, id) in schedule.iter().enumerate() {
-                slots[id.index()] = u32::try_from(i).expect("fewer than 2^32 instructions");
-            }
-            slots
-        });
-        let mut body = Body {
-            graph,
-            params,
-            slots,
-            schedule: Vec::new(),
-            instrs: Vec::with_capacity(schedule.len() + 1),
-        };
-        if body.slots.is_some() {
-            body.instrs.push(Instr::TempArray {
-                len: schedule.len(),
-            });
-        }
-        for &id in &schedule {
-            if graph.is_tensor(id) {
-                if let Some(op) = body.tensor_loop(id) {
-                    let dst = u32::try_from(id.index()).expect("fewer than 2^32 nodes");
-                    body.instrs.push(Instr::Loop { dst, op });
-                }
-                continue;
-            }
-            let Some(op) = body.op(graph.node(id)) else {
-                continue;
-            };
-            let Operand::Temp(dst) = body.operand(id) else {
-                unreachable!("a scheduled node is a temporary")
-            };
-            body.instrs.push(Instr::Let { dst, op });
-        }
-        body.schedule = schedule;
-        body
-    }
-
-    /// Number of scheduled nodes.
-    pub fn len(&self) -> usize {
-        self.schedule.len()
-    }
-
-    /// A node as an operand: a temporary, or a leaf read inline.
-    pub fn operand(&self, id: NodeId) -> Operand {
-        match self.graph.node(id) {
-            Node::Const(bits) => Operand::Const(f64::from_bits(bits)),
-            Node::Input(k) => Operand::Input(k as usize),
-            Node::Target(k) => Operand::Target(k as usize),
-            Node::Param(k) => match self.params {
-                ParamAccess::Shared => Operand::Param(k as usize),
-                ParamAccess::ViaSelf => Operand::ParamViaSelf(k as usize),
-            },
-            Node::StopGradient(a) => self.operand(a),
-            Node::Lane(j) => Operand::Lane(j),
-            _ => Operand::Temp(match &self.slots {
-                Some(slots) => Temp::Slot(slots[id.index()]),
-                None => Temp::Node(u32::try_from(id.index()).expect("fewer than 2^32 nodes")),
-            }),
-        }
-    }
-
-    /// The operation of a non-leaf node; `None` for leaves and aliases, which are
-    /// operands, never scheduled.
-    fn op(&self, node: Node) -> Option<Op> {
-        let o = |id| self.operand(id);
-        Some(match node {
-            Node::Neg(a) => Op::Neg(o(a)),
-            Node::Add(a, b) => Op::Add(o(a), o(b)),
-            Node::Sub(a, b) => Op::Sub(o(a), o(b)),
-            Node::Mul(a, b) => Op::Mul(o(a), o(b)),
-            Node::Div(a, b) => Op::Div(o(a), o(b)),
-            Node::Call(f, a) => Op::Call(f, o(a)),
-            Node::Powi(a, n) => Op::Powi(o(a), n),
-            Node::Pow(a, b) => Op::Pow(o(a), o(b)),
-            Node::Max(a, b) => Op::Max(o(a), o(b)),
-            Node::Min(a, b) => Op::Min(o(a), o(b)),
-            Node::IfGt(a, b, t, e) => Op::IfGt(o(a), o(b), o(t), o(e)),
-            Node::IfGe(a, b, t, e) => Op::IfGe(o(a), o(b), o(t), o(e)),
-            Node::Elem(t, k) => {
-                Op::Elem(u32::try_from(t.index()).expect("fewer than 2^32 nodes"), k)
-            }
-            Node::IfEq(a, b, t, e) => Op::IfEq(o(a), o(b), o(t), o(e)),
-            Node::Const(_)
-            | Node::Input(_)
-            | Node::Target(_)
-            | Node::Param(_)
-            | Node::Lane(_)
-            | Node::Tensor(_)
-            | Node::StopGradient(_) => return None,
-        })
-    }
-
-    /// A tensor node as an array operand: a declared group in place, or its local.
-    pub fn array(&self, id: NodeId) -> Array {
-        match self.graph.tensor_node(id).map(|t| &t.op) {
-            Some(&TensorOp::Leaf { kind, offset }) => Array::Leaf {
+impl Array {
+    /// An operand standing for this array in [`Instr::reads`]: the temporary, or the
+    /// group's first element (so signatures and borrows see the use).
+    pub fn marker(self) -> Operand {
+        match self {
+            Array::Temp(n) => Operand::Temp(Temp::Tensor(n)),
+            Array::Leaf {
                 kind,
-                offset: offset as usize,
-                via_self: self.params == ParamAccess::ViaSelf,
+                offset,
+                via_self,
+            } => match kind {
+                LeafKind::Input => Operand::Input(offset),
+                LeafKind::Target => Operand::Target(offset),
+                LeafKind::Param if via_self => Operand::ParamViaSelf(offset),
+                LeafKind::Param => Operand::Param(offset),
             },
-            _ => Array::Temp(u32::try_from(id.index()).expect("fewer than 2^32 nodes")),
         }
     }
 
-    /// The loop computing a tensor node; `None` for a declared group (read in place).
-    fn tensor_loop(&self, id: NodeId) -> Option<Loop> {
-        let g = self.graph;
-        let def = g.tensor_node(id)?;
-        let a = |n: NodeId| self.array(n);
-        Some(match &def.op {
-            TensorOp::Leaf { .. } => return None,
-            TensorOp::Pack(items) => Loop::Pack(items.iter().map(|&s| self.operand(s)).collect()),
-            &TensorOp::MatMul { a: x, b: y, ta, tb } => {
-                let (xs, ys) = (g.shape_of(x), g.shape_of(y));
-                let ((xr, xc), (yr, yc)) = (rows_cols(xs), rows_cols(ys));
-                let y_vector = matches!(ys, crate::shape::Shape::Vector(_));
-                let x_vector = matches!(xs, crate::shape::Shape::Vector(_));
-                match (ta, tb) {
-                    (false, false) if y_vector && !x_vector => Loop::MatVec {
-                        w: a(x),
-                        x: a(y),
-                        rows: xr,
-                        cols: xc,
-                    },
-                    (true, false) if y_vector && !x_vector => Loop::MatVecT {
-                        w: a(x),
-                        d: a(y),
-                        rows: xr,
-                        cols: xc,
-                    },
-                    (false, true) if x_vector && y_vector => Loop::Outer {
-                        a: a(x),
-                        b: a(y),
-                        rows: xr,
-                        cols: yr,
-                    },
-                    _ => {
-                        let (m, k) = if ta { (xc, xr) } else { (xr, xc) };
-                        let p = if tb { yr } else { yc };
-                        Loop::MatMul {
-                            a: a(x),
-                            b: a(y),
-                            ta,
-                            tb,
-                            m,
-                            k,
-                            p,
-                        }
-                    }
-                }
-            }
-            TensorOp::Map { kernel, args } => {
-                Loop::Map(self.map_loop(def.shape.len(), *kernel, args))
-            }
-            &TensorOp::Sum(t) => Loop::Sum(a(t), g.shape_of(t).len()),
-            &TensorOp::Transpose(t) => {
-                let (r, c) = rows_cols(g.shape_of(t));
-                Loop::Transpose(a(t), r, c)
-            }
-        })
-    }
-
-    fn map_loop(&self, len: usize, kernel: NodeId, args: &[NodeId]) -> MapLoop {
-        let body = Body::new(self.graph, &[kernel], self.params);
-        let args = args
-            .iter()
-            .map(|&arg| {
-                if self.graph.is_tensor(arg) {
-                    MapArg::Array(self.array(arg))
-                } else {
-                    MapArg::Scalar(self.operand(arg))
-                }
-            })
-            .collect();
-        MapLoop {
-            len,
-            args,
-            result: body.operand(kernel),
-            body: body.instrs,
+    /// The parameter elements this array reads in place, if it is a parameter group
+    /// of `len` elements.
+    pub fn param_range(self, len: usize) -> Option<(usize, usize)> {
+        match self {
+            Array::Leaf {
+                kind: LeafKind::Param,
+                offset,
+                ..
+            } => Some((offset, offset + len)),
+            _ => None,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A map argument: an array, or a scalar that broadcasts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapArg {
+    /// Element `i` of an array.
+    Array(Array),
+    /// The same scalar for every element.
+    Scalar(Operand),
+}
 
-    #[test]
-    fn a_body_is_one_let_per_scheduled_node_with_leaves_inline() {
-        let mut g = Graph::new();
-        let (w, x) = (g.insert(Node::Param(0)), g.insert(Node::Input(0)));
-        let wx = g.insert(Node::Mul(w, x));
-        let y = g.insert(Node::Call(Func::Tanh, wx));
-        let body = Body::new(&g, &[y], ParamAccess::Shared);
-        let (Operand::Temp(t_wx), Operand::Temp(t_y)) = (body.operand(wx), body.operand(y)) else {
-            panic!("computed nodes are temporaries");
-        };
-        let op = |id| match g.node(id) {
-            Node::Mul(a, b) => Op::Mul(body.operand(a), body.operand(b)),
-            _ => unreachable!(),
-        };
-        assert_eq!(
-            body.instrs,
-            vec![
-                Instr::Let {
-                    dst: t_wx,
-                    op: op(wx)
-                },
-                Instr::Let {
-                    dst: t_y,
-                    op: Op::Call(Func::Tanh, Operand::Temp(t_wx))
-                },
-            ]
-        );
-        let via_self = Body::new(&g, &[y], ParamAccess::ViaSelf);
-        assert_eq!(via_self.operand(w), Operand::ParamViaSelf(0));
+/// `out[i] = kernel(args[0][i], args[1][i], ...)` for `i < len`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapLoop {
+    /// Number of elements.
+    pub len: usize,
+    /// One per lane.
+    pub args: Vec<MapArg>,
+    /// The kernel's statements (reading [`Operand::Lane`]s).
+    pub body: Vec<Instr>,
+    /// The kernel's value.
+    pub result: Operand,
+}
+
+/// The operation of one tensor node, as emitted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loop {
+    /// `[a, b, ...]`
+    Pack(Vec<Operand>),
+    /// `W·x` for `W` of `rows × cols`.
+    MatVec {
+        /// The matrix.
+        w: Array,
+        /// The vector.
+        x: Array,
+        /// Rows of `W`.
+        rows: usize,
+        /// Columns of `W`.
+        cols: usize,
+    },
+    /// `W·x` (stored in the destination) and the map consuming it (stored in
+    /// `map_dst`), in one pass: lane `z_lane` of the map is the row's sum.
+    MatVecMap {
+        /// The matrix.
+        w: Array,
+        /// The vector.
+        x: Array,
+        /// Rows of `W`.
+        rows: usize,
+        /// Columns of `W`.
+        cols: usize,
+        /// The map.
+        map: MapLoop,
+        /// Its lane reading the product.
+        z_lane: usize,
+        /// Its tensor node.
+        map_dst: u32,
+    },
+    /// `Wᵀ·d` for `W` of `rows × cols`.
+    MatVecT {
+        /// The matrix.
+        w: Array,
+        /// The vector (`rows` long).
+        d: Array,
+        /// Rows of `W`.
+        rows: usize,
+        /// Columns of `W`.
+        cols: usize,
+    },
+    /// `Wᵀ·d` and the write of the gradient `d·hᵀ` of the parameter group `W` (at
+    /// `offset`) in one pass over `W`.
+    MatVecTWrite {
+        /// The group's first parameter.
+        offset: usize,
+        /// The layer's adjoint (`rows` long).
+        d: Array,
+        /// The layer's input (`cols` long).
+        h: Array,
+        /// Rows of `W`.
+        rows: usize,
+        /// Columns of `W`.
+        cols: usize,
+        /// An SGD step or a gradient accumulation.
+        mode: WriteMode,
+    },
+    /// `a·bᵀ`, materialised.
+    Outer {
+        /// `rows` long.
+        a: Array,
+        /// `cols` long.
+        b: Array,
+        /// Length of `a`.
+        rows: usize,
+        /// Length of `b`.
+        cols: usize,
+    },
+    /// `op(a)·op(b)`, the general product (`m × k` times `k × p`).
+    MatMul {
+        /// Left factor.
+        a: Array,
+        /// Right factor.
+        b: Array,
+        /// Transpose `a`.
+        ta: bool,
+        /// Transpose `b`.
+        tb: bool,
+        /// Rows of the result.
+        m: usize,
+        /// Inner dimension.
+        k: usize,
+        /// Columns of the result.
+        p: usize,
+    },
+    /// An elementwise map.
+    Map(MapLoop),
+    /// `[Σ_i v[i]]` over `len` elements.
+    Sum(Array, usize),
+    /// `mᵀ` for `m` of `rows × cols`.
+    Transpose(Array, usize, usize),
+}
+
+/// How a gradient is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `params -= lr · g` (`sgd_step`).
+    Sgd,
+    /// `grad += g` (`accumulate_gradient`).
+    Accumulate,
+}
+
+/// The gradient of a parameter group computed as a whole.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GroupValue {
+    /// An array of the group's size.
+    Array(Array),
+    /// `a·bᵀ` (a weight: its layer's adjoint times its input), never materialised.
+    Outer(Array, Array),
+}
+
+/// A parameter group's gradient written as a whole.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GroupWrite {
+    /// The group's first parameter.
+    pub offset: usize,
+    /// Rows (the length of the outer product's left factor; 1 for an array).
+    pub rows: usize,
+    /// Columns (the group's length for an array).
+    pub cols: usize,
+    /// The gradient.
+    pub value: GroupValue,
+    /// SGD step or accumulation.
+    pub mode: WriteMode,
+}
+
+impl GroupWrite {
+    /// The arrays it reads.
+    pub fn arrays(&self) -> Vec<Array> {
+        match self.value {
+            GroupValue::Array(a) => vec![a],
+            GroupValue::Outer(a, b) => vec![a, b],
+        }
     }
 
-    #[test]
-    fn methods_bind_params_only_when_they_read_them() {
-        let read = Instr::Let {
-            dst: Temp::Node(0),
-            op: Op::Neg(Operand::Param(3)),
-        };
-        let method = Method::new(vec![read.clone()], Returns::Value(Operand::Input(1)));
-        assert_eq!(method.instrs, vec![Instr::BindParams, read]);
-        let uses = method.uses();
-        assert!(uses.params && uses.input && !uses.target && !uses.lr && !uses.grad);
-
-        let call = Method::new(
-            vec![Instr::CallGradient, Instr::UpdateAll],
-            Returns::Value(Operand::Temp(Temp::Loss)),
-        );
-        assert_eq!(call.instrs.len(), 2);
-        let uses = call.uses();
-        assert!(uses.input && uses.target && uses.lr && !uses.params && !uses.grad);
+    /// Whether it reads a parameter group in place (then an SGD step cannot borrow
+    /// the parameters mutably while it runs).
+    pub fn reads_params(&self) -> bool {
+        self.arrays().iter().any(|a| a.param_range(1).is_some())
     }
+}
+
+impl Loop {
+    /// Values per sample of the arrays it defines (for stack estimates).
+    pub fn values(&self) -> usize {
+        match self {
+            Loop::Pack(items) => items.len(),
+            Loop::MatVec { rows, .. } => *rows,
+            Loop::MatVecMap { rows, .. } => 2 * rows,
+            Loop::MatVecT { cols, .. } | Loop::MatVecTWrite { cols, .. } => *cols,
+            Loop::Outer { rows, cols, .. } | Loop::Transpose(_, rows, cols) => rows * cols,
+            Loop::MatMul { m, p, .. } => m * p,
+            Loop::Map(map) => map.len,
+            Loop::Sum(..) => 1,
+        }
+    }
+
+    /// The arrays and scalars it reads, as operands (see [`Array::marker`]).
+    pub fn reads(&self) -> Vec<Operand> {
+        let arrays = |list: &[Array]| list.iter().map(|a| a.marker()).collect::<Vec<_>>();
+        match self {
+            Loop::Pack(items) => items.clone(),
+            Loop::MatVec { w, x, .. } => arrays(&[*w, *x]),
+            Loop::MatVecMap { w, x, map, .. } => {
+                let mut reads = arrays(&[*w, *x]);
+                reads.extend(map_reads(map));
+                reads
+            }
+            Loop::MatVecT { w, d, .. } => arrays(&[*w, *d]),
+            Loop::MatVecTWrite {
+                offset, d, h, mode, ..
+            } => {
+                let mut reads = arrays(&[*d, *h]);
+                reads.push(match mode {
+                    WriteMode::Sgd => Operand::Lr,
+                    WriteMode::Accumulate => Operand::Param(*offset),
+                });
+                reads
+            }
+            Loop::Outer { a, b, .. } | Loop::MatMul { a, b, .. } => arrays(&[*a, *b]),
+            Loop::Map(map) => map_reads(map),
+            Loop::Sum(v, _) | Loop::Transpose(v, ..) => arrays(&[*v]),
+        }
+    }
+
+    /// The parameter ranges it reads in place.
+    pub fn param_reads(&self) -> Vec<(usize, usize)> {
+        let mut ranges = Vec::new();
+        let mut add = |a: &Array, len: usize| ranges.extend(a.param_range(len));
+        match self {
+            Loop::MatVec { w, x, rows, cols }
+            | Loop::MatVecMap {
+                w, x, rows, cols, ..
+            } => {
+                add(w, rows * cols);
+                add(x, *cols);
+            }
+            Loop::MatVecT { w, d, rows, cols } => {
+                add(w, rows * cols);
+                add(d, *rows);
+            }
+            Loop::MatVecTWrite {
+                offset,
+                rows,
+                cols,
+                h,
+                ..
+            } => {
+                ranges.push((*offset, offset + rows * cols));
+                ranges.extend(h.param_range(*cols));
+            }
+            Loop::Outer { a, b, rows, cols } => {
+                add(a, *rows);
+                add(b, *cols);
+            }
+            Loop::MatMul { a, b, m, k, p, .. } => {
+                add(a, m * k);
+                add(b, k * p);
+            }
+            Loop::Sum(v, len) => add(v, *len),
+            Loop::Transpose(v, r, c) => add(v, r * c),
+            Loop::Pack(_) | Loop::Map(_) => {}
+        }
+        if let Loop::Map(map) | Loop::MatVecMap { map, .. } = self {
+            for arg in &map.args {
+                if let MapArg::Array(a) = arg {
+                    ranges.extend(a.param_range(map.len));
+                }
+            }
+        }
+        ranges
+    }
+
+    /// The parameter range it overwrites (a fused SGD step).
+    pub fn param_write(&self) -> Option<(usize, usize)> {
+        match self {
+            Loop::MatVecTWrite {
+                offset,
+                rows,
+                cols,
+                mode: WriteMode::Sgd,
+                ..
+            } => Some((*offset, offset + rows * cols)),
+            _ => None,
+        }
+    }
+}
+
+fn map_reads(map: &MapLoop) -> Vec<Operand> {
+    map.args
+        .iter()
+        .map(|arg| match arg {
+            MapArg::Array(a) => a.marker(),
+            MapArg::Scalar(s) => *s,
+        })
+        .collect()
 }
