@@ -3,7 +3,7 @@
 //! gradient with [`crate::diff`]'s reverse mode. (A stage between `diff` and `emit`:
 //! it reads the lowered program, so it is not part of `diff`, which `lower` uses.)
 
-use crate::diff::{param_gradient, wrt_leaves, ParamSplit};
+use crate::diff::{param_gradient, wrt_leaves, LossGradient, ParamSplit};
 use crate::graph::{Graph, Node, NodeId};
 use crate::tensor::TensorOp;
 
@@ -22,7 +22,9 @@ pub struct DerivativeMethods {
 }
 
 /// Builds the derivative methods' nodes in the program's graph, from the loss
-/// gradient (`grads`, `group_grads`) and the parameter leaves (`params`, `groups`).
+/// gradient and the parameter leaves it was taken with respect to; `None` for a program
+/// whose output or loss contains `diff`/`laplacian` (that would need one more
+/// derivative order, and SPEC §5.3 allows leaving the methods out).
 ///
 /// `hvp` is reverse-over-reverse on the same graph: the gradient of `s = ∇L · v` (v a
 /// new leaf vector) is `H·v`, exact and symmetric, simplified and CSE'd with the
@@ -30,12 +32,18 @@ pub struct DerivativeMethods {
 /// materialised.
 pub fn derivative_methods(
     program: &mut crate::lower::Lowered,
-    grads: &[NodeId],
-    group_grads: &[(usize, NodeId)],
-    params: &[Option<NodeId>],
-    groups: &[(usize, NodeId)],
-) -> DerivativeMethods {
+    gradient: &LossGradient,
+) -> Option<DerivativeMethods> {
     use crate::tensor::LeafKind;
+    if program.has_diff {
+        return None;
+    }
+    let LossGradient {
+        grads,
+        group_grads,
+        params,
+        groups,
+    } = gradient;
     let (num_inputs, loss) = (program.num_inputs(), program.loss);
     let slots: Vec<(usize, crate::shape::Shape)> =
         program.params.iter().map(|s| (s.offset, s.shape)).collect();
@@ -101,10 +109,10 @@ pub fn derivative_methods(
         .iter()
         .map(|&o| param_gradient(g, o, params, groups))
         .collect();
-    DerivativeMethods {
+    Some(DerivativeMethods {
         input_jacobian,
         input_gradient,
         hvp,
         param_jacobian,
-    }
+    })
 }

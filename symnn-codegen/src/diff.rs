@@ -1,5 +1,9 @@
 //! Reverse-mode differentiation on the DAG.
 //!
+//! The stage's entry is [`loss_gradient`] (the loss gradient the emitter writes);
+//! [`gradient`] and [`wrt_leaves`] are the reverse mode itself, which `lower` also uses
+//! for `diff`/`laplacian` in a program and `derivatives` for the derivative methods.
+//!
 //! Like micrograd's `backward()`, but every adjoint is itself a node of the same graph:
 //! one adjoint per node, accumulated while walking the nodes in reverse id order
 //! (children always have smaller ids, so that is a reverse topological order). Each
@@ -14,8 +18,59 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::graph::{Func, Graph, Node, NodeId};
+use crate::graph::{Func, Graph, LeafKind, Node, NodeId};
+use crate::resolved::Slot;
 use crate::tensor::TensorOp;
+
+/// The loss gradient of a lowered program, split as the emitter writes it, with the
+/// parameter leaves it was taken with respect to (the derivative methods differentiate
+/// again with respect to the same leaves).
+#[derive(Debug)]
+pub struct LossGradient {
+    /// `∂L/∂params[k]` for every parameter in storage order (its scalar part: 0 for
+    /// the parameters of a group read as a whole tensor, unless also read one by one).
+    pub grads: Vec<NodeId>,
+    /// `(group index, tensor adjoint)` for the parameter groups read as whole tensors
+    /// (groups whose adjoint is 0 left out).
+    pub group_grads: Vec<(usize, NodeId)>,
+    /// The parameter leaf nodes in storage order; `None` for a parameter the scalar
+    /// code never reads (a group read only as a whole tensor).
+    pub params: Vec<Option<NodeId>>,
+    /// The parameter groups read as whole tensors: `(group index, leaf tensor node)`.
+    pub groups: Vec<(usize, NodeId)>,
+}
+
+/// Stage 4, differentiate: `∂loss/∂θ` of a lowered program (its graph `g`, its `loss`
+/// node and its parameter groups `params` in layout order), built in the same graph.
+pub fn loss_gradient(g: &mut Graph, loss: NodeId, params: &[Slot]) -> LossGradient {
+    let num_params = params.iter().map(|s| s.shape.len()).sum();
+    let leaves: Vec<Option<NodeId>> = (0..num_params)
+        .map(|k| {
+            let k = u32::try_from(k).expect("the check stage bounds every array's size");
+            g.find(Node::Param(k))
+        })
+        .collect();
+    let groups: Vec<(usize, NodeId)> = g
+        .iter()
+        .filter_map(|(id, _)| match &g.tensor_node(id)?.op {
+            TensorOp::Leaf {
+                kind: LeafKind::Param,
+                offset,
+            } => params
+                .iter()
+                .position(|s| s.offset == *offset as usize && s.shape.len() == g.shape_of(id).len())
+                .map(|group| (group, id)),
+            _ => None,
+        })
+        .collect();
+    let (grads, group_grads) = param_gradient(g, loss, &leaves, &groups);
+    LossGradient {
+        grads,
+        group_grads,
+        params: leaves,
+        groups,
+    }
+}
 
 /// `d output / d wrt[k]` for every `k`, as nodes of `g` (a constant 0 where `output`
 /// does not depend on `wrt[k]`). A `wrt` that is a tensor node (a parameter group read
@@ -123,7 +178,6 @@ pub fn param_gradient(
 /// lowering's placeholders), by reverse mode: the scalar leaf's adjoint plus, where the
 /// leaf is also read inside a whole-array leaf tensor, that tensor's adjoint element.
 pub fn wrt_leaves(g: &mut Graph, root: NodeId, vars: &[NodeId]) -> Vec<NodeId> {
-    use crate::tensor::LeafKind;
     let leaf = |node: Node| match node {
         Node::Input(k) => Some((LeafKind::Input, k)),
         Node::Param(k) => Some((LeafKind::Param, k)),
@@ -275,7 +329,7 @@ fn tensor_local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId,
             extended.extend([id, adj]);
             let mut result = Vec::new();
             for (j, &arg) in args.iter().enumerate() {
-                let d = g.kernel_derivative(kernel, j, out);
+                let d = kernel_derivative(g, kernel, j, out);
                 if g.as_const(d) == Some(0.0) {
                     continue;
                 }
@@ -300,6 +354,19 @@ fn tensor_local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId,
         // t̄ = Āᵀ
         TensorOp::Transpose(t) => vec![(t, g.transpose(adj))],
     }
+}
+
+/// `∂kernel/∂lane_j` of a map kernel, by the scalar reverse mode, with the kernel's own
+/// value written as lane `out` (so the derivative reads the stored output instead of
+/// recomputing it: `tanh' = 1 − y²`).
+fn kernel_derivative(g: &mut Graph, kernel: NodeId, j: usize, out: usize) -> NodeId {
+    let lane = g.lane(j);
+    let d = gradient(g, kernel, &[lane])[0];
+    let out = g.lane(out);
+    if matches!(g.node(kernel), Node::Lane(_) | Node::Const(_)) {
+        return d;
+    }
+    g.substitute(d, &|_, n| (n == kernel).then_some(out))
 }
 
 /// The chain-rule piece of one node: for each operand `c`, `adj * d(node)/dc`.

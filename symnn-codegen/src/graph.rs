@@ -7,12 +7,18 @@
 //!   first), with the operands of `+` and `*` sorted so that `a*b` and `b*a` meet;
 //! - every node passes through the rewrite rules of [`crate::simplify`] before it is
 //!   stored, so the graph only ever holds simplified nodes.
+//!
+//! This module is the arena under the rules: it stores and interns nodes as given.
+//! [`Graph::insert`] and the constructors of each operation (`add`, `mul`, ...), which
+//! simplify first, are defined in [`crate::simplify`]; the definitions of tensor nodes
+//! ([`TensorOp`]) are here with the nodes that store them, their normalising
+//! constructors in [`crate::tensor`].
 
 use std::collections::HashMap;
 use std::fmt;
 
 pub use crate::builtins::Func;
-use crate::tensor::{rows_cols, LeafKind, TensorId, TensorNode, TensorOp};
+use crate::shape::Shape;
 
 /// Index of a node in a [`Graph`]. Prints as `v3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -213,6 +219,91 @@ impl Node {
     }
 }
 
+/// Index of a tensor node's definition in its [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub u32);
+
+/// Which flattened array a [`TensorOp::Leaf`] lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeafKind {
+    /// `input`
+    Input,
+    /// `target`
+    Target,
+    /// `params`
+    Param,
+}
+
+/// A whole-array operation. Operands are node ids: tensor nodes, or scalar nodes where
+/// noted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TensorOp {
+    /// Elements `offset..offset + len` of the input, target or parameter array.
+    Leaf {
+        /// The array.
+        kind: LeafKind,
+        /// The first element.
+        offset: u32,
+    },
+    /// Scalar nodes, row-major.
+    Pack(Vec<NodeId>),
+    /// `op(a) · op(b)` with `op(m) = mᵀ` when the flag is set; a vector is a column.
+    MatMul {
+        /// Left factor.
+        a: NodeId,
+        /// Right factor.
+        b: NodeId,
+        /// Transpose `a`.
+        ta: bool,
+        /// Transpose `b`.
+        tb: bool,
+    },
+    /// `kernel` elementwise: element `i` is the kernel with lane `j` set to `args[j][i]`
+    /// (a scalar node broadcasts). The kernel is a scalar expression of
+    /// [`Node::Lane`]s and constants only.
+    Map {
+        /// The kernel's root.
+        kernel: NodeId,
+        /// One per lane.
+        args: Vec<NodeId>,
+    },
+    /// The sum of all elements (a tensor of shape `Scalar`).
+    Sum(NodeId),
+    /// The transpose of a matrix.
+    Transpose(NodeId),
+}
+
+/// A tensor node: its shape and operation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TensorNode {
+    /// The shape (a vector is `n × 1` for products).
+    pub shape: Shape,
+    /// The operation.
+    pub op: TensorOp,
+}
+
+impl TensorOp {
+    /// The operand nodes (tensors and scalars), in order.
+    pub fn operands(&self) -> Vec<NodeId> {
+        match self {
+            TensorOp::Leaf { .. } => Vec::new(),
+            TensorOp::Pack(items) => items.clone(),
+            TensorOp::MatMul { a, b, .. } => vec![*a, *b],
+            TensorOp::Map { args, .. } => args.clone(),
+            TensorOp::Sum(t) | TensorOp::Transpose(t) => vec![*t],
+        }
+    }
+}
+
+/// `(rows, cols)` of a shape as a matrix: a vector is a column, a scalar is `1 × 1`.
+pub fn rows_cols(shape: Shape) -> (usize, usize) {
+    match shape {
+        Shape::Scalar => (1, 1),
+        Shape::Vector(n) => (n, 1),
+        Shape::Matrix(r, c) => (r, c),
+    }
+}
+
 /// The arena of hash-consed, simplified nodes.
 #[derive(Default, Debug, Clone)]
 pub struct Graph {
@@ -248,15 +339,6 @@ impl Graph {
         self.node(id).as_const()
     }
 
-    /// Adds a node (or finds the identical one), simplifying it first.
-    pub fn insert(&mut self, node: Node) -> NodeId {
-        let node = canonicalize(node);
-        match crate::simplify::rewrite(self, node) {
-            Some(id) => id,
-            None => self.intern(node),
-        }
-    }
-
     /// The id of this exact node, if the graph holds it (no insertion).
     pub fn find(&self, node: Node) -> Option<NodeId> {
         self.memo.get(&canonicalize(node)).copied()
@@ -271,7 +353,7 @@ impl Graph {
     }
 
     /// Adds a node exactly as given (already canonical and simplified).
-    fn intern(&mut self, node: Node) -> NodeId {
+    pub(crate) fn intern(&mut self, node: Node) -> NodeId {
         if let Some(&id) = self.memo.get(&node) {
             return id;
         }
@@ -291,7 +373,7 @@ impl Graph {
 
     /// Adds a tensor node (or finds the identical one). Constructors that normalise
     /// live in [`crate::tensor`].
-    pub(crate) fn tensor(&mut self, shape: crate::shape::Shape, op: TensorOp) -> NodeId {
+    pub(crate) fn tensor(&mut self, shape: Shape, op: TensorOp) -> NodeId {
         let def = TensorNode { shape, op };
         if let Some(&id) = self.tensor_memo.get(&def) {
             return id;
@@ -313,6 +395,24 @@ impl Graph {
         &self.tensors[t.0 as usize]
     }
 
+    /// The tensor node `id` is, if it is one.
+    pub fn tensor_node(&self, id: NodeId) -> Option<&TensorNode> {
+        match self.node(id) {
+            Node::Tensor(t) => Some(self.tensor_def(t)),
+            _ => None,
+        }
+    }
+
+    /// The shape of a node's value: a tensor's shape, or `Scalar`.
+    pub fn shape_of(&self, id: NodeId) -> Shape {
+        self.tensor_node(id).map_or(Shape::Scalar, |t| t.shape)
+    }
+
+    /// Whether `id` is a tensor node.
+    pub fn is_tensor(&self, id: NodeId) -> bool {
+        matches!(self.node(id), Node::Tensor(_))
+    }
+
     /// The operands of a node: a scalar node's [`Node::children`], a tensor's
     /// [`TensorOp::operands`].
     pub fn children(&self, id: NodeId) -> Vec<NodeId> {
@@ -322,53 +422,10 @@ impl Graph {
         }
     }
 
-    // Constructors, one per operation, so building code reads like the math.
-
-    /// A constant.
+    /// A constant. (The constructors of the other operations simplify:
+    /// [`crate::simplify`].)
     pub fn constant(&mut self, value: f64) -> NodeId {
         self.intern(Node::constant(value))
-    }
-    /// `-a`
-    pub fn neg(&mut self, a: NodeId) -> NodeId {
-        self.insert(Node::Neg(a))
-    }
-    /// `a + b`
-    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        self.insert(Node::Add(a, b))
-    }
-    /// `a - b`
-    pub fn sub(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        self.insert(Node::Sub(a, b))
-    }
-    /// `a * b`
-    pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        self.insert(Node::Mul(a, b))
-    }
-    /// `a / b`
-    pub fn div(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        self.insert(Node::Div(a, b))
-    }
-    /// `f(a)`
-    pub fn call(&mut self, f: Func, a: NodeId) -> NodeId {
-        self.insert(Node::Call(f, a))
-    }
-    /// `c * a` for a constant `c`.
-    pub fn scale(&mut self, c: f64, a: NodeId) -> NodeId {
-        let c = self.constant(c);
-        self.mul(c, a)
-    }
-    /// `c - a` for a constant `c`.
-    pub fn rsub(&mut self, c: f64, a: NodeId) -> NodeId {
-        let c = self.constant(c);
-        self.sub(c, a)
-    }
-    /// The sum of `items` (0 for none), as a left-leaning chain.
-    pub fn sum(&mut self, items: impl IntoIterator<Item = NodeId>) -> NodeId {
-        let mut items = items.into_iter();
-        let Some(first) = items.next() else {
-            return self.constant(0.0);
-        };
-        items.fold(first, |acc, x| self.add(acc, x))
     }
 
     /// Every node, in id (topological) order.
@@ -510,6 +567,43 @@ impl Graph {
         }
     }
 
+    /// Evaluates a kernel for one element, lanes set to `lanes` (the interpreter).
+    pub fn eval_kernel(&self, kernel: NodeId, lanes: &[f64]) -> f64 {
+        let mut values: HashMap<NodeId, f64> = HashMap::new();
+        for n in self.kernel_nodes(kernel) {
+            let node = self.node(n);
+            let v = match node {
+                Node::Lane(j) => lanes[j as usize],
+                _ => {
+                    let args: Vec<f64> = node.children().map(|c| values[&c]).collect();
+                    node.eval(&args)
+                }
+            };
+            values.insert(n, v);
+        }
+        values[&kernel]
+    }
+
+    /// The nodes of a kernel (reachable from `kernel` through scalar operands), in id
+    /// order.
+    pub fn kernel_nodes(&self, kernel: NodeId) -> Vec<NodeId> {
+        let mut seen = vec![kernel];
+        let mut stack = vec![kernel];
+        while let Some(n) = stack.pop() {
+            if self.is_tensor(n) {
+                continue;
+            }
+            for c in self.node(n).children() {
+                if !seen.contains(&c) {
+                    seen.push(c);
+                    stack.push(c);
+                }
+            }
+        }
+        seen.sort();
+        seen
+    }
+
     /// Marks every node that some root depends on.
     pub fn reachable(&self, roots: &[NodeId]) -> Vec<bool> {
         let mut marked = vec![false; self.nodes.len()];
@@ -528,7 +622,7 @@ impl Graph {
 }
 
 /// Sorts the operands of commutative operations so equal expressions hash equally.
-fn canonicalize(node: Node) -> Node {
+pub(crate) fn canonicalize(node: Node) -> Node {
     match node {
         Node::Add(a, b) if b < a => Node::Add(b, a),
         Node::Mul(a, b) if b < a => Node::Mul(b, a),

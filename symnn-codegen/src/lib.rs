@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! tokens ─ast::parse─▶ ast::Network ─check::check─▶ resolved::Program ─lower::lower─▶ lower::Lowered
-//!        ─diff::param_gradient─▶ same Graph + adjoint nodes ─emit::emit─▶ Rust
+//!        ─diff::loss_gradient─▶ same Graph + adjoint nodes ─emit::emit─▶ Rust
 //!        ─derivatives::derivative_methods─▶ + input_jacobian, input_gradient, hvp, param_jacobian
 //!                                                   └─derivation::Derivation─▶ derivation() text,
 //!                                                        derivation_latex(), graph_dot(), rustdoc formulas
@@ -43,25 +43,26 @@ pub fn expand(input: TokenStream) -> TokenStream {
     try_expand(input).unwrap_or_else(syn::Error::into_compile_error)
 }
 
-/// Runs every stage up to (not including) emission: parse, check, lower, differentiate.
+/// Runs every stage up to (not including) emission: parse, check, lower, differentiate,
+/// derivation, derivative methods.
 pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> {
     let network = ast::parse(input)?;
     let resolved = check::check(&network)?;
     let mut program = lower::lower(&resolved);
-    let params = program.param_nodes();
-    let groups = program.param_tensors();
-    let (grads, group_grads) =
-        diff::param_gradient(&mut program.graph, program.loss, &params, &groups);
+    let gradient = diff::loss_gradient(&mut program.graph, program.loss, &program.params);
     // (The derivation is planned before the derivative methods add their nodes: it
     // reads sharing from the whole graph, and must not change for them.)
-    let plan =
-        derivation::Derivation::new(&network.name.to_string(), &program, &grads, &group_grads);
+    let plan = derivation::Derivation::new(
+        &network.name.to_string(),
+        &program,
+        &gradient.grads,
+        &gradient.group_grads,
+    );
     let (derivation, derivation_latex, graph_dot, docs) = plan.all();
-    // A network whose output or loss contains `diff` would need one more derivative
-    // order for the derivative methods (SPEC §5.3 allows leaving them out).
-    let derivatives = (!program.has_diff).then(|| {
-        derivatives::derivative_methods(&mut program, &grads, &group_grads, &params, &groups)
-    });
+    let derivatives = derivatives::derivative_methods(&mut program, &gradient);
+    let diff::LossGradient {
+        grads, group_grads, ..
+    } = gradient;
     Ok((
         network,
         emit::Derived {

@@ -1,5 +1,9 @@
 //! Rewrite rules, applied to every node as it is created ([`Graph::insert`]).
 //!
+//! [`Graph::insert`] and the constructors built on it (`add`, `mul`, `call`, ...) are
+//! defined here, over the bare arena of [`crate::graph`], so every operation entering
+//! a graph goes through the rules.
+//!
 //! Each rule is a small pure function from a candidate node to `Some(replacement)` or
 //! `None`; [`rewrite`] tries them in order. A rule may build new nodes through the
 //! graph's constructors, which are themselves simplified, so rules compose. Every rule
@@ -10,8 +14,7 @@
 //! hand-written cross-entropy on a sigmoid stays finite for large |z|), and
 //! `softplus(-z) = softplus(z) - z` (so both branches of a BCE share one softplus).
 
-use crate::graph::{Func, Graph, Node, NodeId};
-use crate::tensor::{LeafKind, TensorOp};
+use crate::graph::{canonicalize, Func, Graph, LeafKind, Node, NodeId, TensorOp};
 
 type Rule = fn(&mut Graph, Node) -> Option<NodeId>;
 
@@ -31,6 +34,62 @@ const RULES: &[Rule] = &[
 /// itself is stored).
 pub fn rewrite(g: &mut Graph, node: Node) -> Option<NodeId> {
     RULES.iter().find_map(|rule| rule(g, node))
+}
+
+impl Graph {
+    /// Adds a node (or finds the identical one), simplifying it first.
+    pub fn insert(&mut self, node: Node) -> NodeId {
+        let node = canonicalize(node);
+        match rewrite(self, node) {
+            Some(id) => id,
+            None => self.intern(node),
+        }
+    }
+
+    // Constructors, one per operation, so building code reads like the math.
+
+    /// `-a`
+    pub fn neg(&mut self, a: NodeId) -> NodeId {
+        self.insert(Node::Neg(a))
+    }
+    /// `a + b`
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Add(a, b))
+    }
+    /// `a - b`
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Sub(a, b))
+    }
+    /// `a * b`
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Mul(a, b))
+    }
+    /// `a / b`
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.insert(Node::Div(a, b))
+    }
+    /// `f(a)`
+    pub fn call(&mut self, f: Func, a: NodeId) -> NodeId {
+        self.insert(Node::Call(f, a))
+    }
+    /// `c * a` for a constant `c`.
+    pub fn scale(&mut self, c: f64, a: NodeId) -> NodeId {
+        let c = self.constant(c);
+        self.mul(c, a)
+    }
+    /// `c - a` for a constant `c`.
+    pub fn rsub(&mut self, c: f64, a: NodeId) -> NodeId {
+        let c = self.constant(c);
+        self.sub(c, a)
+    }
+    /// The sum of `items` (0 for none), as a left-leaning chain.
+    pub fn sum(&mut self, items: impl IntoIterator<Item = NodeId>) -> NodeId {
+        let mut items = items.into_iter();
+        let Some(first) = items.next() else {
+            return self.constant(0.0);
+        };
+        items.fold(first, |acc, x| self.add(acc, x))
+    }
 }
 
 fn is_const(g: &Graph, id: NodeId, value: f64) -> bool {
@@ -170,7 +229,7 @@ fn powers(g: &mut Graph, node: Node) -> Option<NodeId> {
 /// `ln(1 - sigmoid(z)) = -softplus(z)`,
 /// `softplus(-z) = softplus(z) - z`, and `ln(if c { k } else { v })` =
 /// `if c { ln k } else { ln v }` for a constant `k` when `ln v` is one of the rewrites
-/// above (`bce`'s `ln(if t == 0 { 1 } else { σ(z) })`, see `lower::reduction_term`).
+/// above (`bce`'s `ln(if t == 0 { 1 } else { σ(z) })`, see `lower/builtins.rs`: `reduction_term`).
 fn stable_logs(g: &mut Graph, node: Node) -> Option<NodeId> {
     match node {
         Node::Call(Func::Ln, a) => match g.node(a) {

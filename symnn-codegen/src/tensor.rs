@@ -18,9 +18,14 @@
 //!
 //! The rules live in [`crate::diff`]. A map's kernel is an ordinary scalar expression of
 //! [`Node::Lane`] leaves in the same graph, so it is simplified and hash-consed like any
-//! other, and its partial derivatives come from the scalar reverse mode; the kernel's
-//! own value appears in its derivative as one more lane (the map's output), so
-//! `tanh' = 1 − y²` reads the stored activation instead of calling `tanh` again.
+//! other, and its partial derivatives come from the scalar reverse mode
+//! (`diff::kernel_derivative`); the kernel's own value appears in its derivative as one
+//! more lane (the map's output), so `tanh' = 1 − y²` reads the stored activation
+//! instead of calling `tanh` again.
+//!
+//! The node types ([`TensorOp`], [`TensorNode`], [`LeafKind`]) are defined in
+//! [`crate::graph`], which stores them, and re-exported here; this module holds the
+//! constructors that normalise them.
 //!
 //! Maps are normalised as they are built ([`Graph::map`]): duplicate and unused
 //! arguments are dropped, constants and cheap inner maps are folded into the kernel
@@ -29,6 +34,7 @@
 
 use std::collections::HashMap;
 
+pub use crate::graph::{rows_cols, LeafKind, TensorId, TensorNode, TensorOp};
 use crate::graph::{Graph, Node, NodeId};
 use crate::shape::Shape;
 
@@ -41,91 +47,6 @@ use crate::shape::Shape;
 /// Measured (docs/PERFORMANCE.md): unrolled code is as fast as loops up to a few
 /// hundred multiply-adds per layer (2-8-8-1, the seeds), and loses above.
 pub const TENSOR_THRESHOLD: u64 = 256;
-
-/// Index of a tensor node's definition in its [`Graph`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TensorId(pub u32);
-
-/// Which flattened array a [`TensorOp::Leaf`] lives in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LeafKind {
-    /// `input`
-    Input,
-    /// `target`
-    Target,
-    /// `params`
-    Param,
-}
-
-/// A whole-array operation. Operands are node ids: tensor nodes, or scalar nodes where
-/// noted.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum TensorOp {
-    /// Elements `offset..offset + len` of the input, target or parameter array.
-    Leaf {
-        /// The array.
-        kind: LeafKind,
-        /// The first element.
-        offset: u32,
-    },
-    /// Scalar nodes, row-major.
-    Pack(Vec<NodeId>),
-    /// `op(a) · op(b)` with `op(m) = mᵀ` when the flag is set; a vector is a column.
-    MatMul {
-        /// Left factor.
-        a: NodeId,
-        /// Right factor.
-        b: NodeId,
-        /// Transpose `a`.
-        ta: bool,
-        /// Transpose `b`.
-        tb: bool,
-    },
-    /// `kernel` elementwise: element `i` is the kernel with lane `j` set to `args[j][i]`
-    /// (a scalar node broadcasts). The kernel is a scalar expression of
-    /// [`Node::Lane`]s and constants only.
-    Map {
-        /// The kernel's root.
-        kernel: NodeId,
-        /// One per lane.
-        args: Vec<NodeId>,
-    },
-    /// The sum of all elements (a tensor of shape `Scalar`).
-    Sum(NodeId),
-    /// The transpose of a matrix.
-    Transpose(NodeId),
-}
-
-/// A tensor node: its shape and operation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TensorNode {
-    /// The shape (a vector is `n × 1` for products).
-    pub shape: Shape,
-    /// The operation.
-    pub op: TensorOp,
-}
-
-impl TensorOp {
-    /// The operand nodes (tensors and scalars), in order.
-    pub fn operands(&self) -> Vec<NodeId> {
-        match self {
-            TensorOp::Leaf { .. } => Vec::new(),
-            TensorOp::Pack(items) => items.clone(),
-            TensorOp::MatMul { a, b, .. } => vec![*a, *b],
-            TensorOp::Map { args, .. } => args.clone(),
-            TensorOp::Sum(t) | TensorOp::Transpose(t) => vec![*t],
-        }
-    }
-}
-
-/// `(rows, cols)` of a shape as a matrix: a vector is a column, a scalar is `1 × 1`.
-pub fn rows_cols(shape: Shape) -> (usize, usize) {
-    match shape {
-        Shape::Scalar => (1, 1),
-        Shape::Vector(n) => (n, 1),
-        Shape::Matrix(r, c) => (r, c),
-    }
-}
 
 /// The shape of `op(a) · op(b)`: a vector when `op(b)` is a vector (not transposed),
 /// else a matrix.
@@ -142,24 +63,6 @@ pub fn matmul_shape(a: Shape, b: Shape, ta: bool, tb: bool) -> Shape {
 }
 
 impl Graph {
-    /// The tensor node `id` is, if it is one.
-    pub fn tensor_node(&self, id: NodeId) -> Option<&TensorNode> {
-        match self.node(id) {
-            Node::Tensor(t) => Some(self.tensor_def(t)),
-            _ => None,
-        }
-    }
-
-    /// The shape of a node's value: a tensor's shape, or `Scalar`.
-    pub fn shape_of(&self, id: NodeId) -> Shape {
-        self.tensor_node(id).map_or(Shape::Scalar, |t| t.shape)
-    }
-
-    /// Whether `id` is a tensor node.
-    pub fn is_tensor(&self, id: NodeId) -> bool {
-        matches!(self.node(id), Node::Tensor(_))
-    }
-
     /// Lane `j` of a map kernel.
     pub fn lane(&mut self, j: usize) -> NodeId {
         self.insert(Node::Lane(u32::try_from(j).expect("fewer than 2^32 lanes")))
@@ -384,26 +287,6 @@ impl Graph {
             })
     }
 
-    /// The nodes of a kernel (reachable from `kernel` through scalar operands), in id
-    /// order.
-    pub fn kernel_nodes(&self, kernel: NodeId) -> Vec<NodeId> {
-        let mut seen = vec![kernel];
-        let mut stack = vec![kernel];
-        while let Some(n) = stack.pop() {
-            if self.is_tensor(n) {
-                continue;
-            }
-            for c in self.node(n).children() {
-                if !seen.contains(&c) {
-                    seen.push(c);
-                    stack.push(c);
-                }
-            }
-        }
-        seen.sort();
-        seen
-    }
-
     /// The scalar expression `root` with nodes replaced where `f` says so, rebuilt
     /// through the simplifying constructors. Tensor nodes are never entered.
     pub fn substitute(
@@ -432,35 +315,6 @@ impl Graph {
             done.insert(n, new);
         }
         done[&root]
-    }
-
-    /// `∂kernel/∂lane_j`, with the kernel's own value written as lane `out` (so the
-    /// derivative reads the stored output instead of recomputing it).
-    pub fn kernel_derivative(&mut self, kernel: NodeId, j: usize, out: usize) -> NodeId {
-        let lane = self.lane(j);
-        let d = crate::diff::gradient(self, kernel, &[lane])[0];
-        let out = self.lane(out);
-        if matches!(self.node(kernel), Node::Lane(_) | Node::Const(_)) {
-            return d;
-        }
-        self.substitute(d, &|_, n| (n == kernel).then_some(out))
-    }
-
-    /// Evaluates a kernel for one element, lanes set to `lanes` (the interpreter).
-    pub fn eval_kernel(&self, kernel: NodeId, lanes: &[f64]) -> f64 {
-        let mut values: HashMap<NodeId, f64> = HashMap::new();
-        for n in self.kernel_nodes(kernel) {
-            let node = self.node(n);
-            let v = match node {
-                Node::Lane(j) => lanes[j as usize],
-                _ => {
-                    let args: Vec<f64> = node.children().map(|c| values[&c]).collect();
-                    node.eval(&args)
-                }
-            };
-            values.insert(n, v);
-        }
-        values[&kernel]
     }
 }
 

@@ -1,0 +1,209 @@
+//! Stage 3, lower: evaluate the resolved program symbolically into the scalar DAG.
+//!
+//! Every DSL value is a [`Tensor`]: a shape and the node ids of its elements,
+//! row-major. `for` loops are unrolled, `fn`s inlined, `dense` layers expanded into
+//! their dot products, and the loss builtins written out in their stable forms
+//! (log-softmax with a max shift).
+//!
+//! The check stage has resolved every name, shape, index and parameter offset
+//! ([`crate::resolved`]), so this stage has no error path: it only builds nodes. The
+//! order in which it creates nodes is part of the output (operands of `+` and `*` are
+//! sorted by id, which is what `derivation()` prints and the emitter writes), so leaves
+//! are created in declaration order up front and `dense` parameters where the layer is.
+//!
+//! One `Lowering` walks the program; its methods are split by concern:
+//! - `program.rs`: the walk itself (declarations, statements, bindings, unrolled
+//!   loops, expressions, `diff`/`laplacian`);
+//! - `fns.rs`: user `fn` calls, inlined (with placeholder leaves and substitution for a
+//!   body that differentiates with respect to its own parameters);
+//! - `tier.rs`: for each array operation, the choice between scalarising it and one
+//!   tensor node ([`crate::tensor`]), and building either form;
+//! - `builtins.rs`: what each builtin and loss means, as nodes (the stable forms).
+
+mod builtins;
+mod fns;
+mod program;
+mod tier;
+
+use std::collections::HashMap;
+
+use self::fns::PLACEHOLDER_BASE;
+use crate::graph::{Graph, NodeId};
+use crate::resolved::{BindingId, FloatType, Program, Slot};
+use crate::shape::Shape;
+
+/// A value of the DSL: a shape and its elements' nodes, row-major.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    /// The shape.
+    pub shape: Shape,
+    /// `shape.len()` node ids.
+    pub elems: Vec<NodeId>,
+}
+
+impl Tensor {
+    fn scalar(id: NodeId) -> Tensor {
+        Tensor {
+            shape: Shape::Scalar,
+            elems: vec![id],
+        }
+    }
+
+    /// Element `i`, a scalar broadcasting to every position.
+    fn at(&self, i: usize) -> NodeId {
+        if self.elems.len() == 1 {
+            self.elems[0]
+        } else {
+            self.elems[i]
+        }
+    }
+}
+
+/// A DSL value during lowering: its elements' scalar nodes, or one tensor node for the
+/// whole array (operations at or above the program's tensor threshold).
+#[derive(Clone, Debug)]
+enum Value {
+    /// Scalarised.
+    Scalars(Tensor),
+    /// A tensor node (its shape is in the graph).
+    Wide(NodeId),
+}
+
+impl From<Tensor> for Value {
+    fn from(t: Tensor) -> Value {
+        Value::Scalars(t)
+    }
+}
+
+/// The lowered network: its graph and everything the emitter needs around it.
+#[derive(Debug)]
+pub struct Lowered {
+    /// The DAG (forward pass only; [`crate::diff`] adds the derivative).
+    pub graph: Graph,
+    /// Element type.
+    pub float: FloatType,
+    /// Inputs in declaration order.
+    pub inputs: Vec<Slot>,
+    /// Targets in declaration order.
+    pub targets: Vec<Slot>,
+    /// Parameter groups in layout order (`dense` groups where the layer is).
+    pub params: Vec<Slot>,
+    /// The output's name.
+    pub output_name: String,
+    /// The output's value.
+    pub output: Tensor,
+    /// The loss.
+    pub loss: NodeId,
+    /// Named forward values in evaluation order (element names, with `_2`, `_3`, ... on
+    /// reassigned or loop-local names), for the derivation.
+    pub bindings: Vec<(String, NodeId)>,
+    /// Whether the program contains `diff` or `laplacian`.
+    pub has_diff: bool,
+}
+
+impl Lowered {
+    /// Total number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.params.iter().map(|s| s.shape.len()).sum()
+    }
+    /// Total number of inputs.
+    pub fn num_inputs(&self) -> usize {
+        self.inputs.iter().map(|s| s.shape.len()).sum()
+    }
+    /// Total number of targets.
+    pub fn num_targets(&self) -> usize {
+        self.targets.iter().map(|s| s.shape.len()).sum()
+    }
+    /// The name of every parameter element in storage order.
+    pub fn param_names(&self) -> Vec<String> {
+        self.params
+            .iter()
+            .flat_map(|s| (0..s.shape.len()).map(move |i| s.element_name(i)))
+            .collect()
+    }
+}
+
+/// Lowers a resolved network into the scalar DAG.
+pub fn lower(program: &Program) -> Lowered {
+    let mut lowering = Lowering {
+        program,
+        graph: Graph::new(),
+        inputs: vec![None; program.inputs.len()],
+        targets: vec![None; program.targets.len()],
+        params: vec![None; program.params.len()],
+        bindings: vec![None; program.bindings.len()],
+        loop_values: vec![0; program.loop_vars],
+        args: Vec::new(),
+        next_placeholder: PLACEHOLDER_BASE,
+        has_diff: false,
+        names: Vec::new(),
+        versions: HashMap::new(),
+        output: None,
+        loss: None,
+        threshold: program.tensor_threshold,
+    };
+    for &declaration in &program.declarations {
+        lowering.slot(declaration);
+    }
+    lowering.block(&program.body);
+    let output = match lowering.output.take() {
+        Some(value) => lowering.scalars(value),
+        None => Tensor::scalar(lowering.graph.constant(0.0)),
+    };
+    let loss = match lowering.loss {
+        Some(loss) => loss,
+        None => lowering.graph.constant(0.0),
+    };
+    Lowered {
+        graph: lowering.graph,
+        float: program.float,
+        inputs: program.inputs.clone(),
+        targets: program.targets.clone(),
+        params: program.params.clone(),
+        output_name: program.bindings[binding_index(program.output)].name.clone(),
+        output,
+        loss,
+        bindings: lowering.names,
+        has_diff: lowering.has_diff,
+    }
+}
+
+fn leaf_index(k: usize) -> u32 {
+    u32::try_from(k).expect("the check stage bounds every array's size")
+}
+
+fn binding_index(b: BindingId) -> usize {
+    b.0 as usize
+}
+
+/// The state of the walk over one program (its methods are split over the submodules,
+/// see the module docs).
+struct Lowering<'p> {
+    program: &'p Program,
+    graph: Graph,
+    /// Leaf tensors of each declaration, created on first use (declarations up front,
+    /// `dense` groups where the layer is).
+    inputs: Vec<Option<Tensor>>,
+    targets: Vec<Option<Tensor>>,
+    params: Vec<Option<Tensor>>,
+    /// The current value of every binding.
+    bindings: Vec<Option<Value>>,
+    /// The current value of every loop variable.
+    loop_values: Vec<i64>,
+    /// The arguments of the `fn` being inlined: one element's scalars for an
+    /// elementwise call, whole values for a shaped `fn`.
+    args: Vec<Value>,
+    /// The next placeholder leaf ([`PLACEHOLDER_BASE`] and up), see [`Lowering::call`].
+    next_placeholder: u32,
+    /// Whether a `diff` or `laplacian` was lowered (the derivative methods then need
+    /// one more order and are left out).
+    has_diff: bool,
+    /// Named forward values, for the derivation.
+    names: Vec<(String, NodeId)>,
+    /// How many times each name has been bound (`h`, `h_2`, ...).
+    versions: HashMap<String, usize>,
+    output: Option<Value>,
+    loss: Option<NodeId>,
+    /// Operations at least this big become tensor nodes.
+    threshold: u64,
+}
