@@ -47,6 +47,8 @@ pub mod data;
 mod data_error;
 #[cfg(feature = "datasets")]
 pub mod datasets;
+#[cfg(feature = "std")]
+mod evaluate;
 mod fd;
 mod float;
 pub mod gemm;

@@ -55,15 +55,17 @@ fn actual_class<F: Float>(data: &Dataset<F>, i: usize, outputs: usize) -> usize 
     }
 }
 
-/// All outputs of `model` on `data`, flat row-major (`M::NUM_OUTPUTS` per sample).
+/// All outputs of `model` on `data`, flat row-major (`M::NUM_OUTPUTS` per sample),
+/// through [`Model::forward_batch_slice`] (SIMD across samples, GEMMs for wide layers)
+/// a chunk of 512 samples at a time, chunks on rayon's threads when the data set is
+/// large (feature `threads`; the result does not depend on the thread count).
 pub fn predict<M: Model>(model: &M, data: &Dataset<M::Float>) -> Vec<M::Float> {
-    let mut out = vec![M::Float::ZERO; data.len() * M::NUM_OUTPUTS];
-    if M::NUM_OUTPUTS > 0 {
-        for (i, row) in out.chunks_exact_mut(M::NUM_OUTPUTS).enumerate() {
-            model.forward_slice(data.input(i), row);
-        }
-    }
-    out
+    crate::evaluate::outputs(model, data.inputs(), data.len())
+}
+
+/// Row `i` of flat `width`-wide rows.
+fn row<F>(rows: &[F], i: usize, width: usize) -> &[F] {
+    &rows[i * width..(i + 1) * width]
 }
 
 /// Fraction of samples whose predicted class equals their class (0 for no samples).
@@ -73,11 +75,10 @@ pub fn predict<M: Model>(model: &M, data: &Dataset<M::Float>) -> Vec<M::Float> {
 /// as a class index ([`class_index`]: class-index targets, as for `sparse_cross_entropy`),
 /// or else [`class_of`] the target row (one-hot, or a 0/1 target).
 pub fn accuracy<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
-    let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
+    let outputs = predict(model, data);
     let correct = (0..data.len())
         .filter(|&i| {
-            model.forward_slice(data.input(i), &mut out);
-            class_of(&out) == actual_class(data, i, M::NUM_OUTPUTS)
+            class_of(row(&outputs, i, M::NUM_OUTPUTS)) == actual_class(data, i, M::NUM_OUTPUTS)
         })
         .count();
     correct as f64 / data.len().max(1) as f64
@@ -90,16 +91,12 @@ fn mean_error<M: Model>(model: &M, data: &Dataset<M::Float>, f: impl Fn(f64) -> 
         data.target_width(),
         "mse/mae need as many outputs as targets"
     );
-    let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
-    let mut sum = 0.0;
-    for (x, t) in data.iter() {
-        model.forward_slice(x, &mut out);
-        sum += out
-            .iter()
-            .zip(t)
-            .map(|(y, t)| f(y.to_f64() - t.to_f64()))
-            .sum::<f64>();
-    }
+    let outputs = predict(model, data);
+    let sum: f64 = outputs
+        .iter()
+        .zip(data.targets())
+        .map(|(y, t)| f(y.to_f64() - t.to_f64()))
+        .sum();
     sum / (data.len() * M::NUM_OUTPUTS).max(1) as f64
 }
 
@@ -119,12 +116,10 @@ pub fn mae<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
     mean_error(model, data, f64::abs)
 }
 
-/// Mean of the model's loss over the samples (0 for no samples).
+/// Mean of the model's loss over the samples (0 for no samples), through
+/// [`Model::loss_batch_slice`] as [`predict`] goes through the forward batch.
 pub fn mean_loss<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
-    let sum: f64 = data
-        .iter()
-        .map(|(x, t)| model.loss_slice(x, t).to_f64())
-        .sum();
+    let sum = crate::evaluate::loss_sum(model, data.inputs(), data.targets(), data.len());
     sum / data.len().max(1) as f64
 }
 
@@ -150,10 +145,10 @@ impl ConfusionMatrix {
     /// Predictions or classes `>= num_classes` are clamped to the last class.
     pub fn from_model<M: Model>(model: &M, data: &Dataset<M::Float>, num_classes: usize) -> Self {
         let mut cm = ConfusionMatrix::new(num_classes);
-        let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
+        let outputs = predict(model, data);
         for i in 0..data.len() {
-            model.forward_slice(data.input(i), &mut out);
-            cm.add(actual_class(data, i, M::NUM_OUTPUTS), class_of(&out));
+            let predicted = class_of(row(&outputs, i, M::NUM_OUTPUTS));
+            cm.add(actual_class(data, i, M::NUM_OUTPUTS), predicted);
         }
         cm
     }
