@@ -96,7 +96,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
 
+    // The test set's loss and accuracy: batched forward and loss (SIMD, GEMM blocks,
+    // chunks on the threads).
+    let eval_started = Instant::now();
+    let test_loss = metrics::mean_loss(&*net, &test);
     let test_acc = metrics::accuracy(&*net, &test);
+    let eval_time = eval_started.elapsed();
     let train_acc = metrics::accuracy(&*net, &train);
     let cm = metrics::ConfusionMatrix::from_model(&*net, &test, 10);
     println!("\nconfusion matrix (test):\n{cm}\n");
@@ -149,6 +154,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         fit_time.as_secs_f64()
     );
     println!("  throughput       {samples_per_sec:.0} samples/s (forward + gradient + Adam)");
+    println!(
+        "  test evaluation  {:.1} ms for loss {test_loss:.4} and accuracy on {} samples ({:.1}% of an epoch)",
+        1e3 * eval_time.as_secs_f64(),
+        test.len(),
+        100.0 * eval_time.as_secs_f64() / (train_time.as_secs_f64() / epochs as f64)
+    );
     println!(
         "  total            {:.2} s (data loading, training, evaluation, checkpoint)",
         started.elapsed().as_secs_f64()
