@@ -229,12 +229,19 @@ impl<F: Float> Dataset<F> {
         self.num_classes
     }
 
-    /// The class of sample `i`: its label if known, otherwise the argmax of its
-    /// target row (for one target: `1` if it is at least `0.5`, else `0`).
+    /// The class of sample `i`: its label if known; otherwise, for one target a
+    /// sample, the class index it holds (`2.0` is class 2, so a 0/1 target is class 0
+    /// or 1), or for a target that is not a whole number, a probability (`1` if it is
+    /// at least `0.5`, else `0`); for two or more targets, the argmax of the row (a
+    /// one-hot row's class).
     pub fn class_of(&self, i: usize) -> usize {
-        match &self.labels {
-            Some(labels) => labels[i],
-            None => crate::metrics::class_of(self.target(i)),
+        match (&self.labels, self.target(i)) {
+            (Some(labels), _) => labels[i],
+            (None, &[x]) => match crate::metrics::class_index(x) {
+                usize::MAX => usize::from(x.to_f64() >= 0.5),
+                index => index,
+            },
+            (None, row) => crate::metrics::argmax(row),
         }
     }
 
@@ -276,15 +283,14 @@ impl<F: Float> Dataset<F> {
     /// the class proportions.
     pub fn stratified_split(&self, test_fraction: f64, seed: u64) -> (Self, Self) {
         let mut rng = rng(seed);
-        let n_classes = (0..self.len())
-            .map(|i| self.class_of(i) + 1)
-            .max()
-            .unwrap_or(0);
+        // The samples of each class, classes in increasing order (only those present:
+        // an empty class draws nothing from the stream anyway).
+        let mut classes: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for i in 0..self.len() {
+            classes.entry(self.class_of(i)).or_default().push(i);
+        }
         let mut test = Vec::new();
-        for class in 0..n_classes {
-            let mut idx: Vec<usize> = (0..self.len())
-                .filter(|&i| self.class_of(i) == class)
-                .collect();
+        for idx in classes.values_mut() {
             idx.shuffle(&mut rng);
             test.extend_from_slice(&idx[..fraction_of(idx.len(), test_fraction)]);
         }
