@@ -153,7 +153,9 @@ fn mean_error<M: Model>(model: &M, data: &Dataset<M::Float>, f: impl Fn(f64) -> 
     assert_eq!(
         M::NUM_OUTPUTS,
         data.target_width(),
-        "mse/mae need as many outputs as targets"
+        "symnn: mse/mae need as many outputs as targets, but the model has {} outputs and the data {} targets a sample",
+        M::NUM_OUTPUTS,
+        data.target_width()
     );
     let mut out = vec![M::Float::ZERO; M::NUM_OUTPUTS];
     let mut sum = 0.0;

@@ -233,3 +233,14 @@ fn accuracy_reads_class_index_targets() {
     let data = unlabelled_class_indices(&[2, 1, 1]);
     assert_eq!(metrics::accuracy(&Sparse(Softmax::zeros()), &data), 0.5);
 }
+
+#[test]
+#[should_panic(
+    expected = "mse/mae need as many outputs as targets, but the model has 3 outputs and the data 1 targets a sample"
+)]
+fn mse_names_both_widths() {
+    metrics::mse(
+        &Sparse(Softmax::zeros()),
+        &unlabelled_class_indices(&[1, 1, 1]),
+    );
+}
