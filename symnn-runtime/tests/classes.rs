@@ -244,3 +244,64 @@ fn mse_names_both_widths() {
         &unlabelled_class_indices(&[1, 1, 1]),
     );
 }
+
+/// No targets (a physics-informed network's shape): `L = (p x)^2`, three outputs.
+#[derive(Clone, Debug, PartialEq)]
+struct NoTargets(Vec<f64>);
+
+impl Model for NoTargets {
+    type Float = f64;
+    const NUM_PARAMS: usize = 1;
+    const NUM_INPUTS: usize = 1;
+    const NUM_TARGETS: usize = 0;
+    const NUM_OUTPUTS: usize = 3;
+    fn param_names() -> &'static [&'static str] {
+        &["p"]
+    }
+    fn param_groups() -> &'static [ParamGroup] {
+        &[]
+    }
+    fn cost() -> Cost {
+        Cost::default()
+    }
+    fn derivation() -> &'static str {
+        "L = (p x)^2"
+    }
+    fn params(&self) -> &[f64] {
+        &self.0
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.0
+    }
+    fn with_seed_boxed(_seed: u64) -> Box<Self> {
+        Box::new(NoTargets(vec![1.0]))
+    }
+    fn forward_slice(&self, input: &[f64], output: &mut [f64]) {
+        output.fill(self.0[0] * input[0]);
+    }
+    fn loss_slice(&self, input: &[f64], _: &[f64]) -> f64 {
+        (self.0[0] * input[0]).powi(2)
+    }
+    fn accumulate_gradient_slice(&self, input: &[f64], t: &[f64], grad: &mut [f64]) -> f64 {
+        grad[0] += 2.0 * self.0[0] * input[0] * input[0];
+        self.loss_slice(input, t)
+    }
+    fn sgd_step_slice(&mut self, input: &[f64], t: &[f64], lr: f64) -> f64 {
+        let mut g = [0.0];
+        let loss = self.accumulate_gradient_slice(input, t, &mut g);
+        self.0[0] -= lr * g[0];
+        loss
+    }
+}
+
+#[test]
+fn networks_without_targets_still_train() {
+    let data = Dataset::new(vec![0.5, 1.0, 2.0, 7.0], 1, vec![], 0).unwrap();
+    let mut model = NoTargets(vec![1.0]);
+    let history = Trainer::new(Sgd::new(0.01))
+        .epochs(3)
+        .fit(&mut model, &data, Some(&data))
+        .unwrap();
+    assert_eq!(history.reports.len(), 3);
+    assert!(model.0[0].abs() < 1.0, "{:?}", model.0);
+}
