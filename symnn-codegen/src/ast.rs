@@ -333,6 +333,8 @@ pub enum Expr {
         func: Ident,
         /// Arguments.
         args: Vec<Expr>,
+        /// Written in method form (`a.f(b)`): `args[0]` is the receiver.
+        method: bool,
         /// The whole expression.
         loc: Loc,
     },
@@ -757,7 +759,12 @@ fn convert_expr(expr: &syn::Expr) -> syn::Result<Expr> {
                 }
                 other => return Err(Loc::of(other).error("expected a function name, e.g. `tanh(x)`")),
             };
-            Ok(Expr::Call { func, args: call.args.iter().map(convert_expr).collect::<syn::Result<_>>()?, loc })
+            Ok(Expr::Call {
+                func,
+                args: call.args.iter().map(convert_expr).collect::<syn::Result<_>>()?,
+                method: false,
+                loc,
+            })
         }
         syn::Expr::MethodCall(call) => {
             if let Some(turbofish) = &call.turbofish {
@@ -767,7 +774,7 @@ fn convert_expr(expr: &syn::Expr) -> syn::Result<Expr> {
             for arg in &call.args {
                 args.push(convert_expr(arg)?);
             }
-            Ok(Expr::Call { func: call.method.clone(), args, loc })
+            Ok(Expr::Call { func: call.method.clone(), args, method: true, loc })
         }
         syn::Expr::Field(field) => match &field.member {
             syn::Member::Named(ident) if ident == "T" => {

@@ -154,12 +154,27 @@ impl Builtin {
 
     /// Number of arguments.
     pub fn arity(self) -> usize {
+        self.params().len()
+    }
+
+    /// The parameters' names, as the DSL documentation writes them: the signature
+    /// `leaky_relu(x, slope)` that arity errors show.
+    pub fn params(self) -> &'static [&'static str] {
         use Builtin::*;
         match self {
-            Func(_) | Sq | Identity | Sum | Mean | Softmax | LogSoftmax | Transpose => 1,
-            LeakyRelu | Powi | Pow | Max | Min | Dot | Mse | Bce | BceLogits | CrossEntropy
-            | SparseCrossEntropy | Diff | Laplacian => 2,
-            Dense => 3,
+            Func(_) | Sq | Identity => &["x"],
+            Sum | Mean | Softmax | LogSoftmax => &["v"],
+            Transpose => &["m"],
+            LeakyRelu => &["x", "slope"],
+            Powi => &["x", "N"],
+            Pow => &["x", "y"],
+            Max | Min | Dot => &["a", "b"],
+            Mse => &["y", "t"],
+            Bce => &["p", "t"],
+            BceLogits | CrossEntropy => &["z", "t"],
+            SparseCrossEntropy => &["z", "k"],
+            Diff | Laplacian => &["e", "v"],
+            Dense => &["x", "units", "activation"],
         }
     }
 

@@ -30,8 +30,13 @@
 //!
 //! Models whose [`Model::param_groups`] is empty (hand-written ones) are saved with
 //! one scalar entry per [`Model::param_names`] entry.
+//!
+//! A JSON checkpoint can also carry the fitted [`Standardizer`] of the model's inputs
+//! ([`save_json_with_standardizer`] / [`load_json_with_standardizer`]: a
+//! `"standardizer"` field beside `"params"`), so that inference in another process
+//! needs nothing re-implemented; [`Standardizer::save`] writes one on its own.
 
-use crate::{Float, Model};
+use crate::{Float, Model, Standardizer};
 use serde_json::{json, Map, Value};
 use std::fmt;
 use std::io::Write;
@@ -235,6 +240,88 @@ pub fn load_json<M: Model>(model: &mut M, path: impl AsRef<Path>) -> Result<(), 
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
     from_json(model, &text)
+}
+
+/// The JSON checkpoint text of `model` with the fitted [`Standardizer`] of its inputs
+/// under `"standardizer"` (the object [`Standardizer::to_json`] writes), so that one
+/// file holds everything inference needs. [`from_json`] / [`load_json`] still read it
+/// (they ignore the standardizer).
+///
+/// Fails if the standardizer's width is not the model's input count, or as
+/// [`to_json`] and [`Standardizer::to_json`] do.
+pub fn to_json_with_standardizer<M: Model>(
+    model: &M,
+    standardizer: &Standardizer<M::Float>,
+) -> Result<String, CheckpointError> {
+    check_standardizer_width::<M>(standardizer)?;
+    let mut doc: Value = serde_json::from_str(&to_json(model)?).expect("to_json writes valid JSON");
+    doc["standardizer"] = standardizer.to_value().map_err(CheckpointError::Format)?;
+    Ok(serde_json::to_string_pretty(&doc).expect("a JSON value always serialises"))
+}
+
+/// Loads a checkpoint written by [`to_json_with_standardizer`] into `model` and
+/// returns its standardizer. Everything is checked before the model is touched (on
+/// error it is unchanged): the parameters as [`from_json`] checks them, and the
+/// standardizer as [`Standardizer::from_json`] does, plus its width.
+pub fn from_json_with_standardizer<M: Model>(
+    model: &mut M,
+    text: &str,
+) -> Result<Standardizer<M::Float>, CheckpointError> {
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| CheckpointError::Format(e.to_string()))?;
+    let value = doc.get("standardizer").ok_or_else(|| {
+        CheckpointError::Format(
+            "no \"standardizer\" in the checkpoint (saved without one: use from_json)".into(),
+        )
+    })?;
+    let standardizer = crate::data::standardizer_from_value(value)
+        .map_err(|message| CheckpointError::Format(format!("standardizer: {message}")))?;
+    check_standardizer_width::<M>(&standardizer)?;
+    from_json(model, text)?;
+    Ok(standardizer)
+}
+
+/// Writes [`to_json_with_standardizer`] to `path` atomically.
+pub fn save_json_with_standardizer<M: Model>(
+    model: &M,
+    standardizer: &Standardizer<M::Float>,
+    path: impl AsRef<Path>,
+) -> Result<(), CheckpointError> {
+    write_atomic(
+        path.as_ref(),
+        to_json_with_standardizer(model, standardizer)?.as_bytes(),
+    )
+}
+
+/// Loads a checkpoint file written by [`save_json_with_standardizer`] into `model`
+/// and returns its standardizer; on error `model` is unchanged, and a malformed
+/// file's message starts with its path.
+pub fn load_json_with_standardizer<M: Model>(
+    model: &mut M,
+    path: impl AsRef<Path>,
+) -> Result<Standardizer<M::Float>, CheckpointError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+    from_json_with_standardizer(model, &text).map_err(|e| match e {
+        CheckpointError::Format(message) => {
+            CheckpointError::Format(format!("{}: {message}", path.display()))
+        }
+        other => other,
+    })
+}
+
+fn check_standardizer_width<M: Model>(
+    standardizer: &Standardizer<M::Float>,
+) -> Result<(), CheckpointError> {
+    let width = standardizer.mean().len();
+    if width == M::NUM_INPUTS {
+        Ok(())
+    } else {
+        Err(CheckpointError::Format(format!(
+            "the standardizer has {width} columns but the model takes {} inputs",
+            M::NUM_INPUTS
+        )))
+    }
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> CheckpointError {

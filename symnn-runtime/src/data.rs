@@ -229,12 +229,19 @@ impl<F: Float> Dataset<F> {
         self.num_classes
     }
 
-    /// The class of sample `i`: its label if known, otherwise the argmax of its
-    /// target row (for one target: `1` if it is at least `0.5`, else `0`).
+    /// The class of sample `i`: its label if known; otherwise, for one target a
+    /// sample, the class index it holds (`2.0` is class 2, so a 0/1 target is class 0
+    /// or 1), or for a target that is not a whole number, a probability (`1` if it is
+    /// at least `0.5`, else `0`); for two or more targets, the argmax of the row (a
+    /// one-hot row's class).
     pub fn class_of(&self, i: usize) -> usize {
-        match &self.labels {
-            Some(labels) => labels[i],
-            None => crate::metrics::class_of(self.target(i)),
+        match (&self.labels, self.target(i)) {
+            (Some(labels), _) => labels[i],
+            (None, &[x]) => match crate::metrics::class_index(x) {
+                usize::MAX => usize::from(x.to_f64() >= 0.5),
+                index => index,
+            },
+            (None, row) => crate::metrics::argmax(row),
         }
     }
 
@@ -276,15 +283,14 @@ impl<F: Float> Dataset<F> {
     /// the class proportions.
     pub fn stratified_split(&self, test_fraction: f64, seed: u64) -> (Self, Self) {
         let mut rng = rng(seed);
-        let n_classes = (0..self.len())
-            .map(|i| self.class_of(i) + 1)
-            .max()
-            .unwrap_or(0);
+        // The samples of each class, classes in increasing order (only those present:
+        // an empty class draws nothing from the stream anyway).
+        let mut classes: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for i in 0..self.len() {
+            classes.entry(self.class_of(i)).or_default().push(i);
+        }
         let mut test = Vec::new();
-        for class in 0..n_classes {
-            let mut idx: Vec<usize> = (0..self.len())
-                .filter(|&i| self.class_of(i) == class)
-                .collect();
+        for idx in classes.values_mut() {
             idx.shuffle(&mut rng);
             test.extend_from_slice(&idx[..fraction_of(idx.len(), test_fraction)]);
         }
@@ -621,4 +627,163 @@ impl<F: Float> Standardizer<F> {
     pub fn transform(&self, data: &mut Dataset<F>) {
         data.map_inputs(|row| self.transform_row(row));
     }
+
+    /// A standardizer with these column means and standard deviations, e.g. from
+    /// another tool. Fails unless both have the same length, every value is finite
+    /// and every standard deviation positive.
+    pub fn from_parts(mean: Vec<F>, std: Vec<F>) -> Result<Self, DataError> {
+        check_parts(&mean, &std).map_err(|message| DataError::Preprocessing {
+            file: None,
+            message,
+        })?;
+        Ok(Standardizer { mean, std })
+    }
+
+    /// The fitted standardizer as JSON text, to restore it in another process with
+    /// [`from_json`](Standardizer::from_json) (see [`save`](Standardizer::save)):
+    ///
+    /// ```json
+    /// {"format": "symnn-standardizer", "version": 1, "float": "f32", "mean": [..], "std": [..]}
+    /// ```
+    ///
+    /// Values round-trip bit-exactly, as in JSON checkpoints (`f32` values are
+    /// written as the `f64` they widen to). Fails if a value is not finite (fitted on
+    /// data with NaN or infinities), which could not be restored.
+    pub fn to_json(&self) -> Result<String, DataError> {
+        let doc = self
+            .to_value()
+            .map_err(|message| DataError::Preprocessing {
+                file: None,
+                message,
+            })?;
+        Ok(serde_json::to_string_pretty(&doc).expect("a JSON value always serialises"))
+    }
+
+    /// The JSON object of [`to_json`](Standardizer::to_json) (also stored in
+    /// checkpoints, see `checkpoint::to_json_with_standardizer`).
+    pub(crate) fn to_value(&self) -> Result<serde_json::Value, String> {
+        check_parts(&self.mean, &self.std)
+            .map_err(|message| format!("cannot save this standardizer: {message}"))?;
+        let numbers = |values: &[F]| -> Vec<serde_json::Value> {
+            values
+                .iter()
+                .map(|v| serde_json::json!(v.to_f64()))
+                .collect()
+        };
+        Ok(serde_json::json!({
+            "format": STANDARDIZER_FORMAT,
+            "version": STANDARDIZER_VERSION,
+            "float": F::NAME,
+            "mean": numbers(&self.mean),
+            "std": numbers(&self.std),
+        }))
+    }
+
+    /// Restores a standardizer from the text of [`to_json`](Standardizer::to_json);
+    /// `source` names the text in errors (a file name). Fails, naming `source`, if
+    /// the text is not a saved standardizer, holds another float type, or its values
+    /// are not finite, of equal lengths, with positive standard deviations.
+    pub fn from_json(text: &str, source: &str) -> Result<Self, DataError> {
+        parse_standardizer(text).map_err(|message| DataError::Preprocessing {
+            file: Some(source.to_string()),
+            message,
+        })
+    }
+
+    /// Writes [`to_json`](Standardizer::to_json) to `path` atomically (a temporary
+    /// file in the same directory, synced, then renamed over `path`, as checkpoints
+    /// are written), so a reader sees the old file or the new one, never part of one.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), DataError> {
+        let text = self.to_json()?;
+        crate::checkpoint::write_atomic(path.as_ref(), text.as_bytes()).map_err(|e| match e {
+            crate::CheckpointError::Io { path, source } => DataError::Io { file: path, source },
+            other => DataError::Preprocessing {
+                file: Some(path.as_ref().display().to_string()),
+                message: other.to_string(),
+            },
+        })
+    }
+
+    /// Reads a standardizer written by [`save`](Standardizer::save). Errors name the
+    /// file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, DataError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
+            file: path.display().to_string(),
+            source: e,
+        })?;
+        Self::from_json(&text, &path.display().to_string())
+    }
+}
+
+/// The `"format"` of a saved [`Standardizer`].
+pub const STANDARDIZER_FORMAT: &str = "symnn-standardizer";
+/// The `"version"` of a saved [`Standardizer`].
+pub const STANDARDIZER_VERSION: u64 = 1;
+
+/// Why these means and standard deviations make no standardizer.
+fn check_parts<F: Float>(mean: &[F], std: &[F]) -> Result<(), String> {
+    if mean.len() != std.len() {
+        return Err(format!(
+            "{} means but {} standard deviations",
+            mean.len(),
+            std.len()
+        ));
+    }
+    for (what, values) in [("mean", mean), ("std", std)] {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format!("{what}[{i}] is {}", values[i].to_f64()));
+        }
+    }
+    match std.iter().position(|&s| s <= F::ZERO) {
+        Some(i) => Err(format!(
+            "std[{i}] is {}, but a standard deviation must be positive",
+            std[i].to_f64()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_standardizer<F: Float>(text: &str) -> Result<Standardizer<F>, String> {
+    let doc = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    standardizer_from_value(&doc)
+}
+
+/// The standardizer of a JSON object written by [`Standardizer::to_value`].
+pub(crate) fn standardizer_from_value<F: Float>(
+    doc: &serde_json::Value,
+) -> Result<Standardizer<F>, String> {
+    let field = |key: &str| doc.get(key).ok_or_else(|| format!("missing field {key:?}"));
+    if field("format")?.as_str() != Some(STANDARDIZER_FORMAT) {
+        return Err(format!(
+            "not a saved standardizer (\"format\" is not {STANDARDIZER_FORMAT:?})"
+        ));
+    }
+    if field("version")?.as_u64() != Some(STANDARDIZER_VERSION) {
+        return Err(format!("unsupported version {}", field("version")?));
+    }
+    let float = field("float")?.as_str().unwrap_or("?");
+    if float != F::NAME {
+        return Err(format!(
+            "the standardizer was saved for {float}, but is loaded as {}",
+            F::NAME
+        ));
+    }
+    let numbers = |key: &str| -> Result<Vec<F>, String> {
+        let items = field(key)?
+            .as_array()
+            .ok_or_else(|| format!("{key:?} is not an array"))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_f64()
+                    .map(F::from_f64)
+                    .ok_or_else(|| format!("{key}[{i}] is not a number: {v}"))
+            })
+            .collect()
+    };
+    let (mean, std) = (numbers("mean")?, numbers("std")?);
+    check_parts(&mean, &std)?;
+    Ok(Standardizer { mean, std })
 }

@@ -86,6 +86,14 @@ pub enum DataError {
     },
     /// Lengths and widths do not fit together.
     Shape(String),
+    /// A saved preprocessing step (a [`Standardizer`](crate::Standardizer)) is
+    /// malformed, or a fitted one holds values that cannot be saved.
+    Preprocessing {
+        /// The path or source name (`None` when saving to text).
+        file: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
     /// An IDX file is malformed or unreadable ([`read_idx`](crate::data::read_idx)).
     Idx {
         /// The path or source name.
@@ -136,6 +144,14 @@ impl fmt::Display for DataError {
                 )
             }
             DataError::Shape(message) => write!(f, "{message}"),
+            DataError::Preprocessing {
+                file: Some(file),
+                message,
+            } => write!(f, "{file}: {message}"),
+            DataError::Preprocessing {
+                file: None,
+                message,
+            } => write!(f, "{message}"),
             DataError::Idx {
                 file,
                 offset,

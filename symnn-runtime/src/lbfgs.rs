@@ -154,7 +154,8 @@ impl Lbfgs {
     /// final iterate; on error, the last accepted (finite) iterate.
     ///
     /// # Errors
-    /// [`TrainError::Shape`] / [`TrainError::EmptyDataset`] for unusable data;
+    /// [`TrainError::Shape`] / [`TrainError::TooManyClasses`] /
+    /// [`TrainError::EmptyDataset`] for unusable data;
     /// [`TrainError::NonFiniteObjective`] / [`TrainError::NonFiniteDerivative`] if the
     /// loss or gradient at the starting parameters is not finite;
     /// [`TrainError::LineSearchFailed`] if every trial point of a steepest-descent

@@ -61,7 +61,6 @@ pub mod lanes;
 pub mod lbfgs;
 #[cfg(feature = "std")]
 pub mod lm;
-/// Branch-free, vectorisable `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid`, `softplus` (f32, f64).
 pub mod math;
 #[cfg(feature = "std")]
 pub mod metrics;

@@ -290,7 +290,8 @@ impl LevenbergMarquardt {
     /// parameters found. On error it holds the last accepted (finite) iterate.
     ///
     /// # Errors
-    /// [`TrainError::Shape`] / [`TrainError::EmptyDataset`] for unusable data,
+    /// [`TrainError::Shape`] / [`TrainError::TooManyClasses`] /
+    /// [`TrainError::EmptyDataset`] for unusable data,
     /// [`TrainError::OutputsNotTargets`] if the model's outputs and targets differ in
     /// number, [`TrainError::NonFiniteObjective`] for a non-finite sum of squares at
     /// the start, [`TrainError::NonFiniteDerivative`] for a non-finite Jacobian at an

@@ -5,12 +5,17 @@
 //! (`.metric("accuracy", metrics::accuracy)`). Results are `f64` whatever the
 //! model's float type, accumulated in `f64`.
 //!
-//! Classes are read from a row the same way for outputs and targets ([`class_of`]):
-//! the argmax for two or more values, and for a single value (a sigmoid
-//! probability, or a 0/1 target) `1` if it is at least `0.5`. A data set's stored
-//! labels take precedence over its target rows, and a single target of a model with two
-//! or more outputs is a class index (`2.0` is class 2: the targets of
-//! `sparse_cross_entropy`, see [`Dataset::sparse_classification`]).
+//! An output row's class is [`class_of`] it: the argmax for two or more values, and
+//! for a single value (a sigmoid probability) `1` if it is at least `0.5`. A sample's
+//! true class is its data set's stored label if any; otherwise a single target of a
+//! model with two or more outputs is a class index (`2.0` is class 2: the targets of
+//! `sparse_cross_entropy`, see [`Dataset::sparse_classification`]), and any other
+//! target row is read by [`Dataset::class_of`] (a one-hot row's argmax; a single 0/1
+//! target, or class index, as its class; a single probability against `0.5`).
+//!
+//! [`accuracy`] and [`ConfusionMatrix::from_model`] panic, naming both numbers, when
+//! the data holds more classes ([`class_count`]) than the model's outputs can predict
+//! ([`predictable_classes`]), instead of counting those samples as wrong.
 
 use crate::{Dataset, Float, Model};
 use std::fmt;
@@ -55,6 +60,61 @@ fn actual_class<F: Float>(data: &Dataset<F>, i: usize, outputs: usize) -> usize 
     }
 }
 
+/// How many classes `data` holds, read as [`accuracy`] reads its samples: the number
+/// of classes if it has labels; for one target a sample, one more than the largest
+/// class index (`None` if some target is not a whole number, e.g. a probability); for
+/// two or more targets, the row width (one-hot rows). `None` for no samples.
+pub fn class_count<F: Float>(data: &Dataset<F>) -> Option<usize> {
+    if let Some(n) = data.num_classes() {
+        return Some(n);
+    }
+    if data.is_empty() {
+        return None;
+    }
+    match data.target_width() {
+        1 => data
+            .targets()
+            .iter()
+            .map(|&x| class_index(x))
+            .try_fold(0, |most, k| (k != usize::MAX).then(|| most.max(k + 1))),
+        width => Some(width),
+    }
+}
+
+/// How many classes a model with `outputs` outputs can predict ([`class_of`] its
+/// output): 2 for one output (a probability), one per output otherwise.
+pub fn predictable_classes(outputs: usize) -> usize {
+    if outputs == 1 {
+        2
+    } else {
+        outputs
+    }
+}
+
+/// `(classes, outputs)` if `data` holds more classes than a model with `outputs`
+/// outputs can predict (the samples of the others could never be classified right).
+pub(crate) fn class_mismatch<F: Float>(
+    data: &Dataset<F>,
+    outputs: usize,
+) -> Option<(usize, usize)> {
+    let classes = class_count(data)?;
+    (outputs > 0 && classes > predictable_classes(outputs)).then_some((classes, outputs))
+}
+
+/// Panics with a message naming both numbers if `data` has more classes than the
+/// model's outputs can predict.
+#[track_caller]
+fn assert_classes<M: Model>(data: &Dataset<M::Float>, what: &str) {
+    if let Some((classes, outputs)) = class_mismatch(data, M::NUM_OUTPUTS) {
+        panic!(
+            "symnn: {what}: the data has {classes} classes but the model has {outputs} output{}, which predict{} only {} classes",
+            if outputs == 1 { "" } else { "s" },
+            if outputs == 1 { "s" } else { "" },
+            predictable_classes(outputs)
+        );
+    }
+}
+
 /// All outputs of `model` on `data`, flat row-major (`M::NUM_OUTPUTS` per sample),
 /// through [`Model::forward_batch_slice`] (SIMD across samples, GEMMs for wide layers)
 /// a chunk of 512 samples at a time, chunks on rayon's threads when the data set is
@@ -74,7 +134,12 @@ fn row<F>(rows: &[F], i: usize, width: usize) -> &[F] {
 /// label, or for a model with two or more outputs and one target a sample, that target
 /// as a class index ([`class_index`]: class-index targets, as for `sparse_cross_entropy`),
 /// or else [`class_of`] the target row (one-hot, or a 0/1 target).
+///
+/// # Panics
+/// If the data holds more classes ([`class_count`]) than the model's outputs can
+/// predict ([`predictable_classes`]): those samples could never count as right.
 pub fn accuracy<M: Model>(model: &M, data: &Dataset<M::Float>) -> f64 {
+    assert_classes::<M>(data, "accuracy");
     let outputs = predict(model, data);
     let correct = (0..data.len())
         .filter(|&i| {
@@ -89,7 +154,9 @@ fn mean_error<M: Model>(model: &M, data: &Dataset<M::Float>, f: impl Fn(f64) -> 
     assert_eq!(
         M::NUM_OUTPUTS,
         data.target_width(),
-        "mse/mae need as many outputs as targets"
+        "symnn: mse/mae need as many outputs as targets, but the model has {} outputs and the data {} targets a sample",
+        M::NUM_OUTPUTS,
+        data.target_width()
     );
     let outputs = predict(model, data);
     let sum: f64 = outputs
@@ -143,7 +210,11 @@ impl ConfusionMatrix {
     }
     /// The matrix of `model` on `data`, with classes read as [`accuracy`] reads them.
     /// Predictions or classes `>= num_classes` are clamped to the last class.
+    ///
+    /// # Panics
+    /// As [`accuracy`], if the data holds more classes than the model can predict.
     pub fn from_model<M: Model>(model: &M, data: &Dataset<M::Float>, num_classes: usize) -> Self {
+        assert_classes::<M>(data, "ConfusionMatrix::from_model");
         let mut cm = ConfusionMatrix::new(num_classes);
         let outputs = predict(model, data);
         for i in 0..data.len() {

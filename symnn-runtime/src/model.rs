@@ -340,3 +340,131 @@ pub(crate) fn samples(inputs: (usize, usize), rows: (usize, usize), others: &str
         (None, None) => 0,
     }
 }
+
+/// A boxed model is a model: every method forwards to the boxed one, including the
+/// batch and derivative methods a generated network overrides with exact code (so a
+/// `Box<Net>` never falls back to the finite-difference defaults), and
+/// [`with_seed_boxed`](Model::with_seed_boxed) / [`from_params_boxed`](Model::from_params_boxed)
+/// box the boxed network's own. So `Trainer::fit(&mut net, ..)` takes a `Box<Net>` as it
+/// is, without `&mut *net`.
+///
+/// (There is no such impl for `&mut M`: a [`Model`] is `Clone`, which `&mut M` is not.)
+#[cfg(feature = "alloc")]
+impl<M: Model> Model for alloc::boxed::Box<M> {
+    type Float = M::Float;
+    const NUM_PARAMS: usize = M::NUM_PARAMS;
+    const NUM_INPUTS: usize = M::NUM_INPUTS;
+    const NUM_TARGETS: usize = M::NUM_TARGETS;
+    const NUM_OUTPUTS: usize = M::NUM_OUTPUTS;
+
+    fn param_names() -> &'static [&'static str] {
+        M::param_names()
+    }
+    fn param_groups() -> &'static [ParamGroup] {
+        M::param_groups()
+    }
+    fn cost() -> Cost {
+        M::cost()
+    }
+    fn derivation() -> &'static str {
+        M::derivation()
+    }
+    fn derivation_latex() -> &'static str {
+        M::derivation_latex()
+    }
+    fn graph_dot() -> &'static str {
+        M::graph_dot()
+    }
+    fn params(&self) -> &[Self::Float] {
+        (**self).params()
+    }
+    fn params_mut(&mut self) -> &mut [Self::Float] {
+        (**self).params_mut()
+    }
+    fn forward_slice(&self, input: &[Self::Float], output: &mut [Self::Float]) {
+        (**self).forward_slice(input, output)
+    }
+    fn loss_slice(&self, input: &[Self::Float], target: &[Self::Float]) -> Self::Float {
+        (**self).loss_slice(input, target)
+    }
+    fn accumulate_gradient_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float {
+        (**self).accumulate_gradient_slice(input, target, grad)
+    }
+    fn sgd_step_slice(
+        &mut self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        lr: Self::Float,
+    ) -> Self::Float {
+        (**self).sgd_step_slice(input, target, lr)
+    }
+    fn gradient_into_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float {
+        (**self).gradient_into_slice(input, target, grad)
+    }
+    fn forward_batch_slice(&self, inputs: &[Self::Float], outputs: &mut [Self::Float]) {
+        (**self).forward_batch_slice(inputs, outputs);
+    }
+    fn loss_batch_slice(&self, inputs: &[Self::Float], targets: &[Self::Float]) -> Self::Float {
+        (**self).loss_batch_slice(inputs, targets)
+    }
+    fn accumulate_gradient_batch_slice(
+        &self,
+        inputs: &[Self::Float],
+        targets: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float {
+        (**self).accumulate_gradient_batch_slice(inputs, targets, grad)
+    }
+    fn sgd_step_batch_slice(
+        &mut self,
+        inputs: &[Self::Float],
+        targets: &[Self::Float],
+        lr: Self::Float,
+    ) -> Self::Float {
+        (**self).sgd_step_batch_slice(inputs, targets, lr)
+    }
+    fn input_jacobian_slice(&self, input: &[Self::Float], jac: &mut [Self::Float]) {
+        (**self).input_jacobian_slice(input, jac)
+    }
+    fn input_gradient_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        grad: &mut [Self::Float],
+    ) -> Self::Float {
+        (**self).input_gradient_slice(input, target, grad)
+    }
+    fn hvp_slice(
+        &self,
+        input: &[Self::Float],
+        target: &[Self::Float],
+        v: &[Self::Float],
+        out: &mut [Self::Float],
+    ) -> Self::Float {
+        (**self).hvp_slice(input, target, v, out)
+    }
+    fn param_jacobian_slice(
+        &self,
+        input: &[Self::Float],
+        jac: &mut [Self::Float],
+        output: &mut [Self::Float],
+    ) {
+        (**self).param_jacobian_slice(input, jac, output)
+    }
+    fn with_seed_boxed(seed: u64) -> alloc::boxed::Box<Self> {
+        alloc::boxed::Box::new(M::with_seed_boxed(seed))
+    }
+    fn from_params_boxed(params: &[Self::Float]) -> alloc::boxed::Box<Self> {
+        alloc::boxed::Box::new(M::from_params_boxed(params))
+    }
+}

@@ -16,17 +16,18 @@ use crate::resolved::{
 use crate::shape::Shape;
 
 impl<'a> Checker<'a> {
-    /// Resolves `func(args)`.
+    /// Resolves `func(args)`; `method`: written `args[0].func(..)`.
     pub(super) fn call(
         &mut self,
         func: &'a Ident,
         args: &'a [Expr],
+        method: bool,
         loc: Loc,
         scope: &mut Scope<'a>,
     ) -> Typed {
         let name = func.to_string();
         if let Some((id, def)) = self.user_fn(&name) {
-            return self.user_call(id, def, args, loc, scope);
+            return self.user_call(id, def, args, method, loc, scope);
         }
         let Some(builtin) = Builtin::lookup(&name) else {
             for arg in args {
@@ -45,7 +46,8 @@ impl<'a> Checker<'a> {
             return Typed::unknown();
         };
         if args.len() != builtin.arity() {
-            self.arity_error(&name, builtin.arity(), args.len(), loc);
+            let params: Vec<String> = builtin.params().iter().map(|p| p.to_string()).collect();
+            self.arity_error(&name, &params, args, method, loc);
             // `dense`'s last argument is a function name, not a value.
             let values = if builtin == Builtin::Dense {
                 args.get(..1).unwrap_or_default()
@@ -116,12 +118,42 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn arity_error(&mut self, name: &str, arity: usize, found: usize, loc: Loc) {
+    /// "`leaky_relu(x, slope)` takes 2 arguments, found 1", and in method form how the
+    /// receiver counts: "(the receiver `h` is the first): write `h.leaky_relu(slope)`".
+    fn arity_error(
+        &mut self,
+        name: &str,
+        params: &[String],
+        args: &[Expr],
+        method: bool,
+        loc: Loc,
+    ) {
+        let arity = params.len();
         let plural = if arity == 1 { "" } else { "s" };
-        self.error(
-            loc,
-            format!("`{name}` takes {arity} argument{plural}, found {found}"),
+        let found = args.len();
+        let mut message = format!(
+            "`{}` takes {arity} argument{plural}, found {found}",
+            signature(name, params)
         );
+        if method {
+            let receiver = match args.first() {
+                Some(Expr::Name(id)) => Some(id.to_string()),
+                _ => None,
+            };
+            let which = receiver.as_ref().map_or_else(
+                || "the receiver".to_string(),
+                |r| format!("the receiver `{r}`"),
+            );
+            message += &match params.split_first() {
+                Some((first, rest)) => format!(
+                    " ({which} is the first): write `{}.{name}({})`",
+                    receiver.as_deref().unwrap_or(first),
+                    rest.join(", ")
+                ),
+                None => format!(" ({which} is one): call it as `{name}()`"),
+            };
+        }
+        self.error(loc, message);
     }
 
     /// `powi(x, N)`: `N` an integer literal that fits an `i32` and whose `N - 1` does
@@ -158,13 +190,14 @@ impl<'a> Checker<'a> {
         id: FnId,
         def: &'a FnDef,
         args: &'a [Expr],
+        method: bool,
         loc: Loc,
         scope: &mut Scope<'a>,
     ) -> Typed {
         let items: Vec<Typed> = args.iter().map(|a| self.expr(a, scope)).collect();
         let name = def.name.to_string();
         if args.len() != def.args.len() {
-            self.arity_error(&name, def.args.len(), args.len(), loc);
+            self.arity_error(&name, &fn_params(def), args, method, loc);
             return Typed::unknown();
         }
         let function = self.fn_result(id).map(|f| (f.body.shape, f.params.clone()));
@@ -446,9 +479,14 @@ impl<'a> Checker<'a> {
         let loc = Loc::at(id.span());
         if let Some((fn_id, def)) = self.user_fn(&name) {
             if def.args.len() != 1 {
+                let params = fn_params(def);
                 self.error(
                     loc,
-                    format!("`{name}` takes {} arguments, but {hint}", def.args.len()),
+                    format!(
+                        "`{}` takes {} arguments, but {hint}",
+                        signature(&name, &params),
+                        params.len()
+                    ),
                 );
                 return None;
             }
@@ -528,6 +566,23 @@ fn literal_number(e: &Expr) -> Option<f64> {
     }
 }
 
+/// `name(a, b)`: how a call's signature is shown in errors.
+fn signature(name: &str, params: &[String]) -> String {
+    format!("{name}({})", params.join(", "))
+}
+
+/// A user `fn`'s parameters as written: `u`, or `z[2]` for a shaped one.
+fn fn_params(def: &FnDef) -> Vec<String> {
+    def.args
+        .iter()
+        .zip(&def.dims)
+        .map(|(arg, dims)| {
+            let dims: String = dims.iter().map(|d| format!("[{}]", d.size)).collect();
+            format!("{arg}{dims}")
+        })
+        .collect()
+}
+
 /// An integer literal, possibly negated.
 fn literal_int(e: &Expr) -> Option<i64> {
     match e {
@@ -546,19 +601,46 @@ mod tests {
     fn arity() {
         assert_error(
             quote! { output y = tanh(1.0, 2.0); loss = y; },
-            "`tanh` takes 1 argument, found 2",
+            "`tanh(x)` takes 1 argument, found 2",
         );
         assert_error(
             quote! { output y = max(1.0); loss = y; },
-            "`max` takes 2 arguments, found 1",
+            "`max(a, b)` takes 2 arguments, found 1",
         );
         assert_error(
             quote! { input x; output y = x.tanh(1.0); loss = y; },
-            "`tanh` takes 1 argument, found 2",
+            "`tanh(x)` takes 1 argument, found 2 (the receiver `x` is the first): write `x.tanh()`",
+        );
+        // The method form counts the receiver, and names it when it is a name.
+        assert_error(
+            quote! { input h; output y = h.leaky_relu(); loss = y; },
+            "`leaky_relu(x, slope)` takes 2 arguments, found 1 (the receiver `h` is the first): write `h.leaky_relu(slope)`",
         );
         assert_error(
+            quote! { input h[2]; output y = (h * 2.0).dense(3); loss = sum(y); },
+            "`dense(x, units, activation)` takes 3 arguments, found 2 (the receiver is the first): write `x.dense(units, activation)`",
+        );
+        assert_error(
+            quote! { input h; output y = leaky_relu(h); loss = y; },
+            "`leaky_relu(x, slope)` takes 2 arguments, found 1",
+        );
+        assert!(!super::super::test_util::errors(
+            quote! { input h; output y = leaky_relu(h); loss = y; }
+        )[0]
+        .contains("receiver"));
+        assert_error(
             quote! { fn f(a, b) = a * b; output y = f(1.0); loss = y; },
-            "`f` takes 2 arguments, found 1",
+            "`f(a, b)` takes 2 arguments, found 1",
+        );
+        // A shaped parameter shows its dimensions; a user `fn` in method form counts
+        // the receiver too.
+        assert_error(
+            quote! { fn u(z[2], c) = sum(z) * c; input x[2]; output y = u(x); loss = y; },
+            "`u(z[2], c)` takes 2 arguments, found 1",
+        );
+        assert_error(
+            quote! { fn f(a, b) = a * b; input x; output y = x.f(1.0, 2.0); loss = y; },
+            "`f(a, b)` takes 2 arguments, found 3 (the receiver `x` is the first): write `x.f(b)`",
         );
     }
 
@@ -590,7 +672,7 @@ mod tests {
         );
         assert_error(
             quote! { fn f(a, b) = a; input x[2]; output y = dense(x, 2, f); loss = sum(y); },
-            "`f` takes 2 arguments, but a `dense` activation",
+            "`f(a, b)` takes 2 arguments, but a `dense` activation",
         );
         assert_error(
             quote! { input x; output y = dense(x, 2, tanh); loss = sum(y); },
@@ -598,7 +680,7 @@ mod tests {
         );
         assert_error(
             quote! { input x[2]; output y = dense(x, 2); loss = sum(y); },
-            "`dense` takes 3 arguments, found 2",
+            "`dense(x, units, activation)` takes 3 arguments, found 2",
         );
     }
 
@@ -650,7 +732,7 @@ mod tests {
         );
         assert_error(
             quote! { input x[3]; target k; output z = x; loss = sparse_cross_entropy(z); },
-            "`sparse_cross_entropy` takes 2 arguments, found 1",
+            "`sparse_cross_entropy(z, k)` takes 2 arguments, found 1",
         );
         // A literal class index must index the logits.
         for k in [quote!(3), quote!(2.5), quote!(-1)] {

@@ -50,7 +50,12 @@ impl<'a> Checker<'a> {
                 let formula = term.map_or(crate::resolved::Index::Const(0), |t| t.index());
                 Typed::new(ty, ExprKind::Index(Box::new(base_typed.expr), formula))
             }
-            Expr::Call { func, args, loc } => self.call(func, args, *loc, scope),
+            Expr::Call {
+                func,
+                args,
+                method,
+                loc,
+            } => self.call(func, args, *method, *loc, scope),
             Expr::Transpose { operand, loc } => {
                 let operand = self.expr(operand, scope);
                 let Some(shape) = operand.ty else {

@@ -186,7 +186,9 @@ fn collect_calls(e: &Expr, fns: &HashMap<String, usize>, out: &mut Vec<(usize, L
             collect_calls(index, fns, out);
         }
         Expr::Array { elems, .. } => elems.iter().for_each(|e| collect_calls(e, fns, out)),
-        Expr::Call { func, args, loc } => {
+        Expr::Call {
+            func, args, loc, ..
+        } => {
             if let Some(&f) = fns.get(&func.to_string()) {
                 out.push((f, *loc));
             }

@@ -305,6 +305,10 @@ struct Checker<'a> {
     /// The top-level statement being checked.
     statement: usize,
     bindings: Vec<Binding>,
+    /// The location of each resolved `let`, `output` and assignment, in the order
+    /// they appear in the program (a pre-order walk of [`Program::body`]), for notes
+    /// of [`targets`].
+    stmt_locs: Vec<Loc>,
     loop_vars: usize,
     errors: Vec<syn::Error>,
 }
@@ -339,6 +343,7 @@ impl<'a> Checker<'a> {
             dense_groups: HashMap::new(),
             statement: 0,
             bindings: Vec::new(),
+            stmt_locs: Vec::new(),
             loop_vars: 0,
             errors: Vec::new(),
         };
@@ -404,9 +409,8 @@ impl<'a> Checker<'a> {
             tensor_threshold,
         };
         if let Some((_, span)) = self.output_binding {
-            if let Some(error) = targets::check(&program, Loc::at(span)) {
-                self.errors.push(error);
-            }
+            let errors = targets::check(&program, Loc::at(span), &self.stmt_locs);
+            self.errors.extend(errors);
         }
         let mut errors = self.errors.into_iter();
         match errors.next() {

@@ -88,10 +88,12 @@ impl<'a> Checker<'a> {
                 } else {
                     Dense::Allowed { used: false }
                 };
+                let loc = Loc::at(name.span()).to(value.loc());
                 let value = self.expr(value, &mut Scope::top(dense));
                 let binding = self.new_binding(name.to_string(), value.ty);
                 let kind = LocalKind::Let { mutable: *mutable };
                 self.bind(name, kind, value.ty, binding.0);
+                self.stmt_locs.push(loc);
                 Some(Stmt::Let {
                     binding,
                     value: value.expr,
@@ -102,7 +104,13 @@ impl<'a> Checker<'a> {
                 op,
                 value,
                 loc,
-            } => self.assign(place, *op, value, *loc, in_loop),
+            } => {
+                let assign = self.assign(place, *op, value, *loc, in_loop);
+                if assign.is_some() {
+                    self.stmt_locs.push(*loc);
+                }
+                assign
+            }
             ast::Stmt::For(for_loop) => self.for_loop(for_loop),
             ast::Stmt::Output {
                 name,
@@ -157,10 +165,12 @@ impl<'a> Checker<'a> {
             }
             None => self.output = Some(keyword),
         }
+        let value_loc = value.loc();
         let value = self.expr(value, &mut Scope::top(Dense::Allowed { used: false }));
         let binding = self.new_binding(name.to_string(), value.ty);
         self.bind(name, LocalKind::Output, value.ty, binding.0);
         self.output_binding.get_or_insert((binding, name.span()));
+        self.stmt_locs.push(value_loc);
         Some(Stmt::Let {
             binding,
             value: value.expr,

@@ -41,7 +41,9 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
     /// epoch's report), or after yielding an error. Best parameters are restored
     /// when it ends by itself.
     ///
-    /// Fails at once if the data's widths do not match the model or `train` is empty.
+    /// Fails at once if the data's widths do not match the model
+    /// ([`TrainError::Shape`]), a data set has more classes than the model has outputs
+    /// for ([`TrainError::TooManyClasses`]), or `train` is empty.
     pub fn iter_epochs<'a>(
         &'a mut self,
         model: &'a mut M,

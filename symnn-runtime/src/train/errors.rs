@@ -76,6 +76,18 @@ pub enum TrainError {
         /// The data's width.
         found: usize,
     },
+    /// A data set with one target a sample holds more classes than the model has
+    /// outputs to tell apart: with two or more outputs the target is a class index
+    /// (`sparse_cross_entropy`), one output (logit) per class; with one output a
+    /// labelled data set may have two classes. Checked before training.
+    TooManyClasses {
+        /// `"training"` or `"evaluation"`.
+        data: &'static str,
+        /// The data's classes ([`metrics::class_count`](crate::metrics::class_count)).
+        classes: usize,
+        /// The model's outputs.
+        outputs: usize,
+    },
     /// The training data has no samples.
     EmptyDataset,
     /// Least squares ([`LevenbergMarquardt`](crate::LevenbergMarquardt)) needs a model
@@ -166,6 +178,22 @@ impl fmt::Display for TrainError {
                 f,
                 "the {data} data has {found} {what} a sample but the model takes {expected}"
             ),
+            TrainError::TooManyClasses { data, classes, outputs } => {
+                let (noun, verb) = if *outputs == 1 { ("output", "tells") } else { ("outputs", "tell") };
+                write!(
+                    f,
+                    "the {data} data has {classes} classes but the model has {outputs} {noun}, \
+                     which {verb} apart only {} classes",
+                    crate::metrics::predictable_classes(*outputs)
+                )?;
+                if *outputs >= 2 {
+                    write!(
+                        f,
+                        ": a class-index target must be below the number of outputs (one logit per class)"
+                    )?;
+                }
+                Ok(())
+            }
             TrainError::EmptyDataset => write!(f, "the training data has no samples"),
             TrainError::OutputsNotTargets { outputs, targets } => write!(
                 f,
@@ -230,7 +258,30 @@ pub(crate) fn check_shape<M: Model>(
             });
         }
     }
-    Ok(())
+    check_classes::<M>(data, which)
+}
+
+/// With one target a sample, the target is a class when the model has two or more
+/// outputs (a class index for `sparse_cross_entropy`) or the data set has labels:
+/// then every class needs an output to predict it, or the loss of its samples is NaN
+/// (an index past the logits) or meaningless. A single-output model on unlabelled
+/// data may be a regression on whole numbers, so that is not checked.
+fn check_classes<M: Model>(
+    data: &Dataset<M::Float>,
+    which: &'static str,
+) -> Result<(), TrainError> {
+    let classified = M::NUM_OUTPUTS >= 2 || data.labels().is_some();
+    if M::NUM_TARGETS != 1 || !classified {
+        return Ok(());
+    }
+    match crate::metrics::class_mismatch(data, M::NUM_OUTPUTS) {
+        Some((classes, outputs)) => Err(TrainError::TooManyClasses {
+            data: which,
+            classes,
+            outputs,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The first NaN or infinity, if any. The common all-finite case is one vectorised
