@@ -14,7 +14,7 @@
 //! Tensor nodes ([`crate::tensor`]) take part in the same walk: their adjoint is a
 //! tensor node, collected from scalar code reading their elements and from the tensor
 //! operations using them, and passed on by the matrix-calculus rules of
-//! [`tensor_local_adjoints`] (`dL/dW = δ·xᵀ`, `dL/dx = Wᵀ·δ`, `δ = adj ⊙ f'`).
+//! `tensor_local_adjoints` (`dL/dW = δ·xᵀ`, `dL/dx = Wᵀ·δ`, `δ = adj ⊙ f'`).
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -8,7 +8,7 @@
 //!                                                        derivation_latex(), graph_dot(), rustdoc formulas
 //! ```
 //!
-//! This file is the only place where the stages meet ([`derive`]). Every user-facing
+//! This file is the only place where the stages meet ([`derive()`]). Every user-facing
 //! rule lives in [`check`], which reports all mistakes at once and hands over a
 //! [`resolved::Program`] (names as ids, shapes, evaluated loops, laid-out parameters);
 //! from there on nothing can fail.

@@ -1,22 +1,22 @@
 //! Stage 5, emit: the generated struct, its constants and methods, as Rust tokens.
 //!
-//! Every method body is first a list of instructions of one IR ([`ir`]: one
+//! Every method body is first a list of instructions of one IR (`ir`: one
 //! `let __tN = ...;` per scheduled node or one loop per tensor node, plus parameter and
-//! gradient writes), built from a schedule ([`build`]), rewritten by pure IR → IR
-//! functions ([`fuse`], [`step`]), and turned into tokens only at the end, by the one
-//! renderer ([`render`]) on one of its targets: straight-line one-sample code, lanes
-//! across samples, or blocks of the tensor tier ([`batch`]). Paths are fully qualified
+//! gradient writes), built from a schedule (`build`), rewritten by pure IR → IR
+//! functions (`fuse`, `step`), and turned into tokens only at the end, by the one
+//! renderer (`render`) on one of its targets: straight-line one-sample code, lanes
+//! across samples, or blocks of the tensor tier (`batch`). Paths are fully qualified
 //! (`::symnn::...`, `::core::...`).
 //!
 //! | file | builds |
 //! |---|---|
-//! | [`item`] | the struct, its constants, constructors and inspection methods |
-//! | [`one_sample`] | `forward` ... `sgd_step` |
-//! | [`batch`] | `accumulate_gradient_batch`, `sgd_step_batch` |
-//! | [`derivatives`] | `input_jacobian`, `input_gradient`, `hvp`, `param_jacobian` |
-//! | [`model`] | `impl Default`, `impl symnn::Model` |
+//! | `item` | the struct, its constants, constructors and inspection methods |
+//! | `one_sample` | `forward` ... `sgd_step` |
+//! | `batch` | `accumulate_gradient_batch`, `sgd_step_batch` |
+//! | `derivatives` | `input_jacobian`, `input_gradient`, `hvp`, `param_jacobian` |
+//! | `model` | `impl Default`, `impl symnn::Model` |
 //!
-//! Hygiene: every local is `__`-prefixed with `Span::mixed_site()` ([`tokens::local`]).
+//! Hygiene: every local is `__`-prefixed with `Span::mixed_site()` (`tokens::local`).
 //! Mixed-site hygiene keeps locals apart from user *variables*, but a pattern still
 //! resolves *constants* at the call site ("let bindings cannot shadow constants"), so
 //! the prefix keeps a user's `const t3` from colliding. The public methods' parameter
