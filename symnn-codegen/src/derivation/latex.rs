@@ -124,6 +124,16 @@ pub fn element(base: &str, shape: Shape, k: usize) -> String {
 /// One identifier: `w13` → `w_{13}`, `h_out` → `h_{\mathit{out}}`, `alpha` →
 /// `\alpha`, `hidden` → `\mathit{hidden}`.
 fn ident(text: &str) -> String {
+    // A binding's version (`z⁽²⁾`, see `lower`): `z^{(2)}`.
+    if let Some((base, version)) = text.strip_suffix('⁾').and_then(|t| t.split_once('⁽')) {
+        const DIGITS: &str = "⁰¹²³⁴⁵⁶⁷⁸⁹";
+        let number: String = version
+            .chars()
+            .filter_map(|c| DIGITS.chars().position(|d| d == c))
+            .map(|d| char::from(b'0' + d as u8))
+            .collect();
+        return format!("{}^{{({number})}}", ident(base));
+    }
     if let Some((base, sub)) = text.split_once('_') {
         if !base.is_empty() && !sub.is_empty() {
             return format!("{}_{{{}}}", ident(base), ident(sub));

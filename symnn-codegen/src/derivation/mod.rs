@@ -205,7 +205,15 @@ impl<'a> Derivation<'a> {
             }
         }
 
+        // Bindings that neither the output nor the loss reads are not printed (an
+        // element of a reassigned vector that the last version no longer needs, ...).
+        let mut used_roots = vec![program.loss];
+        used_roots.extend(&program.output.elems);
+        let used = g.reachable(&used_roots);
         for (binding, id) in &program.bindings {
+            if !used[id.index()] {
+                continue;
+            }
             let lhs = Lhs::Name(Name::User(binding.clone()));
             if plan.named[id.index()] {
                 // The same value under a second name (hash-consing found it equal).

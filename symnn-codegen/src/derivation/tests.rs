@@ -451,3 +451,29 @@ fn rustdoc_formulas_are_complete_when_short_and_capped_when_long() {
         assert!(doc.lines().all(|l| l.chars().count() <= DOC_LINE_CHARS));
     }
 }
+
+/// Issue 19's reproduction: a reassigned binding's versions (`z⁽²⁾`, `z⁽³⁾`) can never
+/// read like a user's `z_2`, no name is defined twice, and elements the output does
+/// not read are not printed; LaTeX writes the versions as `z^{(2)}`.
+#[test]
+fn versions_never_collide_with_user_names_and_dead_lines_are_dropped() {
+    let derived = derived(quote::quote! {
+        struct N {
+            input x[3]; param A[3][3];
+            let z_2 = x[0] * 2.0; let mut z = x; z = A * z; z = A * z;
+            output y = z[1] + z_2; loss = sq(y);
+        }
+    });
+    let d = &derived.derivation;
+    let lhs: Vec<&str> = text_lines(d).into_iter().map(|(lhs, _)| lhs).collect();
+    let mut seen = std::collections::HashSet::new();
+    for name in &lhs {
+        assert!(seen.insert(*name), "{name} defined twice in\n{d}");
+    }
+    assert!(lhs.contains(&"z_2") && lhs.contains(&"z⁽²⁾[0]") && lhs.contains(&"z⁽³⁾[1]"), "{d}");
+    // z⁽³⁾[0] and z⁽³⁾[2] feed nothing.
+    assert!(!lhs.contains(&"z⁽³⁾[0]") && !lhs.contains(&"z⁽³⁾[2]"), "{d}");
+    assert!(d.contains("y = z_2 + z⁽³⁾[1]"), "{d}");
+    assert!(derived.derivation_latex.contains("z^{(3)}"), "{}", derived.derivation_latex);
+    assert_eq!(latex::name("z⁽¹²⁾[1]"), "\\left(z^{(12)}\\right)_{1}");
+}

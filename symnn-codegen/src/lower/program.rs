@@ -131,13 +131,16 @@ impl Lowering<'_> {
             .expect("the check stage range-checks every index in every iteration")
     }
 
+    /// The display name of the next value of binding `name`: `name` for the first,
+    /// then `name⁽²⁾`, `name⁽³⁾`, ... (superscript digits in parentheses, which no
+    /// identifier can contain, so a version never reads like a user's `z_2` or `z2`).
     fn version(&mut self, name: &str) -> String {
         let n = self.versions.entry(name.to_string()).or_insert(0);
         *n += 1;
         if *n == 1 {
             name.to_string()
         } else {
-            format!("{name}_{n}")
+            format!("{name}{}", version_suffix(*n))
         }
     }
 
@@ -308,4 +311,15 @@ impl Lowering<'_> {
     fn derivatives(&mut self, root: NodeId, vars: &[NodeId]) -> Vec<NodeId> {
         crate::diff::wrt_leaves(&mut self.graph, root, vars)
     }
+}
+
+/// `⁽n⁾`: a binding's version number as a superscript (see `Lowering::version`).
+pub fn version_suffix(n: usize) -> String {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let digits: String = n
+        .to_string()
+        .bytes()
+        .map(|b| DIGITS[usize::from(b - b'0')])
+        .collect();
+    format!("⁽{digits}⁾")
 }
