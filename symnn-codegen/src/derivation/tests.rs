@@ -470,10 +470,20 @@ fn versions_never_collide_with_user_names_and_dead_lines_are_dropped() {
     for name in &lhs {
         assert!(seen.insert(*name), "{name} defined twice in\n{d}");
     }
-    assert!(lhs.contains(&"z_2") && lhs.contains(&"z⁽²⁾[0]") && lhs.contains(&"z⁽³⁾[1]"), "{d}");
+    assert!(
+        lhs.contains(&"z_2") && lhs.contains(&"z⁽²⁾[0]") && lhs.contains(&"z⁽³⁾[1]"),
+        "{d}"
+    );
     // z⁽³⁾[0] and z⁽³⁾[2] feed nothing.
-    assert!(!lhs.contains(&"z⁽³⁾[0]") && !lhs.contains(&"z⁽³⁾[2]"), "{d}");
+    assert!(
+        !lhs.contains(&"z⁽³⁾[0]") && !lhs.contains(&"z⁽³⁾[2]"),
+        "{d}"
+    );
     assert!(d.contains("y = z_2 + z⁽³⁾[1]"), "{d}");
-    assert!(derived.derivation_latex.contains("z^{(3)}"), "{}", derived.derivation_latex);
+    assert!(
+        derived.derivation_latex.contains("z^{(3)}"),
+        "{}",
+        derived.derivation_latex
+    );
     assert_eq!(latex::name("z⁽¹²⁾[1]"), "\\left(z^{(12)}\\right)_{1}");
 }

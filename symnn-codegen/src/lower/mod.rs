@@ -94,8 +94,8 @@ pub struct Lowered {
     pub output: Tensor,
     /// The loss.
     pub loss: NodeId,
-    /// Named forward values in evaluation order (element names, with `_2`, `_3`, ... on
-    /// reassigned or loop-local names), for the derivation.
+    /// Named forward values in evaluation order (element names, with `⁽²⁾`, `⁽³⁾`, ...
+    /// on reassigned or loop-local names), for the derivation.
     pub bindings: Vec<(String, NodeId)>,
     /// Whether the program contains `diff` or `laplacian`.
     pub has_diff: bool,
