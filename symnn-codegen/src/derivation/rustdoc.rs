@@ -51,6 +51,52 @@ fn closure(lines: &[Rendered], roots: impl Iterator<Item = usize>) -> Vec<bool> 
     keep
 }
 
+/// Lines of `candidates` (in priority order), each taken together with every line it
+/// reads (directly or not) while the total stays within `limit`: a self-contained
+/// selection, in printed order.
+fn self_contained(
+    lines: &[Rendered],
+    candidates: impl Iterator<Item = usize>,
+    limit: usize,
+) -> Vec<usize> {
+    let mut chosen = vec![false; lines.len()];
+    let mut count = 0;
+    for k in candidates {
+        if chosen[k] {
+            continue;
+        }
+        let needed: Vec<usize> = closure(lines, std::iter::once(k))
+            .iter()
+            .enumerate()
+            .filter(|&(j, &c)| c && !chosen[j])
+            .map(|(j, _)| j)
+            .collect();
+        if count + needed.len() <= limit {
+            count += needed.len();
+            for j in needed {
+                chosen[j] = true;
+            }
+        }
+    }
+    (0..lines.len()).filter(|&k| chosen[k]).collect()
+}
+
+/// The names that the `chosen` lines read and no chosen line defines (those defined by
+/// some other line), in printed order.
+fn undefined_names(lines: &[Rendered], chosen: &[usize]) -> Vec<String> {
+    let defined: std::collections::HashSet<_> =
+        chosen.iter().filter_map(|&k| lines[k].defines).collect();
+    let mut missing: Vec<usize> = chosen
+        .iter()
+        .flat_map(|&k| lines[k].refs.iter())
+        .filter(|id| !defined.contains(*id))
+        .filter_map(|id| lines.iter().position(|r| r.defines == Some(*id)))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing.into_iter().map(|k| lines[k].lhs.clone()).collect()
+}
+
 /// The rustdoc formulas of the network `name`, from its text lines (printed order).
 pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
     let in_section = |s: Section| {
@@ -58,27 +104,31 @@ pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
         lines.filter(move |(_, r)| r.section == s).map(|(k, _)| k)
     };
     let block = |keep: &[bool], fallback: &[Section]| -> String {
-        let mut chosen: Vec<usize> = (0..lines.len()).filter(|&k| keep[k]).collect();
-        let mut cut = false;
-        if chosen.len() > DOC_LINES {
-            // Too long: the most telling sections first, as many as fit.
-            cut = true;
-            let mut fit: Vec<usize> = Vec::new();
-            for &section in fallback {
-                let more: Vec<usize> = chosen
-                    .iter()
+        let all: Vec<usize> = (0..lines.len()).filter(|&k| keep[k]).collect();
+        let total = all.len();
+        // Too long: whole lines of the most telling sections first, each with every
+        // line it reads, as many as fit, so every name shown is defined.
+        let in_order = || {
+            fallback.iter().flat_map(|&section| {
+                all.iter()
                     .copied()
-                    .filter(|&k| lines[k].section == section)
-                    .collect();
-                if fit.is_empty() || fit.len() + more.len() <= DOC_LINES {
-                    fit.extend(more);
-                }
-            }
-            fit.sort_unstable();
-            chosen = fit;
+                    .filter(move |&k| lines[k].section == section)
+            })
+        };
+        let mut chosen = if total > DOC_LINES {
+            self_contained(lines, in_order(), DOC_LINES)
+        } else {
+            all.clone()
+        };
+        // No line of the most telling section fits with all it reads (a 10-class
+        // softmax's scalar lines behind `δ1`): show those lines anyway, and name what
+        // they read that only `derivation()` defines.
+        if !chosen.iter().any(|&k| lines[k].section == fallback[0]) {
+            chosen = in_order().take(DOC_LINES).collect();
+            chosen.sort_unstable();
         }
-        let total = chosen.len();
-        chosen.truncate(DOC_LINES);
+        let undefined = undefined_names(lines, &chosen);
+        let cut = chosen.len() < total;
         let mut text = String::from("```text\n");
         for &k in &chosen {
             let r = &lines[k];
@@ -89,11 +139,20 @@ pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
             }
             let _ = writeln!(text, "{line}");
         }
-        if total > chosen.len() {
-            let _ = writeln!(text, "… ({} more lines)", total - chosen.len());
+        if cut {
+            let more = total - chosen.len();
+            if undefined.is_empty() {
+                let _ = writeln!(text, "… ({more} more lines)");
+            } else {
+                let _ = writeln!(
+                    text,
+                    "… ({more} more lines, defining {})",
+                    undefined.join(", ")
+                );
+            }
         }
         text.push_str("```");
-        if cut || total > chosen.len() {
+        if cut {
             let _ = write!(
                 text,
                 "\n\nShortened; the whole derivation is `{name}::derivation()`."
