@@ -26,12 +26,8 @@ pub fn impls(layout: &Layout, derivative_model: &TokenStream) -> TokenStream {
         argument("seed"),
         argument("output"),
     );
-    let (inputs, targets, n_local, out) = (
-        argument("inputs"),
-        argument("targets"),
-        local("n"),
-        local("out"),
-    );
+    let out = local("out");
+    let batch_slices = batch_slices(layout);
     quote! {
         impl ::core::default::Default for #name {
             fn default() -> Self {
@@ -92,40 +88,7 @@ pub fn impls(layout: &Layout, derivative_model: &TokenStream) -> TokenStream {
                 #name::from_params_boxed(::symnn::__private::array(params, "params"))
             }
             }
-            fn forward_batch_slice(&self, #inputs: &[#fty], #output: &mut [#fty]) {
-                let #n_local = ::symnn::__private::batch_rows::<Self>(#inputs, #output);
-                #name::forward_batch(
-                    self,
-                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
-                    ::symnn::__private::rows_mut(#output, #n_local, "outputs"),
-                )
-            }
-            fn loss_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty]) -> #fty {
-                let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
-                #name::loss_batch(
-                    self,
-                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
-                    ::symnn::__private::rows(#targets, #n_local, "targets"),
-                )
-            }
-            fn accumulate_gradient_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty], #grad: &mut [#fty]) -> #fty {
-                let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
-                #name::accumulate_gradient_batch(
-                    self,
-                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
-                    ::symnn::__private::rows(#targets, #n_local, "targets"),
-                    ::symnn::__private::array_mut(#grad, "grad"),
-                )
-            }
-            fn sgd_step_batch_slice(&mut self, #inputs: &[#fty], #targets: &[#fty], #lr: #fty) -> #fty {
-                let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
-                #name::sgd_step_batch(
-                    self,
-                    ::symnn::__private::rows(#inputs, #n_local, "inputs"),
-                    ::symnn::__private::rows(#targets, #n_local, "targets"),
-                    #lr,
-                )
-            }
+            #batch_slices
             #derivative_model
             fn sgd_step_slice(&mut self, #input: &[#fty], #target: &[#fty], #lr: #fty) -> #fty {
                 #name::sgd_step(
@@ -135,6 +98,49 @@ pub fn impls(layout: &Layout, derivative_model: &TokenStream) -> TokenStream {
                     #lr,
                 )
             }
+        }
+    }
+}
+
+/// The `Model` batch slice forms, forwarding to the inherent batch methods.
+fn batch_slices(layout: &Layout) -> TokenStream {
+    let (name, fty) = (&layout.name, &layout.fty);
+    let (grad, lr, output) = (argument("grad"), argument("lr"), argument("output"));
+    let (inputs, targets, n_local) = (argument("inputs"), argument("targets"), local("n"));
+    quote! {
+        fn forward_batch_slice(&self, #inputs: &[#fty], #output: &mut [#fty]) {
+            let #n_local = ::symnn::__private::batch_rows::<Self>(#inputs, #output);
+            #name::forward_batch(
+                self,
+                ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                ::symnn::__private::rows_mut(#output, #n_local, "outputs"),
+            )
+        }
+        fn loss_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty]) -> #fty {
+            let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
+            #name::loss_batch(
+                self,
+                ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                ::symnn::__private::rows(#targets, #n_local, "targets"),
+            )
+        }
+        fn accumulate_gradient_batch_slice(&self, #inputs: &[#fty], #targets: &[#fty], #grad: &mut [#fty]) -> #fty {
+            let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
+            #name::accumulate_gradient_batch(
+                self,
+                ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                ::symnn::__private::rows(#targets, #n_local, "targets"),
+                ::symnn::__private::array_mut(#grad, "grad"),
+            )
+        }
+        fn sgd_step_batch_slice(&mut self, #inputs: &[#fty], #targets: &[#fty], #lr: #fty) -> #fty {
+            let #n_local = ::symnn::batch_len::<Self>(#inputs, #targets);
+            #name::sgd_step_batch(
+                self,
+                ::symnn::__private::rows(#inputs, #n_local, "inputs"),
+                ::symnn::__private::rows(#targets, #n_local, "targets"),
+                #lr,
+            )
         }
     }
 }
