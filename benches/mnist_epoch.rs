@@ -143,8 +143,8 @@ fn main() {
         let (s, loss) = epochs(&mut *net, &train, 256, 2, 5);
         row("batch path, batch 256, 2 threads", s, n, loss);
         let mut net = MnistNet::with_seed_boxed(1);
-        let (s1, _) = epochs(&mut *net, &train, 256, 1, 5);
-        row("batch path, batch 256, 1 thread", s1, n, loss);
+        let (s1, loss1) = epochs(&mut *net, &train, 256, 1, 5);
+        row("batch path, batch 256, 1 thread", s1, n, loss1);
         eprintln!("2 threads / 1 thread at batch 256: {:.2}x", s1 / s);
     }
     {

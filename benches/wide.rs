@@ -512,6 +512,75 @@ fn gemm_step(n: &mut GemmMlp<f64>, (x, t): &Block) -> f64 {
     )
 }
 
+/// `minibatch_generated` with the gradient buffer supplied (to place it).
+#[inline(never)]
+fn minibatch_generated_into(net: &mut Wide, g: &mut [f64; P], batch: &[Sample]) -> f64 {
+    g.fill(0.0);
+    let mut loss = 0.0;
+    for (x, t) in black_box(batch) {
+        loss += net.accumulate_gradient(x, t, g);
+    }
+    let scale = black_box(LR) / batch.len() as f64;
+    for (p, g) in net.params.iter_mut().zip(g.iter()) {
+        *p -= scale * g;
+    }
+    loss
+}
+
+/// Data placement probe (`SYMNN_PLACEMENT_PROBE=1 cargo bench --bench wide`): the
+/// generated minibatch with its gradient buffer at several distances (mod 4 KiB) from
+/// the parameters, each paired against the same code with the buffer 2 KiB away.
+/// Loads that follow a store to an address 4 KiB apart in the low 12 bits can be held
+/// up as if they depended on it (the "4K aliasing" of x86 cores), and
+/// `accumulate_gradient` reads `params[k]` and writes `g[k]` in the same loops.
+fn placement_probe(data: &[Sample]) {
+    let batches: Vec<&[Sample]> = data.chunks_exact(BATCH).collect();
+    let start = Box::new(Wide::new());
+    // Where the state's params land: one Box per chunk clone would move them, so the
+    // probe keeps one network and one buffer for the whole run (reset per chunk).
+    let mut net = start.clone();
+    let mut buf = vec![0.0f64; P + 1024];
+    let base = |net: &Wide, buf: &[f64]| (buf.as_ptr() as usize, net.params.as_ptr() as usize);
+    let at = |net: &Wide, buf: &[f64], delta: usize| -> usize {
+        // Offset (in f64s) into buf so that (g - params) mod 4096 == delta.
+        let (b, p) = base(net, buf);
+        ((p + delta).wrapping_sub(b) % 4096) / 8
+    };
+    let reference = 2048;
+    for delta in [0usize, 8, 32, 64, 128, 256, 1024, 2896, 4032, 4088] {
+        let (oa, ob) = (at(&net, &buf, delta), at(&net, &buf, reference));
+        let time = |off: usize, net: &mut Wide, buf: &mut [f64]| {
+            net.params = start.params;
+            let g: &mut [f64; P] = (&mut buf[off..off + P]).try_into().expect("P");
+            let t = std::time::Instant::now();
+            for b in &batches[..8] {
+                black_box(minibatch_generated_into(net, g, b));
+            }
+            t.elapsed().as_secs_f64() * 1e9 / (8 * BATCH) as f64
+        };
+        let (n, bf) = (&mut net, &mut buf);
+        let r = {
+            let cell = std::cell::RefCell::new((n, bf));
+            paired::interleave(
+                401,
+                20,
+                || {
+                    let (n, b) = &mut *cell.borrow_mut();
+                    time(oa, n, b)
+                },
+                || {
+                    let (n, b) = &mut *cell.borrow_mut();
+                    time(ob, n, b)
+                },
+            )
+        };
+        eprintln!(
+            "placement probe: g - params = {delta:>4} mod 4096: {:.1} ns/sample, at 2048: {:.1}, median ratio {:.3}",
+            r.a, r.b, r.ratio
+        );
+    }
+}
+
 fn paired_all(data: &[Sample]) {
     let start = Wide::new().params;
     let gen = Wide::from_params(start);
@@ -649,6 +718,9 @@ fn main() {
     // listing benchmarks or smoke-testing them (`cargo test --benches`).
     if paired::wanted() {
         paired_all(&data);
+    }
+    if std::env::var_os("SYMNN_PLACEMENT_PROBE").is_some() {
+        placement_probe(&data);
     }
 
     // Short runs on a small noisy machine; command-line flags still override these.
