@@ -133,7 +133,7 @@ fn check<M: Model>(tol: f64) {
 }
 
 // The measured calls, each compiled on its own (`#[inline(never)]`): no timing loop is
-// compiled into them (docs/PERFORMANCE.md, "The measuring loop").
+// compiled into them (docs/PERFORMANCE.md, "The measuring stick").
 
 #[inline(never)]
 fn one_sample_step<M: Model>(

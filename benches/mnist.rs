@@ -560,7 +560,7 @@ fn check(data: &[Sample]) {
 // ---------------------------------------------------------------------------------------
 
 // The measured calls, each compiled on its own (`#[inline(never)]`): no timing loop is
-// compiled into them (docs/PERFORMANCE.md, "The measuring loop").
+// compiled into them (docs/PERFORMANCE.md, "The measuring stick").
 
 #[inline(never)]
 fn sgd_generated(n: &mut Mnist, (x, t): &Sample) -> f64 {

@@ -405,7 +405,7 @@ fn check_mlp<const SYMNN_TANH: bool>() {
 
 // The measured steps, each compiled on its own (`#[inline(never)]`) so that no timing
 // loop, wherever it lives, is compiled into them (docs/PERFORMANCE.md, "The measuring
-// loop"). Inputs, targets and `lr` are opaque to the optimiser.
+// stick"). Inputs, targets and `lr` are opaque to the optimiser.
 
 #[inline(never)]
 fn seed_generated(n: &mut Seed003) -> f64 {

@@ -471,7 +471,7 @@ fn blocks(data: &[Sample]) -> Vec<OwnedBlock> {
 // ---------------------------------------------------------------------------------------
 
 // The measured calls, each compiled on its own (`#[inline(never)]`): no timing loop is
-// compiled into them (docs/PERFORMANCE.md, "The measuring loop").
+// compiled into them (docs/PERFORMANCE.md, "The measuring stick").
 
 #[inline(never)]
 fn sgd_generated(n: &mut Wide, (x, t): &Sample) -> f64 {

@@ -6,7 +6,7 @@
 //!
 //! Included with `#[path = "common/paired.rs"] mod paired;`.
 //!
-//! **What it controls (docs/PERFORMANCE.md, "The measuring loop").** A ratio must not
+//! **What it controls (docs/PERFORMANCE.md, "The measuring stick").** A ratio must not
 //! depend on which file holds the timing loop. Two things make that so:
 //! - the chunk loop, [`time_chunk`], is `#[inline(never)]`: one loop, compiled the same
 //!   way for every bench, never merged into its caller;
@@ -15,6 +15,11 @@
 //!   on its own, not inlined into this loop, and the loop around it cannot change its
 //!   register allocation or hoist work out of it. What is timed is that function's code
 //!   plus one direct call (about 1 ns, the same on both sides).
+//!
+//! What it does not control: where the data sits. Some rows (`batch`'s 2-8-8-1 f32
+//! block path, a gradient buffer 8 bytes from the parameters modulo 4 KiB) change by
+//! 7-30 % with the addresses of their data, which differ between processes; quote
+//! those as the median over several processes (`benches/ab.sh`).
 #![allow(dead_code)] // each bench uses part of it
 
 use std::hint::black_box;
