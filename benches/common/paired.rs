@@ -1,5 +1,5 @@
 //! The paired measurement shared by every paired bench (`sgd_step`, `wide`, `mnist`,
-//! `batch`, `math`, `threads`): two pieces of code, A and B, timed alternately in one
+//! `batch`, `math`, `threads`, `mnist_epoch`): two pieces of code, A and B, timed alternately in one
 //! process, so that load from other processes (which drifts slowly next to one round)
 //! hits both alike. Reports the median time of each side and the median of the
 //! per-round ratios A/B, with the quartiles of that ratio as its spread.
