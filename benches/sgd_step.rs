@@ -176,7 +176,7 @@ type HandMlpSymnn = HandMlp<true>;
 
 impl<const SYMNN_TANH: bool> HandMlp<SYMNN_TANH> {
     /// `tanh` over a layer: glibc's per element, or `symnn::math::tanh_in_place`
-    /// (one vectorisable loop; `z.map(symnn::math::tanh)` measured no faster).
+    /// (one vectorisable loop; `z.map(symnn::math::tanh)` measured slower).
     #[inline(always)]
     fn tanh(mut z: [f64; 8]) -> [f64; 8] {
         if SYMNN_TANH {
