@@ -11,10 +11,14 @@
 //!
 //! Run: `cargo bench --bench batch`. Results: docs/PERFORMANCE.md ("Batch lanes").
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{black_box, Criterion};
 use symnn::{network, Float, Model};
+
+#[path = "common/paired.rs"]
+mod paired;
+use paired::{side, Chunk};
 
 network! {
     /// 2-8-8-1 tanh MLP, MSE, f64.
@@ -128,58 +132,37 @@ fn check<M: Model>(tol: f64) {
     }
 }
 
-/// A way to compute a batch's gradient: [`one_sample`] or [`block`].
-type Path<M> = fn(
-    &M,
-    &[<M as Model>::Float],
-    &[<M as Model>::Float],
-    &mut [<M as Model>::Float],
-) -> <M as Model>::Float;
+// The measured calls, each compiled on its own (`#[inline(never)]`): no timing loop is
+// compiled into them (docs/PERFORMANCE.md, "The measuring stick").
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+#[inline(never)]
+fn one_sample_step<M: Model>(
+    net: &M,
+    x: &[M::Float],
+    y: &[M::Float],
+    grad: &mut [M::Float],
+) -> f64 {
+    one_sample(black_box(net), black_box(x), black_box(y), grad).to_f64()
 }
 
-/// One-sample path (a) against block path (b), interleaved: 201 rounds of `calls`
-/// batches each, alternating which goes first; median ns/sample of each side and the
-/// median per-round ratio a/b.
-fn paired<M: Model>(name: &str, calls: usize) -> (f64, f64, f64) {
-    const ROUNDS: usize = 201;
+#[inline(never)]
+fn block_step<M: Model>(net: &M, x: &[M::Float], y: &[M::Float], grad: &mut [M::Float]) -> f64 {
+    block(black_box(net), black_box(x), black_box(y), grad).to_f64()
+}
+
+/// One-sample path (a) against block path (b), interleaved (benches/common/paired.rs):
+/// 201 rounds of `calls` batches each; median ns/sample of each side and the median
+/// per-round ratio a/b (the block path's speed-up).
+fn paired<M: Model>(name: &str, calls: usize) -> paired::Report {
     let net = M::with_seed_boxed(1);
     let (x, y) = data::<M>();
-    let mut grad = vec![M::Float::ZERO; M::NUM_PARAMS];
-    let per_sample = 1e9 / (calls * BATCH) as f64;
-    let mut time = |f: Path<M>| {
-        let t = Instant::now();
-        for _ in 0..calls {
-            black_box(f(black_box(&*net), black_box(&x), black_box(&y), &mut grad));
-        }
-        t.elapsed().as_secs_f64() * per_sample
-    };
-    for _ in 0..10 {
-        time(one_sample::<M>);
-        time(block::<M>);
-    }
-    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (a, b) = if round % 2 == 0 {
-            let a = time(one_sample::<M>);
-            (a, time(block::<M>))
-        } else {
-            let b = time(block::<M>);
-            (time(one_sample::<M>), b)
-        };
-        ta.push(a);
-        tb.push(b);
-        ratio.push(a / b);
-    }
-    let r = (median(&mut ta), median(&mut tb), median(&mut ratio));
-    eprintln!(
-        "paired {name}: one-sample {:.1} ns/sample, block {:.1} ns/sample, speed-up {:.2}x",
-        r.0, r.1, r.2
-    );
-    r
+    let grad = vec![M::Float::ZERO; M::NUM_PARAMS];
+    paired::paired(
+        name,
+        Chunk::new(calls).samples(BATCH).rounds(201, 10),
+        side("one-sample", &grad, |g| one_sample_step(&*net, &x, &y, g)),
+        side("block", &grad, |g| block_step(&*net, &x, &y, g)),
+    )
 }
 
 fn bench<M: Model>(c: &mut Criterion, name: &str) {
@@ -201,8 +184,7 @@ fn main() {
     check::<Wide32>(1e-4);
     eprintln!("block == one-sample (loss and gradient of {BATCH} samples, within rounding)");
     eprintln!("ISA: {:?}", symnn::simd::isa());
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--list" || a == "--test") {
+    if paired::wanted() {
         paired::<Mlp>("2-8-8-1 f64", 8);
         paired::<Mlp32>("2-8-8-1 f32", 8);
         paired::<Wide>("64-32-10 f64", 2);

@@ -18,39 +18,24 @@
 //! Run: `cargo bench --bench math`. Results: docs/NUMERICS.md.
 use std::time::{Duration, Instant};
 
+#[path = "common/paired.rs"]
+mod paired;
+
 use criterion::{black_box, Criterion};
 use symnn::math;
 
 /// Elements per chain and per array.
 const N: usize = 1024;
 const ROUNDS: usize = 401;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+const _: () = assert!(ROUNDS % 2 == 1, "paired() inverts a median");
 
 /// Median ns per element of `a` and `b` (each returns its elapsed ns for `N` elements),
-/// timed alternately, and the median of the per-round ratios `b / a`.
-fn paired(mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (f64, f64, f64) {
-    for _ in 0..20 {
-        a();
-        b();
-    }
-    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (x, y) = if round % 2 == 0 {
-            let x = a();
-            (x, b())
-        } else {
-            let y = b();
-            (a(), y)
-        };
-        ta.push(x / N as f64);
-        tb.push(y / N as f64);
-        ratio.push(y / x);
-    }
-    (median(&mut ta), median(&mut tb), median(&mut ratio))
+/// timed alternately (benches/common/paired.rs: 401 rounds after 20 warm-up rounds),
+/// and the median of the per-round ratios `b / a`.
+fn paired(a: impl FnMut() -> f64, b: impl FnMut() -> f64) -> (f64, f64, f64) {
+    let r = paired::interleave(ROUNDS, 20, a, b);
+    // An odd number of rounds: the median of b/a is the reciprocal of that of a/b.
+    (r.a / N as f64, r.b / N as f64, 1.0 / r.ratio)
 }
 
 fn elapsed_ns(t: Instant) -> f64 {
@@ -348,8 +333,7 @@ fn main() {
     check(&funs);
     eprintln!("std == symnn::math within 4 ulp on the benchmark inputs");
 
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--list" || a == "--test") {
+    if paired::wanted() {
         paired_all(&funs);
     }
 

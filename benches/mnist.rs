@@ -26,14 +26,29 @@
 //! hand-written interleaved in one process, median ns/sample of each and the median of
 //! the per-round ratios), then short criterion runs.
 //!
-//! Run: `cargo bench --bench mnist`. Results: docs/PERFORMANCE.md ("784-128-10").
+//! Minibatches are also measured against the baseline a careful engineer writes for
+//! them: the same algebra as blocks of matrix products through `matrixmultiply`
+//! (`benches/common/gemm_mlp.rs`), against the generated block path
+//! (`sgd_step_batch`): f64 at batch 32 (beside the per-sample loops above), and the
+//! f32 network of `benches/mnist_epoch.rs` and `examples/mnist.rs` at batch 64, plain
+//! SGD (the JAX comparison's setting).
+//!
+//! Run: `cargo bench --bench mnist`. Results: docs/PERFORMANCE.md ("784-128-10", "Fair
+//! minibatch baselines").
 
 // The hand-written net indexes several arrays with one counter, as numeric code does.
 #![allow(clippy::needless_range_loop)]
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{black_box, Criterion};
 use symnn::{data::read_idx, datasets, network};
+
+#[path = "common/gemm_mlp.rs"]
+mod gemm_mlp;
+#[path = "common/paired.rs"]
+mod paired;
+use gemm_mlp::{Act, GemmMlp};
+use paired::{cycle, side, Chunk};
 
 network! {
     /// 784-128-10 ReLU classifier, softmax cross-entropy, f64.
@@ -43,6 +58,18 @@ network! {
         let h = dense(x, 128, relu);
         output z = dense(h, 10, identity);
         loss = cross_entropy(z, t);
+    }
+}
+
+network! {
+    /// `benches/mnist_epoch.rs`'s network: f32, class-index target.
+    pub struct Mnist32 {
+        type Float = f32;
+        input x[784];
+        target k;
+        let h = dense(x, 128, relu);
+        output z = dense(h, 10, identity);
+        loss = sparse_cross_entropy(z, k);
     }
 }
 
@@ -56,10 +83,15 @@ const _: () = assert!(P == Mnist::NUM_PARAMS && IN.is_multiple_of(2) && HID.is_m
 const SAMPLES: usize = 512;
 const LR: f64 = 0.05;
 const BATCH: usize = 32;
+/// The f32 minibatch (`benches/mnist_epoch.rs`, the JAX comparison) and its `lr`.
+const BATCH32: usize = 64;
+const LR32: f32 = 0.1;
 /// `sgd_step` calls per timed chunk of the paired measurement (~2-5 ms a chunk).
 const STEPS_PER_CHUNK: usize = 32;
 
 type Sample = ([f64; IN], [f64; OUT]);
+/// A minibatch as the batch path takes it: inputs and targets apart.
+type OwnedBlock = (Vec<[f64; IN]>, Vec<[f64; OUT]>);
 
 /// The first `SAMPLES` MNIST training images, pixels (0..=255) scaled to [0, 1],
 /// one-hot targets.
@@ -386,13 +418,79 @@ fn generated_grad() -> Box<[f64; P]> {
 // ---------------------------------------------------------------------------------------
 
 fn assert_close(what: &str, a: &[f64], b: &[f64]) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= 1e-12,
-            "{what}[{i}]: generated {x} vs hand-written {y}"
+    paired::assert_close(what, a, b, 1e-12);
+}
+
+/// The data as f64 blocks of `BATCH` (flat inputs, flat one-hot targets).
+fn blocks64(data: &[Sample]) -> Vec<(Vec<f64>, Vec<f64>)> {
+    data.chunks_exact(BATCH)
+        .map(|b| {
+            (
+                b.iter().flat_map(|(x, _)| *x).collect(),
+                b.iter().flat_map(|(_, t)| *t).collect(),
+            )
+        })
+        .collect()
+}
+
+/// One f32 block of `BATCH32`: flat inputs, class indices (for `Mnist32`) and one-hot
+/// targets (for the sgemm trainer).
+struct Block32 {
+    x: Vec<[f32; IN]>,
+    k: Vec<[f32; 1]>,
+    onehot: Vec<f32>,
+}
+
+fn blocks32(data: &[Sample]) -> Vec<Block32> {
+    data.chunks_exact(BATCH32)
+        .map(|b| Block32 {
+            x: b.iter().map(|(x, _)| x.map(|v| v as f32)).collect(),
+            k: b.iter()
+                .map(|(_, t)| [t.iter().position(|&v| v == 1.0).expect("one-hot") as f32])
+                .collect(),
+            onehot: b.iter().flat_map(|(_, t)| t.map(|v| v as f32)).collect(),
+        })
+        .collect()
+}
+
+/// The block path and the gemm trainers take the same steps as the per-sample code.
+fn check_gemm(data: &[Sample]) {
+    let start = Mnist::new_boxed();
+    let mut gen = Mnist::from_params_boxed(&start.params);
+    let mut gemm = GemmMlp::new(IN, HID, OUT, Act::Relu, &start.params);
+    for (b, (x, t)) in blocks64(data).iter().take(2).enumerate() {
+        let xs: Vec<[f64; IN]> = x.chunks_exact(IN).map(|r| r.try_into().unwrap()).collect();
+        let ts: Vec<[f64; OUT]> = t.chunks_exact(OUT).map(|r| r.try_into().unwrap()).collect();
+        let lb = gen.sgd_step_batch(&xs, &ts, LR);
+        let lg = gemm.sgd_step_batch(x, t, LR);
+        assert_close(&format!("f64 gemm minibatch loss {b}"), &[lb], &[lg]);
+        assert_close(
+            &format!("f64 params after gemm minibatch {b}"),
+            &gen.params,
+            &gemm.params,
         );
     }
+    let start = Mnist32::new_boxed();
+    let mut gen = Mnist32::from_params_boxed(&start.params);
+    let mut gemm = GemmMlp::new(IN, HID, OUT, Act::Relu, &start.params);
+    let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    for (b, blk) in blocks32(data).iter().take(2).enumerate() {
+        let lb = gen.sgd_step_batch(&blk.x, &blk.k, LR32);
+        let lg = gemm.sgd_step_batch(blk.x.as_flattened(), &blk.onehot, LR32);
+        paired::assert_close(
+            &format!("f32 gemm minibatch loss {b}"),
+            &[f64::from(lb)],
+            &[f64::from(lg)],
+            1e-5,
+        );
+        paired::assert_close(
+            &format!("f32 params after gemm minibatch {b}"),
+            &widen(&gen.params),
+            &widen(&gemm.params),
+            1e-6,
+        );
+    }
+    assert!(gen.params != start.params);
 }
 
 fn check(data: &[Sample]) {
@@ -458,78 +556,54 @@ fn check(data: &[Sample]) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Paired measurement (robust ratio on a noisy machine)
+// Paired measurement (benches/common/paired.rs)
 // ---------------------------------------------------------------------------------------
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+// The measured calls, each compiled on its own (`#[inline(never)]`): no timing loop is
+// compiled into them (docs/PERFORMANCE.md, "The measuring stick").
+
+#[inline(never)]
+fn sgd_generated(n: &mut Mnist, (x, t): &Sample) -> f64 {
+    n.sgd_step(black_box(x), black_box(t), black_box(LR))
 }
 
-/// Alternates chunks of `calls` calls of `a` and of `b` (each chunk from a fresh clone
-/// of its start state, as in benches/sgd_step.rs, so the timed state stays in a
-/// training regime), 401 rounds in alternating order, and returns the median ns per
-/// sample of each side and the median of the per-round ratios a/b (`samples` samples
-/// a call).
-fn paired<A: Clone, B: Clone>(
-    name: &str,
-    calls: usize,
-    samples: usize,
-    (start_a, mut a): (&A, impl FnMut(&mut A) -> f64),
-    (start_b, mut b): (&B, impl FnMut(&mut B) -> f64),
-) -> (f64, f64, f64) {
-    const ROUNDS: usize = 401;
-    let per_sample = 1e9 / (calls * samples) as f64;
-    let mut time_a = || {
-        let mut net = start_a.clone();
-        let t = Instant::now();
-        for _ in 0..calls {
-            black_box(a(&mut net));
-        }
-        t.elapsed().as_secs_f64() * per_sample
-    };
-    let mut time_b = || {
-        let mut net = start_b.clone();
-        let t = Instant::now();
-        for _ in 0..calls {
-            black_box(b(&mut net));
-        }
-        t.elapsed().as_secs_f64() * per_sample
-    };
-    for _ in 0..20 {
-        time_a();
-        time_b();
-    }
-    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (x, y) = if round % 2 == 0 {
-            let x = time_a();
-            (x, time_b())
-        } else {
-            let y = time_b();
-            (time_a(), y)
-        };
-        ta.push(x);
-        tb.push(y);
-        ratio.push(x / y);
-    }
-    let r = (median(&mut ta), median(&mut tb), median(&mut ratio));
-    eprintln!(
-        "paired {name}: generated {:.1} ns/sample, hand-written {:.1} ns/sample, median ratio {:.3}",
-        r.0, r.1, r.2
-    );
-    r
+#[inline(never)]
+fn sgd_hand(n: &mut Hand, (x, t): &Sample) -> f64 {
+    n.sgd_step(black_box(x), black_box(t), black_box(LR))
 }
 
-/// Cycles through `items`; each side of a pair has its own, so both see the same
-/// sequence.
-fn cycle<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T + 'a {
-    let mut i = 0;
-    move || {
-        let item = &items[i];
-        i = (i + 1) % items.len();
-        item
-    }
+#[inline(never)]
+fn minibatch_generated_step(n: &mut Mnist, g: &mut [f64; P], batch: &[Sample]) -> f64 {
+    minibatch_generated(n, g, black_box(batch), black_box(LR))
+}
+
+#[inline(never)]
+fn minibatch_hand_step(n: &mut Hand, g: &mut HandGrad, batch: &[Sample]) -> f64 {
+    minibatch_hand(n, g, black_box(batch), black_box(LR))
+}
+
+#[inline(never)]
+fn block_step(n: &mut Mnist, (x, t): &OwnedBlock) -> f64 {
+    n.sgd_step_batch(black_box(x), black_box(t), black_box(LR))
+}
+
+#[inline(never)]
+fn gemm_step(n: &mut GemmMlp<f64>, (x, t): &(Vec<f64>, Vec<f64>)) -> f64 {
+    n.sgd_step_batch(black_box(x), black_box(t), black_box(LR))
+}
+
+#[inline(never)]
+fn block32_step(n: &mut Mnist32, b: &Block32) -> f64 {
+    n.sgd_step_batch(black_box(&b.x), black_box(&b.k), black_box(LR32)) as f64
+}
+
+#[inline(never)]
+fn gemm32_step(n: &mut GemmMlp<f32>, b: &Block32) -> f64 {
+    n.sgd_step_batch(
+        black_box(b.x.as_flattened()),
+        black_box(&b.onehot),
+        black_box(LR32),
+    ) as f64
 }
 
 fn paired_all(data: &[Sample]) {
@@ -538,33 +612,67 @@ fn paired_all(data: &[Sample]) {
     let hand = Hand::from_params(&start.params);
     // Per-sample SGD: chunks of STEPS_PER_CHUNK steps on consecutive samples.
     let (mut next_a, mut next_b) = (cycle(data), cycle(data));
-    paired(
+    paired::paired(
         "sgd_step/mnist_784_128_10",
-        STEPS_PER_CHUNK,
-        1,
-        (&gen, |n: &mut Box<Mnist>| {
-            let (x, t) = next_a();
-            n.sgd_step(black_box(x), black_box(t), black_box(LR))
-        }),
-        (&hand, |n: &mut Box<Hand>| {
-            let (x, t) = next_b();
-            n.sgd_step(black_box(x), black_box(t), black_box(LR))
-        }),
+        Chunk::new(STEPS_PER_CHUNK),
+        side("generated", &gen, |n| sgd_generated(n, next_a())),
+        side("hand-written", &hand, |n| sgd_hand(n, next_b())),
     );
     // Minibatch 32: chunks of one minibatch (32 samples).
+    let chunk = Chunk::new(1).samples(BATCH);
     let batches: Vec<&[Sample]> = data.chunks_exact(BATCH).collect();
     let (mut next_a, mut next_b) = (cycle(&batches), cycle(&batches));
     let (mut ga, mut gb) = (generated_grad(), HandGrad::zeros());
-    paired(
+    paired::paired(
         "minibatch32/mnist_784_128_10",
-        1,
-        BATCH,
-        (&gen, |n: &mut Box<Mnist>| {
-            minibatch_generated(n, &mut ga, black_box(next_a()), black_box(LR))
+        chunk,
+        side("generated", &gen, |n| {
+            minibatch_generated_step(n, &mut ga, next_a())
         }),
-        (&hand, |n: &mut Box<Hand>| {
-            minibatch_hand(n, &mut gb, black_box(next_b()), black_box(LR))
+        side("hand-written", &hand, |n| {
+            minibatch_hand_step(n, &mut gb, next_b())
         }),
+    );
+    // f64 minibatch 32 as blocks: the block path against the dgemm trainer, and the
+    // dgemm trainer against the per-sample loops.
+    let flat = blocks64(data);
+    let arrays: Vec<OwnedBlock> = data
+        .chunks_exact(BATCH)
+        .map(|b| {
+            (
+                b.iter().map(|s| s.0).collect(),
+                b.iter().map(|s| s.1).collect(),
+            )
+        })
+        .collect();
+    let gemm = GemmMlp::new(IN, HID, OUT, Act::Relu, &start.params[..]);
+    let (mut next_a, mut next_b) = (cycle(&arrays), cycle(&flat));
+    paired::paired(
+        "minibatch32 f64 sgd_step_batch vs dgemm/mnist_784_128_10",
+        chunk,
+        side("sgd_step_batch", &gen, |n| block_step(n, next_a())),
+        side("hand-written dgemm", &gemm, |n| gemm_step(n, next_b())),
+    );
+    let (mut next_a, mut next_b) = (cycle(&flat), cycle(&batches));
+    paired::paired(
+        "minibatch32 f64 dgemm vs per-sample/mnist_784_128_10",
+        chunk,
+        side("hand-written dgemm", &gemm, |n| gemm_step(n, next_a())),
+        side("hand-written per-sample", &hand, |n| {
+            minibatch_hand_step(n, &mut gb, next_b())
+        }),
+    );
+    // f32, batch 64, plain SGD: `benches/mnist_epoch.rs`'s step without the Trainer.
+    let start32 = Mnist32::new_boxed();
+    let gen32 = Mnist32::from_params_boxed(&start32.params);
+    let gemm32 = GemmMlp::new(IN, HID, OUT, Act::Relu, &start32.params[..]);
+    let b32 = blocks32(data);
+    let (mut next_a, mut next_b) = (cycle(&b32), cycle(&b32));
+    paired::paired(
+        "minibatch64 f32 sgd_step_batch vs sgemm/mnist_784_128_10",
+        Chunk::new(1).samples(BATCH32),
+        side("sgd_step_batch", &gen32, |n| block32_step(n, next_a())),
+        side("hand-written sgemm", &gemm32, |n| gemm32_step(n, next_b())),
     );
 }
 
@@ -653,8 +761,9 @@ fn main() {
 
     // The paired measurement takes a few seconds; skip it when criterion is only
     // listing benchmarks or smoke-testing them (`cargo test --benches`).
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--list" || a == "--test") {
+    check_gemm(&data);
+    eprintln!("sgd_step_batch == dgemm / sgemm trainers (params after 2 minibatches)");
+    if paired::wanted() {
         paired_all(&data);
     }
 

@@ -8,12 +8,23 @@
 //! epochs after one warm-up epoch; GFLOP/s counts 409,000 FLOP per sample (forward and
 //! backward of 784-128-10, the figure). Also: 2 threads at batch 256.
 //!
+//! Last, the fair baseline at epoch level: a hand-written epoch (Fisher-Yates shuffle,
+//! gather each minibatch into a contiguous block, one `matrixmultiply` sgemm trainer
+//! step: `benches/common/gemm_mlp.rs`) interleaved with the `Trainer`'s epochs, batch
+//! 64, one thread.
+//!
 //! Run: `cargo bench --bench mnist_epoch` (about a minute). Results: docs/PERFORMANCE.md
-//! ("MNIST epoch").
+//! ("MNIST epoch", "Fair minibatch baselines").
 
 use std::time::Instant;
 
 use symnn::{datasets, network, Dataset, Model, Sgd, Trainer};
+
+#[path = "common/gemm_mlp.rs"]
+mod gemm_mlp;
+#[path = "common/paired.rs"]
+mod paired;
+use gemm_mlp::{Act, GemmMlp};
 
 network! {
     /// 784-128-10 classifier: one ReLU hidden layer, logits out, class-index target.
@@ -104,6 +115,80 @@ fn epochs<M: Model<Float = f32>>(
     (median(&mut times), loss)
 }
 
+/// One epoch of the hand-written sgemm trainer: shuffle, then per minibatch gather the
+/// rows into `x` / one-hot `t` and take one step. Returns the mean of the minibatch
+/// losses.
+fn gemm_epoch(
+    net: &mut GemmMlp<f32>,
+    train: &Dataset<f32>,
+    batch: usize,
+    rng: &mut symnn::init::SplitMix64,
+    order: &mut [usize],
+    (x, t): (&mut Vec<f32>, &mut Vec<f32>),
+) -> f64 {
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    let (ni, no) = (net.inputs, net.outputs);
+    let (mut loss, mut steps) = (0.0, 0);
+    for idx in order.chunks(batch) {
+        x.clear();
+        t.clear();
+        t.resize(idx.len() * no, 0.0);
+        for (r, &i) in idx.iter().enumerate() {
+            x.extend_from_slice(train.input(i));
+            t[r * no + train.target(i)[0] as usize] = 1.0;
+        }
+        debug_assert_eq!(x.len(), idx.len() * ni);
+        loss += f64::from(net.sgd_step_batch(x, t, 0.1));
+        steps += 1;
+    }
+    loss / f64::from(steps)
+}
+
+/// The `Trainer` against the hand-written sgemm epoch, batch 64, one thread, epochs
+/// interleaved (benches/common/paired.rs), each side continuing to train.
+fn trainer_vs_gemm(train: &Dataset<f32>, rounds: usize) {
+    let mut net = MnistNet::with_seed_boxed(1);
+    let mut gemm = GemmMlp::new(784, 128, 10, Act::Relu, &net.params[..]);
+    let mut trainer = Trainer::new(Sgd::new(0.1))
+        .epochs(1)
+        .batch_size(64)
+        .seed(7)
+        .threads(1);
+    let mut rng = symnn::init::SplitMix64::new(7);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let (mut x, mut t) = (Vec::new(), Vec::new());
+    let (mut loss_a, mut loss_b) = (f64::NAN, f64::NAN);
+    let r = paired::interleave(
+        rounds,
+        1,
+        || {
+            let start = Instant::now();
+            let history = trainer.fit(&mut *net, train, None).expect("trains");
+            loss_a = history.last().map_or(f64::NAN, |r| r.train_loss);
+            start.elapsed().as_secs_f64()
+        },
+        || {
+            let start = Instant::now();
+            loss_b = gemm_epoch(&mut gemm, train, 64, &mut rng, &mut order, (&mut x, &mut t));
+            start.elapsed().as_secs_f64()
+        },
+    );
+    let n = train.len();
+    row("Trainer, batch 64, 1 thread (paired)", r.a, n, loss_a);
+    row(
+        "hand-written sgemm epoch, batch 64 (paired)",
+        r.b,
+        n,
+        loss_b,
+    );
+    eprintln!(
+        "Trainer / sgemm epoch: median ratio {:.3} (quartiles {:.3}-{:.3}), {rounds} rounds",
+        r.ratio, r.ratio_q1, r.ratio_q3
+    );
+}
+
 fn row(what: &str, seconds: f64, samples: usize, loss: f64) {
     let gflops = FLOP_PER_SAMPLE * samples as f64 / seconds / 1e9;
     eprintln!(
@@ -143,8 +228,8 @@ fn main() {
         let (s, loss) = epochs(&mut *net, &train, 256, 2, 5);
         row("batch path, batch 256, 2 threads", s, n, loss);
         let mut net = MnistNet::with_seed_boxed(1);
-        let (s1, _) = epochs(&mut *net, &train, 256, 1, 5);
-        row("batch path, batch 256, 1 thread", s1, n, loss);
+        let (s1, loss1) = epochs(&mut *net, &train, 256, 1, 5);
+        row("batch path, batch 256, 1 thread", s1, n, loss1);
         eprintln!("2 threads / 1 thread at batch 256: {:.2}x", s1 / s);
     }
     {
@@ -152,5 +237,6 @@ fn main() {
         let (s, loss) = epochs(&mut net, &train, 64, 1, 2);
         row("one-sample path, batch 64, 1 thread", s, n, loss);
     }
+    trainer_vs_gemm(&train, 11);
     eprintln!("({:.0} s in all)", started.elapsed().as_secs_f64());
 }

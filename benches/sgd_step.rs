@@ -7,14 +7,23 @@
 //! a paired A/B measurement (generated and hand-written interleaved, robust to the load
 //! drifting between criterion's sequential benchmarks) before the criterion benchmarks.
 //!
+//! The 2-8-8-1 hand-written step is measured twice: with glibc's `tanh` (what a Rust
+//! programmer writes, `f64::tanh`) and with `symnn::math::tanh` (the polynomial the
+//! generated code calls), so the ratio separates the code generator from the math
+//! library.
+//!
 //! Run: `cargo bench --bench sgd_step`. Results: docs/PERFORMANCE.md.
 
 // The hand-written nets index several arrays with one counter, as numeric code does.
 #![allow(clippy::needless_range_loop)]
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{black_box, Criterion};
 use symnn::network;
+
+#[path = "common/paired.rs"]
+mod paired;
+use paired::{side, Chunk};
 
 network! {
     /// 2-2-1 classifier with one shared bias (tests/seed_003.rs).
@@ -51,7 +60,8 @@ const MLP_LR: f64 = 0.05;
 
 /// Steps after which the benchmarked network is reset to its start, so that the timed
 /// state stays in the regime of a real training run (not saturated after millions of
-/// steps on one sample). Same for generated and hand-written.
+/// steps on one sample). Same for generated and hand-written; also the calls of one
+/// chunk of the paired measurement.
 const RESET_EVERY: u32 = 1024;
 
 // ---------------------------------------------------------------------------------------
@@ -137,8 +147,9 @@ impl HandSeed {
 // ---------------------------------------------------------------------------------------
 
 /// The 2-8-8-1 MLP written by hand: fixed-size arrays, constant trip counts.
+/// `SYMNN_TANH`: `symnn::math::tanh` (as the generated code) instead of glibc's.
 #[derive(Clone, Copy, Debug)]
-struct HandMlp {
+struct HandMlp<const SYMNN_TANH: bool> {
     w1: [[f64; 2]; 8],
     b1: [f64; 8],
     w2: [[f64; 8]; 8],
@@ -158,7 +169,24 @@ struct HandMlpGrad {
     b3: f64,
 }
 
-impl HandMlp {
+/// The hand-written 2-8-8-1 with glibc's `tanh`.
+type HandMlpGlibc = HandMlp<false>;
+/// The hand-written 2-8-8-1 with `symnn::math::tanh`.
+type HandMlpSymnn = HandMlp<true>;
+
+impl<const SYMNN_TANH: bool> HandMlp<SYMNN_TANH> {
+    /// `tanh` over a layer: glibc's per element, or `symnn::math::tanh_in_place`
+    /// (one vectorisable loop; `z.map(symnn::math::tanh)` measured slower).
+    #[inline(always)]
+    fn tanh(mut z: [f64; 8]) -> [f64; 8] {
+        if SYMNN_TANH {
+            symnn::math::tanh_in_place(&mut z);
+            z
+        } else {
+            z.map(f64::tanh)
+        }
+    }
+
     /// From the generated code's layout: h1.weight, h1.bias, h2.weight, h2.bias,
     /// y.weight, y.bias, row-major.
     fn from_params(p: &[f64; 105]) -> Self {
@@ -200,7 +228,7 @@ impl HandMlp {
         for j in 0..8 {
             z1[j] += self.w1[j][0] * x[0] + self.w1[j][1] * x[1];
         }
-        let h1 = z1.map(f64::tanh);
+        let h1 = Self::tanh(z1);
         let mut z2 = self.b2;
         for j in 0..8 {
             let mut s = 0.0;
@@ -209,7 +237,7 @@ impl HandMlp {
             }
             z2[j] += s;
         }
-        let h2 = z2.map(f64::tanh);
+        let h2 = Self::tanh(z2);
         let mut y = self.b3;
         for k in 0..8 {
             y += self.w3[k] * h2[k];
@@ -339,7 +367,7 @@ fn check_seed003() {
     }
 }
 
-fn check_mlp() {
+fn check_mlp<const SYMNN_TANH: bool>() {
     let samples = [
         ([0.35, -0.9], [0.5]),
         ([-1.0, 0.25], [-0.3]),
@@ -347,7 +375,7 @@ fn check_mlp() {
     ];
     let start = Mlp::new().params;
     let mut gen = Mlp::from_params(start);
-    let mut hand = HandMlp::from_params(&start);
+    let mut hand = HandMlp::<SYMNN_TANH>::from_params(&start);
     assert_close("mlp params at start", &gen.params, &hand.params());
     for step in 0..12 {
         let (x, t) = &samples[step % samples.len()];
@@ -372,105 +400,102 @@ fn check_mlp() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Paired measurement (robust ratio on a noisy machine)
+// Paired measurement (benches/common/paired.rs)
 // ---------------------------------------------------------------------------------------
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+// The measured steps, each compiled on its own (`#[inline(never)]`) so that no timing
+// loop, wherever it lives, is compiled into them (docs/PERFORMANCE.md, "The measuring
+// stick"). Inputs, targets and `lr` are opaque to the optimiser.
+
+#[inline(never)]
+fn seed_generated(n: &mut Seed003) -> f64 {
+    n.sgd_step(black_box(&SEED_X), black_box(&SEED_Y), black_box(SEED_LR))
 }
 
-/// Alternates chunks of `RESET_EVERY` calls of `a` and of `b` (each chunk from a fresh
-/// clone of its start state), and prints the median ns/call of each and the median of
-/// the per-round ratios a/b. Load from other processes drifts slowly compared with one
-/// round (well under a millisecond), so it hits both sides of a round alike, unlike
-/// criterion's one-benchmark-after-another runs.
-fn paired<A: Clone, B: Clone>(
-    name: &str,
-    (start_a, mut a): (&A, impl FnMut(&mut A) -> f64),
-    (start_b, mut b): (&B, impl FnMut(&mut B) -> f64),
-) {
-    const ROUNDS: usize = 401;
-    let mut time_chunk_a = || {
-        let mut net = start_a.clone();
-        let t = Instant::now();
-        for _ in 0..RESET_EVERY {
-            black_box(a(&mut net));
-        }
-        t.elapsed().as_secs_f64() * 1e9 / f64::from(RESET_EVERY)
-    };
-    let mut time_chunk_b = || {
-        let mut net = start_b.clone();
-        let t = Instant::now();
-        for _ in 0..RESET_EVERY {
-            black_box(b(&mut net));
-        }
-        t.elapsed().as_secs_f64() * 1e9 / f64::from(RESET_EVERY)
-    };
-    for _ in 0..20 {
-        time_chunk_a();
-        time_chunk_b();
+#[inline(never)]
+fn seed_hand(n: &mut HandSeed) -> f64 {
+    n.sgd_step(black_box(&SEED_X), black_box(&SEED_Y), black_box(SEED_LR))
+}
+
+#[inline(never)]
+fn mlp_generated(n: &mut Mlp) -> f64 {
+    n.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
+}
+
+#[inline(never)]
+fn mlp_hand<const S: bool>(n: &mut HandMlp<S>) -> f64 {
+    n.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
+}
+
+#[inline(never)]
+fn mlp_gradient_generated(n: &mut Mlp) -> f64 {
+    black_box(black_box(&*n).gradient(black_box(&MLP_X), black_box(&MLP_T))).0
+}
+
+#[inline(never)]
+fn mlp_gradient_hand<const S: bool>(n: &mut HandMlp<S>) -> f64 {
+    black_box(black_box(&*n).gradient(black_box(&MLP_X), black_box(&MLP_T))).0
+}
+
+#[inline(never)]
+fn mlp_forward_generated(n: &mut Mlp) -> f64 {
+    black_box(&*n).forward(black_box(&MLP_X))[0]
+}
+
+#[inline(never)]
+fn mlp_forward_hand<const S: bool>(n: &mut HandMlp<S>) -> f64 {
+    black_box(&*n).forward(black_box(&MLP_X))[0]
+}
+
+/// Chunks of `RESET_EVERY` calls, each from the start state (so a step's network
+/// evolves for 1024 steps, then is reset); 401 rounds.
+const CHUNK: Chunk = Chunk::new(RESET_EVERY as usize);
+
+/// The 2-8-8-1 generated code against one hand-written version.
+fn mlp_vs_hand<const S: bool>(gen: &Mlp, hand: &HandMlp<S>) {
+    let tanh = if S { "symnn::math::tanh" } else { "glibc tanh" };
+    for (f, g, h) in [
+        (
+            "sgd_step",
+            mlp_generated as fn(&mut Mlp) -> f64,
+            mlp_hand::<S> as fn(&mut HandMlp<S>) -> f64,
+        ),
+        ("gradient", mlp_gradient_generated, mlp_gradient_hand::<S>),
+        ("forward", mlp_forward_generated, mlp_forward_hand::<S>),
+    ] {
+        paired::paired(
+            &format!("{f}/mlp_2_8_8_1 vs hand-written with {tanh}"),
+            CHUNK,
+            side("generated", gen, g),
+            side("hand-written", hand, h),
+        );
     }
-    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (x, y) = if round % 2 == 0 {
-            let x = time_chunk_a();
-            (x, time_chunk_b())
-        } else {
-            let y = time_chunk_b();
-            (time_chunk_a(), y)
-        };
-        ta.push(x);
-        tb.push(y);
-        ratio.push(x / y);
-    }
-    eprintln!(
-        "paired {name}: generated {:.1} ns, hand-written {:.1} ns, median ratio {:.3}",
-        median(&mut ta),
-        median(&mut tb),
-        median(&mut ratio)
-    );
 }
 
 fn paired_all() {
     let start = Seed003::new().params;
-    paired(
+    paired::paired(
         "sgd_step/seed003",
-        (&Seed003::from_params(start), |n: &mut Seed003| {
-            n.sgd_step(black_box(&SEED_X), black_box(&SEED_Y), black_box(SEED_LR))
-        }),
-        (&HandSeed::from_params(start), |n: &mut HandSeed| {
-            n.sgd_step(black_box(&SEED_X), black_box(&SEED_Y), black_box(SEED_LR))
-        }),
+        CHUNK,
+        side("generated", &Seed003::from_params(start), seed_generated),
+        side("hand-written", &HandSeed::from_params(start), seed_hand),
     );
     let start = Mlp::new().params;
     let gen = Mlp::from_params(start);
-    let hand = HandMlp::from_params(&start);
-    paired(
-        "sgd_step/mlp_2_8_8_1",
-        (&gen, |n: &mut Mlp| {
+    let glibc = HandMlpGlibc::from_params(&start);
+    mlp_vs_hand(&gen, &glibc);
+    mlp_vs_hand(&gen, &HandMlpSymnn::from_params(&start));
+    // Diagnostic: the same pair with both steps inlined into the harness's chunk loop
+    // (what the loops copied into each bench measured before): how much the calling
+    // context moves the ratio.
+    paired::paired(
+        "sgd_step/mlp_2_8_8_1 vs glibc, both inlined into the timing loop",
+        CHUNK,
+        side("generated", &gen, |n: &mut Mlp| {
             n.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
         }),
-        (&hand, |n: &mut HandMlp| {
+        side("hand-written", &glibc, |n: &mut HandMlpGlibc| {
             n.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
-        }),
-    );
-    paired(
-        "gradient/mlp_2_8_8_1",
-        (&gen, |n: &mut Mlp| {
-            black_box(black_box(&*n).gradient(black_box(&MLP_X), black_box(&MLP_T))).0
-        }),
-        (&hand, |n: &mut HandMlp| {
-            black_box(black_box(&*n).gradient(black_box(&MLP_X), black_box(&MLP_T))).0
-        }),
-    );
-    paired(
-        "forward/mlp_2_8_8_1",
-        (&gen, |n: &mut Mlp| {
-            black_box(&*n).forward(black_box(&MLP_X))[0]
-        }),
-        (&hand, |n: &mut HandMlp| {
-            black_box(&*n).forward(black_box(&MLP_X))[0]
         }),
     );
 }
@@ -519,7 +544,7 @@ fn bench_seed003(c: &mut Criterion) {
 fn bench_mlp(c: &mut Criterion) {
     let start = Mlp::new().params;
     let gen = Mlp::from_params(start);
-    let hand = HandMlp::from_params(&start);
+    let hand = HandMlpGlibc::from_params(&start);
 
     bench_steps(c, "sgd_step/mlp_2_8_8_1/generated", &gen, |net| {
         net.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
@@ -545,15 +570,15 @@ fn bench_mlp(c: &mut Criterion) {
 
 fn main() {
     check_seed003();
-    check_mlp();
+    check_mlp::<false>();
+    check_mlp::<true>();
     eprintln!("generated == hand-written (params within 1e-12 after 10-12 SGD steps)");
     eprintln!("Seed003::COST = {:?}", Seed003::COST);
     eprintln!("Mlp::COST     = {:?}", Mlp::COST);
 
     // The paired A/B measurement takes about a second; skip it when criterion is only
     // listing benchmarks or smoke-testing them (`cargo test --benches`).
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--list" || a == "--test") {
+    if paired::wanted() {
         paired_all();
     }
 

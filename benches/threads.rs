@@ -15,6 +15,9 @@
 //! rounds are interleaved and medians reported.
 use std::time::Instant;
 
+#[path = "common/paired.rs"]
+mod paired;
+
 use symnn::init::SplitMix64;
 use symnn::{network, Adam, Dataset, Float, Model, Trainer};
 
@@ -67,11 +70,6 @@ fn random_data<M: Model>(n: usize, seed: u64) -> Dataset<M::Float> {
     Dataset::new(inputs, M::NUM_INPUTS, targets, M::NUM_TARGETS).expect("consistent shapes")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Seconds for one epoch of `data` with `trainer`, from the same start each time.
 fn epoch_secs<M: Model>(
     trainer: &mut Trainer<M, Adam<M::Float>>,
@@ -102,19 +100,15 @@ fn paired<M: Model>(
             .min_ops_per_thread(min_ops)
     };
     let (mut one, mut two) = (trainer(1), trainer(2));
-    // Warm-up: builds the pool, faults in the buffers.
-    epoch_secs(&mut one, &start, data);
-    epoch_secs(&mut two, &start, data);
-    let (mut t1, mut t2, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let a = epoch_secs(&mut one, &start, data);
-        let b = epoch_secs(&mut two, &start, data);
-        t1.push(a);
-        t2.push(b);
-        ratio.push(a / b);
-    }
-    let min = |v: Vec<f64>| v.into_iter().fold(f64::INFINITY, f64::min);
-    (min(t1), min(t2), median(ratio))
+    // Warm-up: builds the pool, faults in the buffers. Then interleaved rounds
+    // (benches/common/paired.rs), alternating which goes first.
+    let r = paired::interleave(
+        rounds,
+        1,
+        || epoch_secs(&mut one, &start, data),
+        || epoch_secs(&mut two, &start, data),
+    );
+    (r.a_min, r.b_min, r.ratio)
 }
 
 fn break_even<M: Model>(name: &str) {

@@ -18,15 +18,27 @@
 //! hand-written interleaved in one process, median ns/sample of each and the median of
 //! the per-round ratios), then short criterion runs.
 //!
+//! The minibatch is also measured against the baseline a careful engineer writes for
+//! minibatches: the same algebra as blocks of matrix products through `matrixmultiply`'s
+//! dgemm (`benches/common/gemm_mlp.rs`), against the generated block path
+//! (`sgd_step_batch`).
+//!
 //! Run: `cargo bench --bench wide`. Results: docs/PERFORMANCE.md
-//! ("64-32-10: the baseline for the tensor path").
+//! ("64-32-10: the baseline for the tensor path", "Fair minibatch baselines").
 
 // The hand-written net indexes several arrays with one counter, as numeric code does.
 #![allow(clippy::needless_range_loop)]
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{black_box, Criterion};
 use symnn::{datasets, network};
+
+#[path = "common/gemm_mlp.rs"]
+mod gemm_mlp;
+#[path = "common/paired.rs"]
+mod paired;
+use gemm_mlp::{Act, GemmMlp};
+use paired::{cycle, side, Chunk};
 
 network! {
     /// 64-32-10 sigmoid classifier, softmax cross-entropy, f64.
@@ -53,6 +65,8 @@ const BATCH: usize = 32;
 type Sample = ([f64; IN], [f64; OUT]);
 /// A minibatch as the batch path takes it: inputs and targets apart.
 type Block<'a> = (&'a [[f64; IN]], &'a [[f64; OUT]]);
+/// The same, owned.
+type OwnedBlock = (Vec<[f64; IN]>, Vec<[f64; OUT]>);
 
 /// The first `SAMPLES` digits, pixels (0..=16) scaled to [0, 1], one-hot targets.
 fn data() -> Vec<Sample> {
@@ -357,13 +371,7 @@ fn minibatch_hand(net: &mut Hand, batch: &[Sample], lr: f64) -> f64 {
 // ---------------------------------------------------------------------------------------
 
 fn assert_close(what: &str, a: &[f64], b: &[f64]) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= 1e-12,
-            "{what}[{i}]: generated {x} vs hand-written {y}"
-        );
-    }
+    paired::assert_close(what, a, b, 1e-12);
 }
 
 fn check(data: &[Sample]) {
@@ -429,82 +437,147 @@ fn check(data: &[Sample]) {
             &hand.params(),
         );
     }
+    // The dgemm minibatch trainer and the generated `sgd_step_batch` take the same
+    // steps.
+    let mut gemm = GemmMlp::new(IN, HID, OUT, Act::Sigmoid, &block.params);
+    for (b, (xs, ts)) in blocks(data).into_iter().skip(4).take(2).enumerate() {
+        let lb = block.sgd_step_batch(&xs, &ts, LR);
+        let lg = gemm.sgd_step_batch(xs.as_flattened(), ts.as_flattened(), LR);
+        assert_close(&format!("gemm minibatch loss {b}"), &[lb], &[lg]);
+        assert_close(
+            &format!("params after gemm minibatch {b}"),
+            &block.params,
+            &gemm.params,
+        );
+    }
     // Sanity: the checks ran on a net that is learning, not a constant one.
     assert!(gen.params != start);
 }
 
-// ---------------------------------------------------------------------------------------
-// Paired measurement (robust ratio on a noisy machine)
-// ---------------------------------------------------------------------------------------
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// The data as blocks of `BATCH` inputs and targets (the batch path's form).
+fn blocks(data: &[Sample]) -> Vec<OwnedBlock> {
+    data.chunks_exact(BATCH)
+        .map(|batch| {
+            (
+                batch.iter().map(|(x, _)| *x).collect(),
+                batch.iter().map(|(_, t)| *t).collect(),
+            )
+        })
+        .collect()
 }
 
-/// Alternates chunks of `calls` calls of `a` and of `b` (each chunk from a fresh clone
-/// of its start state, as in benches/sgd_step.rs, so the timed state stays in a
-/// training regime), 401 rounds in alternating order, and returns the median ns per
-/// sample of each side and the median of the per-round ratios a/b (`samples` samples
-/// a call).
-fn paired<A: Clone, B: Clone>(
-    name: &str,
-    calls: usize,
-    samples: usize,
-    (start_a, mut a): (&A, impl FnMut(&mut A) -> f64),
-    (start_b, mut b): (&B, impl FnMut(&mut B) -> f64),
-) -> (f64, f64, f64) {
-    const ROUNDS: usize = 401;
-    let per_sample = 1e9 / (calls * samples) as f64;
-    let mut time_a = || {
-        let mut net = start_a.clone();
-        let t = Instant::now();
-        for _ in 0..calls {
-            black_box(a(&mut net));
-        }
-        t.elapsed().as_secs_f64() * per_sample
-    };
-    let mut time_b = || {
-        let mut net = start_b.clone();
-        let t = Instant::now();
-        for _ in 0..calls {
-            black_box(b(&mut net));
-        }
-        t.elapsed().as_secs_f64() * per_sample
-    };
-    for _ in 0..20 {
-        time_a();
-        time_b();
+// ---------------------------------------------------------------------------------------
+// Paired measurement (benches/common/paired.rs)
+// ---------------------------------------------------------------------------------------
+
+// The measured calls, each compiled on its own (`#[inline(never)]`): no timing loop is
+// compiled into them (docs/PERFORMANCE.md, "The measuring stick").
+
+#[inline(never)]
+fn sgd_generated(n: &mut Wide, (x, t): &Sample) -> f64 {
+    n.sgd_step(black_box(x), black_box(t), black_box(LR))
+}
+
+#[inline(never)]
+fn sgd_hand(n: &mut Hand, (x, t): &Sample) -> f64 {
+    n.sgd_step(black_box(x), black_box(t), black_box(LR))
+}
+
+#[inline(never)]
+fn minibatch_generated_step(n: &mut Wide, batch: &[Sample]) -> f64 {
+    minibatch_generated(n, black_box(batch), black_box(LR))
+}
+
+#[inline(never)]
+fn minibatch_hand_step(n: &mut Hand, batch: &[Sample]) -> f64 {
+    minibatch_hand(n, black_box(batch), black_box(LR))
+}
+
+#[inline(never)]
+fn minibatch_block_step(n: &mut Wide, (x, t): &Block) -> f64 {
+    minibatch_block(n, black_box(x), black_box(t), black_box(LR))
+}
+
+#[inline(never)]
+fn sgd_step_batch_step(n: &mut Wide, (x, t): &Block) -> f64 {
+    n.sgd_step_batch(black_box(x), black_box(t), black_box(LR))
+}
+
+#[inline(never)]
+fn gemm_step(n: &mut GemmMlp<f64>, (x, t): &Block) -> f64 {
+    n.sgd_step_batch(
+        black_box(x.as_flattened()),
+        black_box(t.as_flattened()),
+        black_box(LR),
+    )
+}
+
+/// `minibatch_generated` with the gradient buffer supplied (to place it).
+#[inline(never)]
+fn minibatch_generated_into(net: &mut Wide, g: &mut [f64; P], batch: &[Sample]) -> f64 {
+    g.fill(0.0);
+    let mut loss = 0.0;
+    for (x, t) in black_box(batch) {
+        loss += net.accumulate_gradient(x, t, g);
     }
-    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (x, y) = if round % 2 == 0 {
-            let x = time_a();
-            (x, time_b())
-        } else {
-            let y = time_b();
-            (time_a(), y)
+    let scale = black_box(LR) / batch.len() as f64;
+    for (p, g) in net.params.iter_mut().zip(g.iter()) {
+        *p -= scale * g;
+    }
+    loss
+}
+
+/// Data placement probe (`SYMNN_PLACEMENT_PROBE=1 cargo bench --bench wide`): the
+/// generated minibatch with its gradient buffer at several distances (mod 4 KiB) from
+/// the parameters, each paired against the same code with the buffer 2 KiB away.
+/// Loads that follow a store to an address 4 KiB apart in the low 12 bits can be held
+/// up as if they depended on it (the "4K aliasing" of x86 cores), and
+/// `accumulate_gradient` reads `params[k]` and writes `g[k]` in the same loops.
+fn placement_probe(data: &[Sample]) {
+    let batches: Vec<&[Sample]> = data.chunks_exact(BATCH).collect();
+    let start = Box::new(Wide::new());
+    // Where the state's params land: one Box per chunk clone would move them, so the
+    // probe keeps one network and one buffer for the whole run (reset per chunk).
+    let mut net = start.clone();
+    let mut buf = vec![0.0f64; P + 1024];
+    let base = |net: &Wide, buf: &[f64]| (buf.as_ptr() as usize, net.params.as_ptr() as usize);
+    let at = |net: &Wide, buf: &[f64], delta: usize| -> usize {
+        // Offset (in f64s) into buf so that (g - params) mod 4096 == delta.
+        let (b, p) = base(net, buf);
+        ((p + delta).wrapping_sub(b) % 4096) / 8
+    };
+    let reference = 2048;
+    for delta in [0usize, 8, 32, 64, 128, 256, 1024, 2896, 4032, 4088] {
+        let (oa, ob) = (at(&net, &buf, delta), at(&net, &buf, reference));
+        let time = |off: usize, net: &mut Wide, buf: &mut [f64]| {
+            net.params = start.params;
+            let g: &mut [f64; P] = (&mut buf[off..off + P]).try_into().expect("P");
+            let t = std::time::Instant::now();
+            for b in &batches[..8] {
+                black_box(minibatch_generated_into(net, g, b));
+            }
+            t.elapsed().as_secs_f64() * 1e9 / (8 * BATCH) as f64
         };
-        ta.push(x);
-        tb.push(y);
-        ratio.push(x / y);
-    }
-    let r = (median(&mut ta), median(&mut tb), median(&mut ratio));
-    eprintln!(
-        "paired {name}: generated {:.1} ns/sample, hand-written {:.1} ns/sample, median ratio {:.3}",
-        r.0, r.1, r.2
-    );
-    r
-}
-
-/// Cycles through `items`; each side of a pair has its own, so both see the same
-/// sequence.
-fn cycle<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T + 'a {
-    let mut i = 0;
-    move || {
-        let item = &items[i];
-        i = (i + 1) % items.len();
-        item
+        let (n, bf) = (&mut net, &mut buf);
+        let r = {
+            let cell = std::cell::RefCell::new((n, bf));
+            paired::interleave(
+                401,
+                20,
+                || {
+                    let (n, b) = &mut *cell.borrow_mut();
+                    time(oa, n, b)
+                },
+                || {
+                    let (n, b) = &mut *cell.borrow_mut();
+                    time(ob, n, b)
+                },
+            )
+        };
+        eprintln!(
+            "placement probe: g - params = {delta:>4} mod 4096: {:.1} ns/sample, at 2048: {:.1}, median ratio {:.3}",
+            r.a, r.b, r.ratio
+        );
     }
 }
 
@@ -514,48 +587,52 @@ fn paired_all(data: &[Sample]) {
     let hand = Hand::from_params(&start);
     // Per-sample SGD: chunks of 256 steps on consecutive samples.
     let (mut next_a, mut next_b) = (cycle(data), cycle(data));
-    paired(
+    paired::paired(
         "sgd_step/wide_64_32_10",
-        256,
-        1,
-        (&gen, |n: &mut Wide| {
-            let (x, t) = next_a();
-            n.sgd_step(black_box(x), black_box(t), black_box(LR))
-        }),
-        (&hand, |n: &mut Hand| {
-            let (x, t) = next_b();
-            n.sgd_step(black_box(x), black_box(t), black_box(LR))
-        }),
+        Chunk::new(256),
+        side("generated", &gen, |n| sgd_generated(n, next_a())),
+        side("hand-written", &hand, |n| sgd_hand(n, next_b())),
     );
     // Minibatch 32: chunks of 8 minibatches (256 samples).
+    let chunk = Chunk::new(8).samples(BATCH);
     let batches: Vec<&[Sample]> = data.chunks_exact(BATCH).collect();
     let (mut next_a, mut next_b) = (cycle(&batches), cycle(&batches));
-    paired(
+    paired::paired(
         "minibatch32/wide_64_32_10",
-        8,
-        BATCH,
-        (&gen, |n: &mut Wide| {
-            minibatch_generated(n, black_box(next_a()), black_box(LR))
-        }),
-        (&hand, |n: &mut Hand| {
-            minibatch_hand(n, black_box(next_b()), black_box(LR))
-        }),
+        chunk,
+        side("generated", &gen, |n| minibatch_generated_step(n, next_a())),
+        side("hand-written", &hand, |n| minibatch_hand_step(n, next_b())),
     );
-    // Minibatch 32 through the batch path, against the same hand-written reference.
+    // Minibatch 32 through the batch path, against the same per-sample hand-written
+    // loops (block path against one sample at a time: not a like-for-like baseline).
     let xs: Vec<[f64; IN]> = data.iter().map(|(x, _)| *x).collect();
     let ts: Vec<[f64; OUT]> = data.iter().map(|(_, t)| *t).collect();
     let blocks: Vec<Block> = xs.chunks_exact(BATCH).zip(ts.chunks_exact(BATCH)).collect();
     let (mut next_a, mut next_b) = (cycle(&blocks), cycle(&batches));
-    paired(
+    paired::paired(
         "minibatch32_block/wide_64_32_10",
-        8,
-        BATCH,
-        (&gen, |n: &mut Wide| {
-            let (x, t) = next_a();
-            minibatch_block(n, black_box(x), black_box(t), black_box(LR))
+        chunk,
+        side("block", &gen, |n| minibatch_block_step(n, next_a())),
+        side("hand-written per-sample", &hand, |n| {
+            minibatch_hand_step(n, next_b())
         }),
-        (&hand, |n: &mut Hand| {
-            minibatch_hand(n, black_box(next_b()), black_box(LR))
+    );
+    // The like-for-like baseline: the same minibatch as dgemm calls over the block.
+    let gemm = GemmMlp::new(IN, HID, OUT, Act::Sigmoid, &start);
+    let (mut next_a, mut next_b) = (cycle(&blocks), cycle(&blocks));
+    paired::paired(
+        "minibatch32 sgd_step_batch vs dgemm/wide_64_32_10",
+        chunk,
+        side("sgd_step_batch", &gen, |n| sgd_step_batch_step(n, next_a())),
+        side("hand-written dgemm", &gemm, |n| gemm_step(n, next_b())),
+    );
+    let (mut next_a, mut next_b) = (cycle(&blocks), cycle(&batches));
+    paired::paired(
+        "minibatch32 dgemm vs per-sample/wide_64_32_10",
+        chunk,
+        side("hand-written dgemm", &gemm, |n| gemm_step(n, next_a())),
+        side("hand-written per-sample", &hand, |n| {
+            minibatch_hand_step(n, next_b())
         }),
     );
 }
@@ -639,9 +716,11 @@ fn main() {
 
     // The paired measurement takes a few seconds; skip it when criterion is only
     // listing benchmarks or smoke-testing them (`cargo test --benches`).
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--list" || a == "--test") {
+    if paired::wanted() {
         paired_all(&data);
+    }
+    if std::env::var_os("SYMNN_PLACEMENT_PROBE").is_some() {
+        placement_probe(&data);
     }
 
     // Short runs on a small noisy machine; command-line flags still override these.
