@@ -41,6 +41,17 @@ twins!(Wide64Scalar, Wide64Tensor, Wide64Forced, {
     loss = cross_entropy(z, t);
 });
 
+twins!(SharedScalar, SharedTensor, SharedForced, {
+    // One `fn` at two points and a matrix applied twice: each weight's gradient is a
+    // sum of outer products (written term by term).
+    input x[2], xb[2];
+    target t[1];
+    param W1[20][2], b1[20], W2[20][20], b2[20], W4[1][20], b4;
+    fn u(z[2]) = sum(W4 * tanh(W2 * tanh(W2 * tanh(W1 * z + b1) + b2) + b2)) + b4;
+    output y = u(x);
+    loss = sq(u(x) - t[0]) + sq(u(xb));
+});
+
 /// Deterministic points in [-1, 1).
 fn points(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = symnn::init::SplitMix64::new(seed);
@@ -106,6 +117,26 @@ fn same_network<A: Model<Float = f64>, B: Model<Float = f64>>(seed: u64) {
 fn tensor_path_equals_scalar_path_on_16_32_32_4() {
     same_network::<Mid16Scalar, Mid16Tensor>(1);
     same_network::<Mid16Scalar, Mid16Forced>(2);
+}
+
+#[test]
+fn shared_weights_write_their_gradient_term_by_term() {
+    same_network::<SharedScalar, SharedTensor>(5);
+    same_network::<SharedScalar, SharedForced>(6);
+    // The batch block (two GEMM updates per shared weight) against one sample at a
+    // time.
+    let net = SharedTensor::with_seed_boxed(7);
+    let n = 45;
+    let (x, t) = (points(n * 4, 8), points(n, 9));
+    let mut one = vec![0.0; SharedTensor::NUM_PARAMS];
+    let mut loss = 0.0;
+    for s in 0..n {
+        loss += net.accumulate_gradient_slice(&x[s * 4..s * 4 + 4], &t[s..=s], &mut one);
+    }
+    let mut batch = vec![0.0; SharedTensor::NUM_PARAMS];
+    let batch_loss = net.accumulate_gradient_batch_slice(&x, &t, &mut batch);
+    assert_rel("batch loss", &[batch_loss], &[loss], 1e-12);
+    assert_rel("batch gradient", &batch, &one, 1e-12);
 }
 
 #[test]

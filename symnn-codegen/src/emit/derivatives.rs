@@ -35,9 +35,9 @@ fn accumulating(
     let (grads, group_grads) = split;
     let groups: Vec<GroupGrad> = group_grads
         .iter()
-        .map(|&(group, adjoint)| {
+        .flat_map(|&(group, adjoint)| {
             let slot = &program.params[group];
-            GroupGrad::new(g, slot.offset, slot.shape.len(), adjoint)
+            GroupGrad::terms(g, slot.offset, slot.shape.len(), adjoint)
         })
         .collect();
     let roots: Vec<NodeId> = std::iter::once(root)

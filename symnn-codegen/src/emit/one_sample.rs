@@ -51,9 +51,9 @@ impl<'g> Bodies<'g> {
         let groups: Vec<GroupGrad> = derived
             .group_grads
             .iter()
-            .map(|&(group, adjoint)| {
+            .flat_map(|&(group, adjoint)| {
                 let slot = &program.params[group];
-                GroupGrad::new(g, slot.offset, slot.shape.len(), adjoint)
+                GroupGrad::terms(g, slot.offset, slot.shape.len(), adjoint)
             })
             .collect();
         let gradient_roots: Vec<NodeId> = std::iter::once(loss)

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::build::{Body, ParamAccess, LET_LIMIT};
 use super::fuse::fuse;
 use super::ir::{GroupValue, GroupWrite, Instr, Method, Op, Operand, Returns, Temp, WriteMode};
-use crate::graph::{Graph, NodeId};
+use crate::graph::{Graph, Node, NodeId};
 use crate::tensor::TensorOp;
 
 /// The gradient of a parameter group read as a whole tensor, as the writes need it.
@@ -62,6 +62,17 @@ impl GroupGrad {
         }
     }
 
+    /// The group gradient of `adjoint` as a list of writes: a sum (a map `a + b + …`,
+    /// which a weight read twice gets, as when one `fn` is called at two points)
+    /// splits into its terms, so each outer product stays an outer-product update
+    /// (a GEMM in a batch block) instead of being materialised and added.
+    pub fn terms(g: &Graph, offset: usize, len: usize, adjoint: NodeId) -> Vec<GroupGrad> {
+        sum_terms(g, adjoint)
+            .into_iter()
+            .map(|term| GroupGrad::new(g, offset, len, term))
+            .collect()
+    }
+
     /// The nodes a body must compute for the write.
     pub fn roots(&self) -> Vec<NodeId> {
         match self.source {
@@ -84,6 +95,35 @@ impl GroupGrad {
             mode,
         })
     }
+}
+
+/// The terms of `id` if it is a sum of same-shaped tensors (a map whose kernel adds
+/// each lane once), recursively; else `[id]`.
+fn sum_terms(g: &Graph, id: NodeId) -> Vec<NodeId> {
+    if let Some(TensorOp::Map { kernel, args }) = g.tensor_node(id).map(|t| &t.op) {
+        let shape = g.shape_of(id);
+        let same = args
+            .iter()
+            .all(|&a| g.is_tensor(a) && g.shape_of(a) == shape);
+        if same && is_lane_sum(g, *kernel, args.len()) {
+            return args.iter().flat_map(|&a| sum_terms(g, a)).collect();
+        }
+    }
+    vec![id]
+}
+
+/// Whether `kernel` is `lane 0 + lane 1 + … + lane n-1`, each lane once.
+fn is_lane_sum(g: &Graph, kernel: NodeId, n: usize) -> bool {
+    let mut seen = vec![false; n];
+    let mut stack = vec![kernel];
+    while let Some(id) = stack.pop() {
+        match g.node(id) {
+            Node::Add(a, b) => stack.extend([a, b]),
+            Node::Lane(j) if (j as usize) < n && !seen[j as usize] => seen[j as usize] = true,
+            _ => return false,
+        }
+    }
+    n >= 2 && seen.iter().all(|&s| s)
 }
 
 /// Above this many scheduled gradient instructions, `sgd_step` and
