@@ -1,5 +1,6 @@
-//! The 64-32-10 baseline for the tensor path: the fully unrolled code `network!`
-//! generates today for a 64-32-10 sigmoid classifier with softmax cross-entropy
+//! The 64-32-10 baseline for the tensor path: the code `network!` generates (the
+//! tensor tier: kernel loops, GEMM blocks for minibatches) for a 64-32-10 sigmoid
+//! classifier with softmax cross-entropy
 //! (2,410 parameters, f64), against a careful hand-written Rust version with plain
 //! constant-size loops (`[[f64; 64]; 32]`, ...): bias and activation fused into the
 //! matvec, the hidden matvec register-blocked (4 rows x 2 partial sums), the sigmoid
