@@ -40,6 +40,15 @@ impl Float {
         }
     }
 
+    /// Bytes per value: the one place the float type's size is spelt (lane counts,
+    /// block sizes and stack estimates derive from it).
+    pub fn bytes(self) -> usize {
+        match self.0 {
+            FloatType::F32 => 4,
+            FloatType::F64 => 8,
+        }
+    }
+
     /// A literal of the float type; non-finite values through the type's constants.
     pub fn literal(self, v: f64) -> TokenStream {
         let ty = self.ty();

@@ -92,10 +92,7 @@ pub fn lanes_body(
 
 /// Whether the `P` lane accumulators fit the stack budget.
 fn acc_in_lanes(p: usize, lanes: usize, float: Float) -> bool {
-    let bytes = match float.0 {
-        crate::resolved::FloatType::F64 => 8,
-        crate::resolved::FloatType::F32 => 4,
-    };
+    let bytes = float.bytes();
     p * lanes * bytes <= ACC_BYTES
 }
 

@@ -42,13 +42,10 @@ use super::ir::{Instr, Loop, MapArg, Operand};
 use super::render::NoBlockForm;
 use super::tokens::{argument, local, Float};
 
-/// Lanes per block: two 256-bit vectors of `f64`, one of `f32`... chosen by measurement
+/// Lanes per block: one 256-bit vector (4 `f64`, 8 `f32`), chosen by measurement
 /// (`cargo bench --bench batch`).
 pub fn lanes(float: Float) -> usize {
-    match float.0 {
-        crate::resolved::FloatType::F64 => 4,
-        crate::resolved::FloatType::F32 => 8,
-    }
+    32 / float.bytes()
 }
 
 /// The sizes of the generated struct.
@@ -239,10 +236,9 @@ pub fn length_check(others: &str, message: &str) -> TokenStream {
 /// Samples per block of the tensor tier: 32 in `f64`, 64 in `f32`, fewer when a
 /// block's arrays would exceed [`BLOCK_BYTES`] (they live on the stack).
 pub fn tensor_block(float: Float, per_sample_values: usize) -> usize {
-    let (bytes, mut block) = match float.0 {
-        crate::resolved::FloatType::F64 => (8, 32),
-        crate::resolved::FloatType::F32 => (4, 64),
-    };
+    // 256 bytes a row of a block: 32 f64s, 64 f32s.
+    let bytes = float.bytes();
+    let mut block = 256 / bytes;
     while block > 1 && block * per_sample_values * bytes > BLOCK_BYTES {
         block /= 2;
     }
@@ -271,10 +267,7 @@ fn block_stack(float: Float, sizes: Sizes, gradient: &Body<'_>, tensor: bool) ->
         }
     }
     let (arrays, lanes) = if tensor {
-        let bytes = match float.0 {
-            crate::resolved::FloatType::F64 => 8,
-            crate::resolved::FloatType::F32 => 4,
-        };
+        let bytes = float.bytes();
         let b = tensor_block(float, array_values + scalars + sizes.i + sizes.t);
         (
             b * (array_values + sizes.i + sizes.t) * bytes,
