@@ -39,7 +39,6 @@
 use crate::{Float, Model, Standardizer};
 use serde_json::{json, Map, Value};
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 
 /// The `"version"` written into JSON checkpoints.
@@ -331,33 +330,9 @@ fn io_error(path: &Path, source: std::io::Error) -> CheckpointError {
     }
 }
 
-/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it over
-/// `path`, so readers see the old file or the new one, never a partial one.
+/// [`crate::atomic_write::write_atomic`], its error naming `path`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let file_name = path.file_name().ok_or_else(|| {
-        io_error(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        )
-    })?;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path, e)
-    })
+    crate::atomic_write::write_atomic(path, bytes).map_err(|e| io_error(path, e))
 }
 
 #[cfg(feature = "safetensors")]

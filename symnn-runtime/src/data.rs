@@ -695,12 +695,10 @@ impl<F: Float> Standardizer<F> {
     /// are written), so a reader sees the old file or the new one, never part of one.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), DataError> {
         let text = self.to_json()?;
-        crate::checkpoint::write_atomic(path.as_ref(), text.as_bytes()).map_err(|e| match e {
-            crate::CheckpointError::Io { path, source } => DataError::Io { file: path, source },
-            other => DataError::Preprocessing {
-                file: Some(path.as_ref().display().to_string()),
-                message: other.to_string(),
-            },
+        let path = path.as_ref();
+        crate::atomic_write::write_atomic(path, text.as_bytes()).map_err(|source| DataError::Io {
+            file: path.display().to_string(),
+            source,
         })
     }
 
