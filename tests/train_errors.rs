@@ -110,3 +110,73 @@ fn a_non_finite_gradient_with_a_finite_loss_names_its_sample() {
         "{err:?}"
     );
 }
+
+network! {
+    /// One weight per input, so input `k` is weight `k`'s gradient.
+    struct Dot {
+        input x[64];
+        param w[64];
+        output y = sum(w * x);
+        loss = y;
+    }
+}
+
+/// A step whose gradient is finite but whose update overflows `w[k]`: refused before
+/// it is applied, on one thread or split across two (the overflowing weight in the
+/// second thread's share), for plain SGD and Adam (previewed), and for an optimizer of
+/// the user's own (which the trainer steps, checks and rolls back). The parameters are
+/// untouched. (`lr * g` overflows for `w[50]` alone: g = 1e150 there, 0.25 elsewhere.)
+#[test]
+fn an_overflowing_update_is_refused_before_it_touches_anything() {
+    /// Plain SGD written by a user: not element-wise as far as the trainer knows.
+    #[derive(Debug)]
+    struct MySgd(f64);
+    impl symnn::Optimizer<f64> for MySgd {
+        fn step(&mut self, params: &mut [f64], grad: &[f64]) {
+            params
+                .iter_mut()
+                .zip(grad)
+                .for_each(|(p, g)| *p -= self.0 * g);
+        }
+        fn learning_rate(&self) -> f64 {
+            self.0
+        }
+        fn set_learning_rate(&mut self, lr: f64) {
+            self.0 = lr;
+        }
+        fn reset(&mut self) {}
+    }
+    fn run<O: symnn::Optimizer<f64>>(opt: O, threads: usize) {
+        let mut row = [0.25; 64];
+        row[50] = 1e150;
+        let data = Dataset::from_rows(&[(row, [0.0; 0]); 4]);
+        let start = Dot::from_params([0.5; 64]);
+        let mut net = start.clone();
+        let err = Trainer::new(opt)
+            .epochs(1)
+            .batch_size(4)
+            .threads(threads)
+            .min_ops_per_thread(0)
+            .fit(&mut net, &data, None)
+            .unwrap_err();
+        match err {
+            TrainError::NonFinite {
+                step,
+                param_index,
+                param_name,
+                value,
+                ..
+            } => {
+                assert_eq!((step, param_index, param_name), (1, 50, "w[50]"));
+                assert!(value.is_infinite(), "{value}");
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(net, start, "parameters changed by a refused step");
+    }
+    for threads in [1, 2] {
+        run(Sgd::new(f64::MAX), threads);
+        run(symnn::Adam::new(f64::MAX), threads);
+        run(MySgd(f64::MAX), threads);
+    }
+}

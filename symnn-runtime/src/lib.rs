@@ -49,6 +49,7 @@ pub mod data;
 mod data_error;
 #[cfg(feature = "datasets")]
 pub mod datasets;
+mod elementwise;
 #[cfg(feature = "std")]
 mod evaluate;
 mod fd;

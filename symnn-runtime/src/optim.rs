@@ -25,6 +25,8 @@
 //! The update rules follow PyTorch's `SGD`, `Adam` and `AdamW` with default options
 //! (no dampening, no AMSGrad), written out on each type.
 
+pub use crate::elementwise::Elementwise;
+use crate::elementwise::Rule;
 use crate::Float;
 
 /// Updates parameters from a gradient. See the [module docs](self).
@@ -42,6 +44,17 @@ pub trait Optimizer<F: Float> {
     fn set_learning_rate(&mut self, lr: F);
     /// Forgets all state (moment estimates, step count), as if newly built.
     fn reset(&mut self);
+    /// Not public API. For an optimizer whose update of parameter `i` reads only
+    /// element `i` of the gradient and of its state (the built-in ones): the next
+    /// step's rule and state, for `len` parameters, so that the
+    /// [`Trainer`](crate::Trainer) can check a step before applying it and split it
+    /// across threads. `None` (the default): the trainer calls
+    /// [`step`](Optimizer::step) and checks afterwards, restoring a backup copy.
+    #[doc(hidden)]
+    fn __elementwise(&mut self, len: usize) -> Option<Elementwise<'_, F>> {
+        let _ = len;
+        None
+    }
 }
 
 /// Where an optimizer keeps one value per parameter (momentum, moment estimates).
@@ -178,27 +191,28 @@ impl<F: Float, S: State<F>> Optimizer<F> for Sgd<F, S> {
             grad.len(),
             "Sgd::step: params and grad lengths differ"
         );
-        let use_momentum = self.momentum != F::ZERO;
-        let velocity: &mut [F] = if use_momentum {
-            self.velocity.values(params.len(), "Sgd")
-        } else {
-            &mut []
+        self.__elementwise(params.len())
+            .expect("Sgd is element-wise")
+            .step(params, grad);
+    }
+    fn __elementwise(&mut self, len: usize) -> Option<Elementwise<'_, F>> {
+        let rule = Rule::Sgd {
+            lr: self.lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
         };
-        for i in 0..params.len() {
-            let g = grad[i] + self.weight_decay * params[i];
-            let d = if use_momentum {
-                let v = self.momentum * velocity[i] + g;
-                velocity[i] = v;
-                if self.nesterov {
-                    g + self.momentum * v
-                } else {
-                    v
-                }
-            } else {
-                g
-            };
-            params[i] -= self.lr * d;
-        }
+        // Plain SGD never touches (or sizes) the velocity.
+        let velocity: &mut [F] = if self.momentum == F::ZERO {
+            &mut []
+        } else {
+            self.velocity.values(len, "Sgd")
+        };
+        Some(Elementwise {
+            rule,
+            states: [velocity, &mut []],
+            advance: None,
+        })
     }
     fn learning_rate(&self) -> F {
         self.lr
@@ -248,32 +262,34 @@ impl<F: Float, S: State<F>> AdamCore<F, S> {
         self.beta2_t = F::ONE;
     }
 
-    /// `decoupled`: AdamW's `p -= lr * wd * p` instead of Adam's `g += wd * p`.
+    /// The next step for `len` parameters. `decoupled`: AdamW's `p -= lr * wd * p`
+    /// instead of Adam's `g += wd * p`.
+    fn elementwise(&mut self, len: usize, decoupled: bool) -> Elementwise<'_, F> {
+        let (beta1_t, beta2_t) = (self.beta1_t * self.beta1, self.beta2_t * self.beta2);
+        let rule = Rule::Adam {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            bias1: F::ONE - beta1_t,
+            bias2: F::ONE - beta2_t,
+            decoupled,
+        };
+        Elementwise {
+            rule,
+            states: [self.m.values(len, "Adam"), self.v.values(len, "Adam")],
+            advance: Some(([&mut self.beta1_t, &mut self.beta2_t], [beta1_t, beta2_t])),
+        }
+    }
+
     fn step(&mut self, params: &mut [F], grad: &[F], decoupled: bool) {
         assert_eq!(
             params.len(),
             grad.len(),
             "Adam::step: params and grad lengths differ"
         );
-        let m = self.m.values(params.len(), "Adam");
-        let v = self.v.values(params.len(), "Adam");
-        self.beta1_t *= self.beta1;
-        self.beta2_t *= self.beta2;
-        let bias1 = F::ONE - self.beta1_t;
-        let bias2 = F::ONE - self.beta2_t;
-        for i in 0..params.len() {
-            let mut g = grad[i];
-            if decoupled {
-                params[i] -= self.lr * self.weight_decay * params[i];
-            } else {
-                g += self.weight_decay * params[i];
-            }
-            m[i] = self.beta1 * m[i] + (F::ONE - self.beta1) * g;
-            v[i] = self.beta2 * v[i] + (F::ONE - self.beta2) * g * g;
-            let m_hat = m[i] / bias1;
-            let v_hat = v[i] / bias2;
-            params[i] -= self.lr * m_hat / (v_hat.sqrt() + self.eps);
-        }
+        self.elementwise(params.len(), decoupled).step(params, grad);
     }
 }
 
@@ -352,6 +368,9 @@ macro_rules! adam_optimizer {
         impl<F: Float, S: State<F>> Optimizer<F> for $name<F, S> {
             fn step(&mut self, params: &mut [F], grad: &[F]) {
                 self.0.step(params, grad, $decoupled);
+            }
+            fn __elementwise(&mut self, len: usize) -> Option<Elementwise<'_, F>> {
+                Some(self.0.elementwise(len, $decoupled))
             }
             fn learning_rate(&self) -> F {
                 self.0.lr

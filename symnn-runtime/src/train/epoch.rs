@@ -3,9 +3,9 @@
 //! evaluation and early stopping.
 
 use super::builder::Trainer;
+use super::errors::TrainError;
 use super::errors::{check_shape, find_culprit, first_non_finite, param_name};
-use super::errors::{scale_and_check, TrainError};
-use super::parallel::{threads_for, Split};
+use super::parallel::{threads_for, update, Samples, Split, StepGradient};
 use super::report::{EpochReport, History, Reporter};
 use crate::optim::Optimizer;
 use crate::{Dataset, Float, Model};
@@ -156,8 +156,9 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
     fn train_epoch(&mut self) -> Result<f64, TrainError> {
         let t = &*self.trainer;
         let (epoch, per_step, clip) = (self.epoch, t.schedule_per_step, t.clip_grad_norm);
+        let (shuffle, min_ops) = (t.shuffle, t.min_ops_per_thread);
         let chunk = t.batch_size * t.accumulate;
-        if t.shuffle {
+        if shuffle {
             self.order.iter_mut().enumerate().for_each(|(i, x)| *x = i);
             self.order.shuffle(&mut self.rng);
         }
@@ -169,12 +170,32 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
             let batch = &self.order[start..(start + chunk).min(self.order.len())];
             let n = batch.len();
             let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
-            let (inputs, targets) = if self.trainer.shuffle {
-                for (k, &i) in batch.iter().enumerate() {
-                    let (x, y) = self.train.get(i);
-                    self.gather_inputs[k * iw..(k + 1) * iw].copy_from_slice(x);
-                    self.gather_targets[k * tw..(k + 1) * tw].copy_from_slice(y);
+            let samples = if shuffle {
+                Samples::Gather {
+                    data: self.train,
+                    rows: batch,
+                    inputs: &mut self.gather_inputs,
+                    targets: &mut self.gather_targets,
                 }
+            } else {
+                Samples::Contiguous {
+                    inputs: &self.train.inputs()[start * iw..(start + n) * iw],
+                    targets: &self.train.targets()[start * tw..(start + n) * tw],
+                }
+            };
+            let threads = threads_for::<M>(n, self.split.max_threads, min_ops);
+            let StepGradient {
+                loss: batch_loss,
+                non_finite,
+            } = self.split.gradient(
+                &*self.model,
+                samples,
+                n,
+                threads,
+                &mut self.grad,
+                &mut self.trainer.workers,
+            );
+            let (inputs, targets) = if shuffle {
                 (
                     &self.gather_inputs[..n * iw],
                     &self.gather_targets[..n * tw],
@@ -185,17 +206,6 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
                     &self.train.targets()[start * tw..(start + n) * tw],
                 )
             };
-            let threads =
-                threads_for::<M>(n, self.split.max_threads, self.trainer.min_ops_per_thread);
-            self.grad.fill(M::Float::ZERO);
-            let batch_loss = self.split.accumulate(
-                &*self.model,
-                inputs,
-                targets,
-                threads,
-                &mut self.grad,
-                &self.trainer.workers,
-            );
             let step = self.step + 1;
             if !batch_loss.is_finite() {
                 let value = batch_loss / batch.len() as f64;
@@ -208,8 +218,7 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
                     param_name: culprit.and_then(|c| c.param).map(|(_, name, _)| name),
                 });
             }
-            let scale = M::Float::from_f64(1.0 / batch.len() as f64);
-            if let Some((param_index, value)) = scale_and_check(&mut self.grad, scale) {
+            if let Some((param_index, value)) = non_finite {
                 let param_name = param_name::<M>(param_index);
                 let culprit = find_culprit(&*self.model, inputs, targets, batch);
                 return Err(TrainError::NonFiniteGradient {
@@ -233,12 +242,22 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
                     self.grad.iter_mut().for_each(|g| *g *= s);
                 }
             }
-            self.before.copy_from_slice(self.model.params());
-            self.trainer
-                .optimizer
-                .step(self.model.params_mut(), &self.grad);
-            if let Some((param_index, value)) = first_non_finite(self.model.params()) {
-                self.model.params_mut().copy_from_slice(&self.before);
+            let params = self.model.params_mut();
+            let refused = match self.trainer.optimizer.__elementwise(params.len()) {
+                // Checked before it is applied, on the step's threads: nothing to undo.
+                Some(rule) => update(rule, params, &self.grad, threads, &mut self.trainer.workers),
+                // Another optimizer: step, check, and restore the backup if need be.
+                None => {
+                    self.before.copy_from_slice(params);
+                    self.trainer.optimizer.step(params, &self.grad);
+                    let found = first_non_finite(params);
+                    if found.is_some() {
+                        params.copy_from_slice(&self.before);
+                    }
+                    found
+                }
+            };
+            if let Some((param_index, value)) = refused {
                 let param_name = param_name::<M>(param_index);
                 return Err(TrainError::NonFinite {
                     epoch,

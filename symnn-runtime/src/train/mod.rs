@@ -54,6 +54,8 @@ mod epoch;
 mod errors;
 mod parallel;
 mod report;
+#[cfg(feature = "threads")]
+mod team;
 
 pub use builder::{Trainer, DEFAULT_MIN_OPS_PER_THREAD};
 pub use epoch::Epochs;

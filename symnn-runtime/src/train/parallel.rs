@@ -1,17 +1,30 @@
-//! Splitting one optimizer step's samples across threads (cargo feature `threads`):
-//! how many threads a step gets, the chunk boundaries, the worker pool and the
+//! One optimizer step's gradient, on one thread or split across a team: how many
+//! threads a step gets, the chunk boundaries, gathering the step's samples, and the
 //! reduction in chunk order. See [`Trainer::threads`](super::Trainer::threads).
+//!
+//! A split step runs two jobs on the [`Team`](super::team::Team) (cargo feature
+//! `threads`):
+//! 1. thread `c` gathers the samples of chunk `c` (shuffled rows into the contiguous
+//!    gather buffer) and accumulates their gradient into its own buffer (chunk 0:
+//!    straight into the step's gradient);
+//! 2. thread `c` adds the other buffers into its share of the parameters, in chunk
+//!    order, scales by `1 / n` and checks that share for NaN and infinity.
+//!
+//! Each element is summed in the same order whatever the thread that does it, so the
+//! result depends on the thread count only, never on timing.
 
-use crate::{Float, Model};
+use super::errors::scale_and_check;
+use crate::optim::Elementwise;
+use crate::{Dataset, Float, Model};
 #[cfg(not(feature = "threads"))]
 use std::marker::PhantomData;
 
-/// A trainer's worker pool, built on the first run that splits a batch and kept for
+/// A trainer's worker team, built on the first run that splits a batch and kept for
 /// later runs with the same number of threads (nothing without the `threads` feature).
 #[derive(Default)]
 pub(super) struct Workers {
     #[cfg(feature = "threads")]
-    pool: Option<rayon::ThreadPool>,
+    team: Option<super::team::Team>,
 }
 
 /// How many threads a step of `n` samples gets (see
@@ -26,28 +39,58 @@ pub(super) fn threads_for<M: Model>(n: usize, threads: usize, min_ops_per_thread
     threads.min(n).min(by_work).max(1)
 }
 
-/// The half-open sample range of chunk `c` when `n` samples are cut into `t` chunks.
+/// The half-open range of chunk `c` when `n` items are cut into `t` chunks.
 #[cfg(feature = "threads")]
 fn chunk_range(n: usize, t: usize, c: usize) -> std::ops::Range<usize> {
     c * n / t..(c + 1) * n / t
 }
 
+/// A step's samples: rows of the data set to gather into the trainer's buffers (a
+/// shuffled step), or already contiguous slices.
+pub(super) enum Samples<'s, F> {
+    /// Rows `rows` of `data`, gathered in that order into `inputs`/`targets` (which
+    /// hold at least `rows.len()` samples).
+    Gather {
+        /// The training data.
+        data: &'s Dataset<F>,
+        /// The step's rows, in order.
+        rows: &'s [usize],
+        /// The gather buffers.
+        inputs: &'s mut [F],
+        /// The gather buffers.
+        targets: &'s mut [F],
+    },
+    /// The step's samples, back to back.
+    Contiguous {
+        /// Inputs.
+        inputs: &'s [F],
+        /// Targets.
+        targets: &'s [F],
+    },
+}
+
+/// What one step's gradient computation found.
+pub(super) struct StepGradient {
+    /// The summed loss of the step's samples.
+    pub(super) loss: f64,
+    /// The first non-finite element of the mean gradient (index, value), if any.
+    pub(super) non_finite: Option<(usize, f64)>,
+}
+
 /// Per-run state of the threaded path: a gradient buffer and a loss slot for each
-/// chunk but the first, which the calling thread accumulates straight into the step's
+/// chunk but the first, which its thread accumulates straight into the step's
 /// gradient.
 pub(super) struct Split<F> {
     /// The most threads any step of the run gets (1: never split).
     pub(super) max_threads: usize,
     #[cfg(feature = "threads")]
     bufs: Vec<Vec<F>>,
-    #[cfg(feature = "threads")]
-    losses: Vec<F>,
     #[cfg(not(feature = "threads"))]
     _float: PhantomData<F>,
 }
 
 impl<F: Float> Split<F> {
-    /// Allocates the buffers and makes sure the trainer's `workers` are a pool of
+    /// Allocates the buffers and makes sure the trainer's `workers` are a team of
     /// `max_threads - 1` threads (the calling thread is the other one); falls back to
     /// sequential (`max_threads = 1`) if threads cannot be spawned. `num_params`: the
     /// length of a gradient.
@@ -57,29 +100,18 @@ impl<F: Float> Split<F> {
             let mut max_threads = max_threads;
             if max_threads > 1 {
                 let count = max_threads - 1;
-                let reuse = workers
-                    .pool
-                    .as_ref()
-                    .is_some_and(|p| p.current_num_threads() == count);
+                let reuse = workers.team.as_ref().is_some_and(|t| t.workers() == count);
                 if !reuse {
-                    workers.pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(count)
-                        .thread_name(|i| format!("symnn-train-{}", i + 1))
-                        // Like a main thread's: generated straight-line code can have
-                        // large stack frames.
-                        .stack_size(8 << 20)
-                        .build()
-                        .ok();
+                    workers.team = None;
+                    workers.team = super::team::Team::new(count);
                 }
-                if workers.pool.is_none() {
+                if workers.team.is_none() {
                     max_threads = 1;
                 }
             }
-            let others = max_threads - 1;
             Split {
                 max_threads,
-                bufs: vec![vec![F::ZERO; num_params]; others],
-                losses: vec![F::ZERO; others],
+                bufs: vec![vec![F::ZERO; num_params]; max_threads - 1],
             }
         }
         #[cfg(not(feature = "threads"))]
@@ -92,59 +124,296 @@ impl<F: Float> Split<F> {
         }
     }
 
-    /// Adds the summed gradient of the samples in `inputs`/`targets` into `grad`
-    /// (zeroed by the caller) and returns their summed loss, computed on `threads`
-    /// threads (at most `max_threads`): chunk 0 on the calling thread, straight into
-    /// `grad`, chunks 1.. on the pool of `workers`, each into its own buffer; then the
-    /// buffers are added into `grad` in chunk order.
+    /// Overwrites `grad` with the mean gradient of the step's `n` samples (gathering
+    /// them first for [`Samples::Gather`]), checks it, and returns the summed loss:
+    /// on `threads` threads (at most `max_threads`), as the module docs describe.
     #[cfg_attr(not(feature = "threads"), allow(unused_variables))]
-    pub(super) fn accumulate<M: Model<Float = F>>(
+    pub(super) fn gradient<M: Model<Float = F>>(
         &mut self,
         model: &M,
-        inputs: &[F],
-        targets: &[F],
+        samples: Samples<'_, F>,
+        n: usize,
         threads: usize,
         grad: &mut [F],
-        workers: &Workers,
-    ) -> f64 {
+        workers: &mut Workers,
+    ) -> StepGradient {
+        let scale = F::from_f64(1.0 / n as f64);
         #[cfg(feature = "threads")]
         if threads > 1 {
-            if let Some(pool) = &workers.pool {
-                let n = crate::batch_len::<M>(inputs, targets);
-                let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
-                let chunk = |c: usize| {
-                    let r = chunk_range(n, threads, c);
-                    (
-                        &inputs[r.start * iw..r.end * iw],
-                        &targets[r.start * tw..r.end * tw],
-                    )
-                };
-                let others = threads - 1;
-                let mut loss = F::ZERO;
-                // One small heap job per spawned chunk (rayon's), nothing else.
-                pool.in_place_scope(|s| {
-                    let slots = self.bufs[..others].iter_mut().zip(&mut self.losses);
-                    for (c, (buf, loss)) in (1..).zip(slots) {
-                        let (x, y) = chunk(c);
-                        s.spawn(move |_| {
-                            buf.fill(F::ZERO);
-                            *loss = model.accumulate_gradient_batch_slice(x, y, buf);
-                        });
-                    }
-                    let (x, y) = chunk(0);
-                    loss = model.accumulate_gradient_batch_slice(x, y, grad);
-                });
-                // Reduce in chunk order: the same sums every run.
-                let mut total = loss.to_f64();
-                for (buf, loss) in self.bufs[..others].iter().zip(&self.losses) {
-                    grad.iter_mut().zip(buf).for_each(|(g, b)| *g += *b);
-                    total += loss.to_f64();
-                }
-                return total;
+            if let Some(team) = &mut workers.team {
+                return split_gradient(team, &mut self.bufs, model, samples, n, threads, grad);
             }
         }
-        model
-            .accumulate_gradient_batch_slice(inputs, targets, grad)
-            .to_f64()
+        let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
+        let (inputs, targets): (&[F], &[F]) = match samples {
+            Samples::Gather {
+                data,
+                rows,
+                inputs,
+                targets,
+            } => {
+                gather(data, rows, &mut inputs[..n * iw], &mut targets[..n * tw]);
+                (&inputs[..n * iw], &targets[..n * tw])
+            }
+            Samples::Contiguous { inputs, targets } => (inputs, targets),
+        };
+        grad.fill(F::ZERO);
+        let loss = model.accumulate_gradient_batch_slice(inputs, targets, grad);
+        StepGradient {
+            loss: loss.to_f64(),
+            non_finite: scale_and_check(grad, scale),
+        }
     }
+}
+
+/// Copies `data`'s rows `rows` into `inputs`/`targets`, back to back.
+fn gather<F: Float>(data: &Dataset<F>, rows: &[usize], inputs: &mut [F], targets: &mut [F]) {
+    let iw = inputs.len() / rows.len().max(1);
+    let tw = targets.len() / rows.len().max(1);
+    for (k, &i) in rows.iter().enumerate() {
+        let (x, y) = data.get(i);
+        inputs[k * iw..(k + 1) * iw].copy_from_slice(x);
+        targets[k * tw..(k + 1) * tw].copy_from_slice(y);
+    }
+}
+
+/// One thread's part of a split step's first job.
+#[cfg(feature = "threads")]
+struct Chunk<'a, F> {
+    /// Rows to gather into `inputs`/`targets` first (a shuffled step).
+    rows: Option<(&'a Dataset<F>, &'a [usize])>,
+    inputs: &'a mut [F],
+    targets: &'a mut [F],
+    /// The chunk's samples when they are already contiguous.
+    contiguous: Option<(&'a [F], &'a [F])>,
+    /// Where its gradient goes (overwritten).
+    grad: &'a mut [F],
+    loss: F,
+}
+
+/// The split path of [`Split::gradient`]: the two team jobs of the module docs.
+#[cfg(feature = "threads")]
+fn split_gradient<M: Model>(
+    team: &mut super::team::Team,
+    bufs: &mut [Vec<M::Float>],
+    model: &M,
+    samples: Samples<'_, M::Float>,
+    n: usize,
+    threads: usize,
+    grad: &mut [M::Float],
+) -> StepGradient {
+    use std::sync::Mutex;
+    let (iw, tw) = (M::NUM_INPUTS, M::NUM_TARGETS);
+    let scale = M::Float::from_f64(1.0 / n as f64);
+    let num_params = grad.len();
+    // Job 1. Each thread locks only its own slot, so the locks never wait; they make
+    // the disjoint mutable parts shareable with a `Fn` job.
+    let mut slots: Vec<Mutex<Chunk<'_, M::Float>>> = Vec::with_capacity(threads);
+    {
+        let (mut data_rows, mut contiguous) = (None, None);
+        let (mut inputs, mut targets): (&mut [M::Float], &mut [M::Float]) = (&mut [], &mut []);
+        match samples {
+            Samples::Gather {
+                data,
+                rows,
+                inputs: gi,
+                targets: gt,
+            } => {
+                data_rows = Some((data, rows));
+                inputs = &mut gi[..n * iw];
+                targets = &mut gt[..n * tw];
+            }
+            Samples::Contiguous { inputs, targets } => contiguous = Some((inputs, targets)),
+        }
+        let mut grads = std::iter::once(&mut *grad).chain(bufs.iter_mut().map(Vec::as_mut_slice));
+        for c in 0..threads {
+            let r = chunk_range(n, threads, c);
+            let len = r.end - r.start;
+            let (x, rest_x) = std::mem::take(&mut inputs).split_at_mut(if data_rows.is_some() {
+                len * iw
+            } else {
+                0
+            });
+            let (y, rest_y) = std::mem::take(&mut targets).split_at_mut(if data_rows.is_some() {
+                len * tw
+            } else {
+                0
+            });
+            inputs = rest_x;
+            targets = rest_y;
+            slots.push(Mutex::new(Chunk {
+                rows: data_rows
+                    .map(|(d, rows): (&Dataset<M::Float>, &[usize])| (d, &rows[r.clone()])),
+                inputs: x,
+                targets: y,
+                contiguous: contiguous.map(|(xs, ys): (&[M::Float], &[M::Float])| {
+                    (&xs[r.start * iw..r.end * iw], &ys[r.start * tw..r.end * tw])
+                }),
+                grad: grads.next().expect("a buffer per thread"),
+                loss: M::Float::ZERO,
+            }));
+        }
+    }
+    team.run(threads, &|c| {
+        let mut guard = slots[c]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let chunk = &mut *guard;
+        let (x, y): (&[M::Float], &[M::Float]) = match (chunk.rows, chunk.contiguous) {
+            (Some((data, rows)), _) => {
+                gather(data, rows, chunk.inputs, chunk.targets);
+                (&*chunk.inputs, &*chunk.targets)
+            }
+            (None, Some(xy)) => xy,
+            (None, None) => unreachable!("a chunk has samples"),
+        };
+        chunk.grad.fill(M::Float::ZERO);
+        chunk.loss = model.accumulate_gradient_batch_slice(x, y, chunk.grad);
+    });
+    let loss = slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .loss
+                .to_f64()
+        })
+        .sum();
+    // Job 2: thread `c` reduces, scales and checks its share of the parameters.
+    let bufs = &*bufs;
+    // (first index, the share, its first non-finite element)
+    type Share<'g, F> = (usize, &'g mut [F], Option<(usize, f64)>);
+    let mut shares: Vec<Mutex<Share<'_, M::Float>>> = Vec::with_capacity(threads);
+    let mut rest = grad;
+    for c in 0..threads {
+        let r = chunk_range(num_params, threads, c);
+        let (share, tail) = std::mem::take(&mut rest).split_at_mut(r.end - r.start);
+        rest = tail;
+        shares.push(Mutex::new((r.start, share, None)));
+    }
+    team.run(threads, &|c| {
+        let mut guard = shares[c]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (start, share, found) = &mut *guard;
+        let end = *start + share.len();
+        for buf in bufs {
+            share
+                .iter_mut()
+                .zip(&buf[*start..end])
+                .for_each(|(g, b)| *g += *b);
+        }
+        *found = scale_and_check(share, scale).map(|(i, v)| (*start + i, v));
+    });
+    let non_finite = shares.into_iter().find_map(|s| {
+        s.into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .2
+    });
+    StepGradient { loss, non_finite }
+}
+
+/// Applies an element-wise optimizer's step to `params`, unless it would make a
+/// parameter NaN or infinite: then returns the first such (index, value), with the
+/// parameters and the optimizer's state untouched. On `threads` threads (at most
+/// `max_threads`), each previewing, then updating, its share of the parameters.
+#[cfg_attr(not(feature = "threads"), allow(unused_variables))]
+pub(super) fn update<F: Float>(
+    step: Elementwise<'_, F>,
+    params: &mut [F],
+    grad: &[F],
+    threads: usize,
+    workers: &mut Workers,
+) -> Option<(usize, f64)> {
+    #[cfg(feature = "threads")]
+    if threads > 1 {
+        if let Some(team) = &mut workers.team {
+            return split_update(team, step, params, grad, threads);
+        }
+    }
+    let [s0, s1] = &step.states;
+    if let Some((i, v)) = step.rule.preview(params, grad, s0, s1) {
+        return Some((i, v.to_f64()));
+    }
+    step.step(params, grad);
+    None
+}
+
+/// The split path of [`update`]: a preview job, then (if every share is finite) an
+/// update job.
+#[cfg(feature = "threads")]
+fn split_update<F: Float>(
+    team: &mut super::team::Team,
+    step: Elementwise<'_, F>,
+    params: &mut [F],
+    grad: &[F],
+    threads: usize,
+) -> Option<(usize, f64)> {
+    use std::sync::Mutex;
+    let n = params.len();
+    let rule = step.rule;
+    let [s0, s1] = &step.states;
+    let found: Vec<Mutex<Option<(usize, F)>>> = (0..threads).map(|_| Mutex::new(None)).collect();
+    let share = |s: &[F], r: &std::ops::Range<usize>| -> std::ops::Range<usize> {
+        if s.is_empty() {
+            0..0
+        } else {
+            r.clone()
+        }
+    };
+    team.run(threads, &|c| {
+        let r = chunk_range(n, threads, c);
+        let hit = rule.preview(
+            &params[r.clone()],
+            &grad[r.clone()],
+            &s0[share(s0, &r)],
+            &s1[share(s1, &r)],
+        );
+        *found[c]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            hit.map(|(i, v)| (r.start + i, v));
+    });
+    let first = found.into_iter().find_map(|f| {
+        f.into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
+    if let Some((i, v)) = first {
+        return Some((i, v.to_f64()));
+    }
+    // Update: each thread its own share of the parameters and of each state.
+    let Elementwise {
+        states: [s0, s1],
+        advance,
+        ..
+    } = step;
+    type Share<'a, F> = (&'a mut [F], &'a [F], &'a mut [F], &'a mut [F]);
+    let mut shares: Vec<Mutex<Share<'_, F>>> = Vec::with_capacity(threads);
+    let (mut p, mut g, mut a, mut b) = (params, grad, s0, s1);
+    for c in 0..threads {
+        let len = chunk_range(n, threads, c).len();
+        // (An unused state is empty: its shares are too.)
+        let (a_len, b_len) = (len.min(a.len()), len.min(b.len()));
+        let (ph, pt) = std::mem::take(&mut p).split_at_mut(len);
+        let (gh, gt) = g.split_at(len);
+        let (ah, at) = std::mem::take(&mut a).split_at_mut(a_len);
+        let (bh, bt) = std::mem::take(&mut b).split_at_mut(b_len);
+        (p, g, a, b) = (pt, gt, at, bt);
+        shares.push(Mutex::new((ph, gh, ah, bh)));
+    }
+    team.run(threads, &|c| {
+        let mut guard = shares[c]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (p, g, a, b) = &mut *guard;
+        rule.apply(p, g, a, b);
+    });
+    drop(shares);
+    Elementwise {
+        rule,
+        states: [&mut [], &mut []],
+        advance,
+    }
+    .commit();
+    None
 }
