@@ -16,10 +16,12 @@
 //!
 //! **Threads.** With the `threads` cargo feature (on by default) a step whose work,
 //! `Model::cost().gradient_ops` times its samples, is large enough is split across a
-//! dedicated rayon pool: see [`Trainer::threads`] and
+//! persistent worker team (`team.rs`): see [`Trainer::threads`] and
 //! [`Trainer::min_ops_per_thread`]. The samples are cut into fixed contiguous chunks,
-//! each accumulated into its own gradient buffer, and the buffers are added in chunk
-//! order, so the arithmetic is fixed by the thread count.
+//! each gathered and accumulated into its own gradient buffer by its thread; the
+//! buffers are added in chunk order, and the built-in optimizers' update applied,
+//! each thread over its share of the parameters (`parallel.rs`), so the arithmetic is
+//! fixed by the thread count.
 //!
 //! **Determinism.** Sample order comes from one `rand_pcg::Pcg64` stream seeded
 //! with [`Trainer::seed`] (a portable generator with specified output), shuffled
@@ -36,7 +38,9 @@
 //! **Non-finite values are errors.** After every step the loss, the gradient and
 //! the updated parameters are checked; the first NaN or infinity ends training with
 //! a [`TrainError`] naming the epoch, step and parameter, and the model is left
-//! with the parameters from before the failing step.
+//! with the parameters from before the failing step. (The built-in optimizers' update
+//! is previewed before it is applied, so it never touches the parameters or the
+//! optimizer's state; other optimizers' steps are rolled back from a copy.)
 //!
 //! **Where things are.** `builder.rs`: the [`Trainer`] and its settings; `epoch.rs`:
 //! [`Trainer::fit`], [`Trainer::iter_epochs`] and the epoch loop ([`Epochs`]);
