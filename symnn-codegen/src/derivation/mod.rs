@@ -491,6 +491,16 @@ impl<'a> Derivation<'a> {
     }
 }
 
+/// Everything [`Derivation::all`] gives, for the matrix view of `program` (the network
+/// called `name`): lowered again with every `dense` layer and large product as a
+/// tensor node ([`crate::lower::lower_matrix_view`]), differentiated, and planned from
+/// that graph. The generated code reads neither graph nor gradient.
+pub fn matrix_view(name: &str, program: &crate::resolved::Program) -> (String, String, String, Docs) {
+    let mut view = crate::lower::lower_matrix_view(program);
+    let gradient = crate::diff::loss_gradient(&mut view.graph, view.loss, &view.params);
+    Derivation::new(name, &view, &gradient.grads, &gradient.group_grads).all()
+}
+
 /// The parameter/input/target group a tensor leaf node reads whole, if it is one.
 fn leaf_slot(program: &Lowered, id: NodeId) -> Option<&crate::resolved::Slot> {
     let Some(TensorOp::Leaf { kind, offset }) = program.graph.tensor_node(id).map(|t| &t.op) else {

@@ -229,7 +229,11 @@ impl Lowering<'_> {
                 let (a, b) = (self.expr(lhs), self.expr(rhs));
                 let (rows, cols) = rows_cols(lhs.shape);
                 let work = rows * cols * rows_cols(rhs.shape).1;
-                if self.goes_wide(shape, work, &[&a, &b]) {
+                let matrix = match rhs.shape {
+                    Shape::Matrix(..) => lhs.shape.len().max(rhs.shape.len()),
+                    _ => lhs.shape.len(),
+                };
+                if self.product_goes_wide(shape, work, &[&a, &b], false, matrix) {
                     let (a, b) = (self.as_tensor(a), self.as_tensor(b));
                     return Value::Wide(self.graph.matmul(a, b, false, false));
                 }
@@ -265,7 +269,8 @@ impl Lowering<'_> {
                 activation,
             } => {
                 let x = self.expr(input);
-                if self.goes_wide(shape, shape.len() * input.shape.len(), &[&x]) {
+                let work = shape.len() * input.shape.len();
+                if self.product_goes_wide(shape, work, &[&x], true, work) {
                     return self.wide_dense(x, shape, *weight, *bias, *activation);
                 }
                 let x = self.scalars(x);

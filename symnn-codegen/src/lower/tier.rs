@@ -3,7 +3,7 @@
 //! threshold or on a tensor operand), and building values in either form.
 
 use super::builtins::reduction_term;
-use super::{Lowering, Tensor, Value};
+use super::{Lowering, Tensor, Value, MATRIX_VIEW_ELEMENTS};
 use crate::builtins::Builtin;
 use crate::graph::{Graph, Node, NodeId};
 use crate::resolved::Activation;
@@ -21,6 +21,42 @@ impl Lowering<'_> {
         shape != Shape::Scalar
             && (work as u64 >= self.threshold
                 || operands.iter().any(|v| matches!(v, Value::Wide(_))))
+    }
+
+    /// Whether a `dense` layer (`dense`) or a matrix product or transpose whose
+    /// largest matrix has `matrix_elems` elements goes to the tensor path: as
+    /// [`Lowering::goes_wide`] says, or, in the derivation's matrix view, whenever the
+    /// view prints it as a matrix formula (every `dense` layer, and products with a
+    /// matrix of more than [`MATRIX_VIEW_ELEMENTS`] elements). The generated code's
+    /// lowering only notes that the view would differ.
+    pub(super) fn product_goes_wide(
+        &mut self,
+        shape: Shape,
+        work: usize,
+        operands: &[&Value],
+        dense: bool,
+        matrix_elems: usize,
+    ) -> bool {
+        if self.goes_wide(shape, work, operands) {
+            return true;
+        }
+        let shown = shape != Shape::Scalar
+            && !self.scalar_code
+            && (dense || matrix_elems > MATRIX_VIEW_ELEMENTS);
+        self.matrix_view_differs |= shown;
+        shown && self.matrix_view
+    }
+
+    /// Runs `f` as scalar code (a user `fn` body or a map kernel): no array
+    /// operation in it becomes a tensor node.
+    pub(super) fn scalar_code<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let saved = (
+            std::mem::replace(&mut self.threshold, u64::MAX),
+            std::mem::replace(&mut self.scalar_code, true),
+        );
+        let result = f(self);
+        (self.threshold, self.scalar_code) = saved;
+        result
     }
 
     /// `activation(W·x + b)` on the tensor path: one product and one map over
@@ -89,7 +125,7 @@ impl Lowering<'_> {
             }
             Builtin::Transpose => {
                 let len = self.shape(&values[0]).len();
-                if self.goes_wide(shape, len, &refs) {
+                if self.product_goes_wide(shape, len, &refs, false, len) {
                     let x = self.as_tensor(values.into_iter().next().expect("one argument"));
                     return Value::Wide(self.graph.transpose(x));
                 }
@@ -118,9 +154,7 @@ impl Lowering<'_> {
         let refs: Vec<&Value> = args.iter().collect();
         if self.goes_wide(shape, shape.len(), &refs) {
             let lanes: Vec<NodeId> = (0..args.len()).map(|j| self.graph.lane(j)).collect();
-            let threshold = std::mem::replace(&mut self.threshold, u64::MAX);
-            let kernel = kernel(self, &lanes);
-            self.threshold = threshold;
+            let kernel = self.scalar_code(|this| kernel(this, &lanes));
             let args = args.into_iter().map(|v| self.map_arg(v)).collect();
             return Value::Wide(self.graph.map(shape, kernel, args));
         }
