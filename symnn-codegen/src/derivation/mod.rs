@@ -28,7 +28,7 @@ use crate::lower::Lowered;
 use crate::tensor::{LeafKind, TensorOp};
 
 pub use printer::{Printer, Style};
-pub use rustdoc::{Docs, DOC_LINES, DOC_LINE_CHARS};
+pub use rustdoc::{Docs, DOC_LINES, DOC_LINES_MAX, DOC_LINE_CHARS};
 
 /// What a node is called (each [`Style`] spells it its own way).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,6 +240,13 @@ impl<'a> Derivation<'a> {
         for &r in &roots {
             uses[r.index()] += 1;
         }
+        // A stop-gradient prints as its operand, so the operand is used where it is
+        // (the max shift of a softmax, read by every logit).
+        for id in (0..g.len()).rev().map(NodeId::from_index) {
+            if let Node::StopGradient(a) = g.node(id) {
+                uses[a.index()] += uses[id.index()].saturating_sub(1);
+            }
+        }
         let mut n_deltas = 0;
         for (id, node) in g.iter() {
             if let Some(n) = forced[id.index()] {
@@ -247,8 +254,10 @@ impl<'a> Derivation<'a> {
                 plan.line(Section::Table, Lhs::Name(Name::Temp(n)), id, true, Some(id));
                 continue;
             }
+            // (An element of a named tensor prints in place: `y[0]`, not `t0 = y[0]`.)
             let trivial = node.is_leaf()
                 || matches!(node, Node::StopGradient(_) | Node::Neg(_))
+                || matches!(node, Node::Elem(t, _) if plan.named[t.index()])
                 || is_indicator(g, node);
             if !live[id.index()] || trivial || plan.named[id.index()] {
                 continue;

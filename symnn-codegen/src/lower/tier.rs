@@ -5,10 +5,10 @@
 use super::builtins::reduction_term;
 use super::{Lowering, Tensor, Value, MATRIX_VIEW_ELEMENTS};
 use crate::builtins::Builtin;
-use crate::graph::{Graph, Node, NodeId};
+use crate::graph::{Func, Graph, Node, NodeId};
 use crate::resolved::Activation;
 use crate::shape::Shape;
-use crate::tensor::LeafKind;
+use crate::tensor::{LeafKind, TensorOp};
 
 impl Lowering<'_> {
     // ---- The choice, and the tensor tier ------------------------------------------
@@ -107,6 +107,9 @@ impl Lowering<'_> {
                     .reduce(|x, y| x.broadcast(y).unwrap_or(x))
                     .unwrap_or(Shape::Scalar);
                 if self.goes_wide(zipped, zipped.len(), &refs) {
+                    if let Some(value) = self.view_bce_on_sigmoid(b, &values, zipped) {
+                        return value;
+                    }
                     let lanes: Vec<NodeId> =
                         (0..values.len()).map(|j| self.graph.lane(j)).collect();
                     let term = match b {
@@ -134,6 +137,35 @@ impl Lowering<'_> {
         }
         let args: Vec<Tensor> = values.into_iter().map(|v| self.scalars(v)).collect();
         self.builtin(b, args, shape).into()
+    }
+
+    /// The matrix view only: `bce(p, t)` on a sigmoid layer `p` as the scalar tier
+    /// writes it (and the generated code computes it, when that layer is scalarised):
+    /// the textbook form on the sigmoid, gradient `σ(z) − t`, rather than the tensor
+    /// tier's form with a select per term.
+    fn view_bce_on_sigmoid(&mut self, b: Builtin, values: &[Value], shape: Shape) -> Option<Value> {
+        let [Value::Wide(p), t] = values else {
+            return None;
+        };
+        if !self.matrix_view || b != Builtin::Bce || self.graph.shape_of(*p) != shape {
+            return None;
+        }
+        let Some(TensorOp::Map { kernel, args }) =
+            self.graph.tensor_node(*p).map(|node| node.op.clone())
+        else {
+            return None;
+        };
+        if !matches!(self.graph.node(kernel), Node::Call(Func::Sigmoid, _)) {
+            return None;
+        }
+        let target = self.graph.lane(args.len());
+        let term = reduction_term(&mut self.graph, b, kernel, target);
+        let mut args = args;
+        args.push(self.map_arg(t.clone()));
+        let terms = self.graph.map(shape, term, args);
+        let total = self.graph.sum_all(terms);
+        let mean = self.graph.scale(1.0 / shape.len() as f64, total);
+        Some(Tensor::scalar(mean).into())
     }
 
     pub(super) fn shape(&self, v: &Value) -> Shape {
