@@ -504,7 +504,10 @@ impl<'a> Derivation<'a> {
 /// called `name`): lowered again with every `dense` layer and large product as a
 /// tensor node ([`crate::lower::lower_matrix_view`]), differentiated, and planned from
 /// that graph. The generated code reads neither graph nor gradient.
-pub fn matrix_view(name: &str, program: &crate::resolved::Program) -> (String, String, String, Docs) {
+pub fn matrix_view(
+    name: &str,
+    program: &crate::resolved::Program,
+) -> (String, String, String, Docs) {
     let mut view = crate::lower::lower_matrix_view(program);
     let gradient = crate::diff::loss_gradient(&mut view.graph, view.loss, &view.params);
     Derivation::new(name, &view, &gradient.grads, &gradient.group_grads).all()
@@ -539,3 +542,5 @@ fn count(n: usize, noun: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod view_tests;

@@ -12,7 +12,7 @@ use super::{Rendered, Section};
 /// longer: its gradient lines (and the δ's and forward definitions if they fit), each
 /// with every line it reads, and a pointer to `derivation()`. When not even one
 /// gradient line fits with what it reads, the block grows to that one line's closure
-/// (up to [`DOC_LINES_MAX`]).
+/// and a third of this more (up to [`DOC_LINES_MAX`]).
 pub const DOC_LINES: usize = 24;
 
 /// The most formula lines one method's rustdoc shows to keep one line self-contained
@@ -129,10 +129,17 @@ pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
         // The first line of the most telling section fits with all it reads, even when
         // that is longer than `DOC_LINES` (a 10-class softmax's scalar lines behind
         // `δ1`), up to `DOC_LINES_MAX`.
-        let first = in_order()
-            .next()
-            .map_or(0, |k| closure(lines, std::iter::once(k)).iter().filter(|&&c| c).count());
-        let limit = DOC_LINES.max(first.min(DOC_LINES_MAX));
+        let first = in_order().next().map_or(0, |k| {
+            closure(lines, std::iter::once(k))
+                .iter()
+                .filter(|&&c| c)
+                .count()
+        });
+        let limit = if first > DOC_LINES {
+            (first + DOC_LINES / 3).min(DOC_LINES_MAX)
+        } else {
+            DOC_LINES
+        };
         let mut chosen = if total > DOC_LINES {
             self_contained(lines, in_order(), limit)
         } else {
@@ -190,7 +197,7 @@ pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
 }
 
 /// Indentation of a wrapped line's continuation lines.
-const CONTINUATION: &str = "    ";
+pub(super) const CONTINUATION: &str = "    ";
 
 /// `line` as lines of at most `width` characters where it can be broken: before ` + `,
 /// ` - `, ` · `, ` ⊙ `, after `, `, else at a space; the continuation lines are indented.
