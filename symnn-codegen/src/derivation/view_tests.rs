@@ -361,9 +361,5 @@ fn long_lines_are_wrapped_whole() {
     let joined: Vec<&str> = parts.iter().map(|p| p.trim()).collect();
     assert_eq!(joined.join(" "), line);
     let word = "a".repeat(200);
-    assert_eq!(
-        wrap(&word, DOC_LINE_CHARS),
-        [word.clone()],
-        "nowhere to break"
-    );
+    assert_eq!(wrap(&word, DOC_LINE_CHARS), [word], "nowhere to break");
 }
