@@ -28,6 +28,30 @@ network! {
     }
 }
 
+network! {
+    /// Issue 19's 4-16-3 network: the scalar tier (the default for its size), whose
+    /// derivation reads in matrix form.
+    pub struct Small {
+        input x[4];
+        target t[3];
+        let h = dense(x, 16, tanh);
+        output y = dense(h, 3, identity);
+        loss = cross_entropy(y, t);
+    }
+}
+
+network! {
+    /// The same network with the per-element derivation lines.
+    #[symnn(derivation = "elements")]
+    pub struct SmallElements {
+        input x[4];
+        target t[3];
+        let h = dense(x, 16, tanh);
+        output y = dense(h, 3, identity);
+        loss = cross_entropy(y, t);
+    }
+}
+
 /// Through the trait, as generic code sees it.
 fn inspect<M: Model>() -> (&'static str, &'static str, &'static str) {
     (M::derivation(), M::derivation_latex(), M::graph_dot())
@@ -114,4 +138,38 @@ fn tensor_net_latex_and_graph_stay_small() {
     let svg = layout(dot);
     assert!(svg.contains(">h.weight<"), "the weight group is one node");
     assert!(dot.lines().filter(|l| l.contains("[label=")).count() < 100);
+}
+
+/// Below the tensor threshold, `dense` layers read as matrix formulas in all three
+/// views; `derivation = "elements"` prints one line per element; the code (and so
+/// every number) is the same.
+#[test]
+fn scalar_tier_layers_read_in_matrix_form() {
+    let (derivation, latex, dot) = inspect::<Small>();
+    check_latex(derivation, latex);
+    for line in [
+        "  h = tanh(h.weight · x + h.bias)\n",
+        "  δ5 = δ4 · xᵀ\n",
+        "  dL/dh.weight = δ5\n",
+    ] {
+        assert!(derivation.contains(line), "{line:?} in\n{derivation}");
+    }
+    assert!(text_lines(derivation) < 40, "{derivation}");
+    assert!(latex.contains("h &= \\tanh\\left(W^{(h)} x + b^{(h)}\\right)"));
+    let svg = layout(dot);
+    assert!(svg.contains(">h.weight<") && svg.contains(">dL/dh.weight =<"));
+
+    let (elements, latex, dot) = inspect::<SmallElements>();
+    check_latex(elements, latex);
+    assert!(
+        elements.contains("  dL/dh.weight[0][0] = x[0]*t"),
+        "{elements}"
+    );
+    assert!(text_lines(elements) > 16 + 3 + 1 + 131, "{elements}");
+    layout(dot);
+
+    let matrix = Small::with_seed(5);
+    let element = SmallElements::from_params(matrix.params);
+    let (x, t) = ([0.3, -0.2, 0.9, 0.1], [0.0, 1.0, 0.0]);
+    assert_eq!(matrix.gradient(&x, &t), element.gradient(&x, &t));
 }

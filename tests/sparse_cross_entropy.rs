@@ -257,16 +257,19 @@ fn out_of_range_or_non_integer_k_gives_a_nan_loss() {
 #[test]
 fn derivation_reads_softmax_minus_onehot() {
     let d = Sparse::derivation();
-    // Read from the output: t0..t3 are the shifted logits z[j] - max z, t4..t7 their
-    // exps, t8 the sum, t9 = 1/t8, and dL/dz[j] = exp(z[j] - m)/sum - [k == j].
+    // Read from the output: t0 is the shift max z, t1..t4 the shifted logits
+    // z[j] - t0, t5..t8 their exps, t9 the sum, t10 = 1/t9, and
+    // dL/dz[j] = exp(z[j] - m)/sum - [k == j].
     for line in [
-        "L = ln(t8) + (0 if [k == 0] + [k == 1] + [k == 2] + [k == 3] == 1 else NaN) - [k == 0]*t0 - [k == 1]*t1 - [k == 2]*t2 - [k == 3]*t3",
-        "t4 = exp(t0)",
-        "t9 = 1/t8",
-        "t13 = t4*t9 - [k == 0]",
-        "t10 = t7*t9 - [k == 3]",
-        "dL/db[0] = t13",
-        "dL/dw[0][2] = x[2]*t13",
+        "L = ln(t9) + (0 if [k == 0] + [k == 1] + [k == 2] + [k == 3] == 1 else NaN) - [k == 0]*t1 - [k == 1]*t2 - [k == 2]*t3 - [k == 3]*t4",
+        "t0 = max(max(max(z[0], z[1]), z[2]), z[3])",
+        "t1 = z[0] - t0",
+        "t5 = exp(t1)",
+        "t10 = 1/t9",
+        "t14 = t5*t10 - [k == 0]",
+        "t11 = t8*t10 - [k == 3]",
+        "dL/db[0] = t14",
+        "dL/dw[0][2] = x[2]*t14",
     ] {
         assert!(d.contains(line), "missing {line:?} in\n{d}");
     }

@@ -147,12 +147,16 @@ fn tensor_path_equals_scalar_path_on_64_32_10() {
 
 #[test]
 fn the_default_threshold_sends_these_layers_to_the_tensor_path() {
-    // The derivation names the matrix formulas only on the tensor path.
     assert!(Wide64Tensor::derivation().contains("h.weight · x"));
-    assert!(!Wide64Scalar::derivation().contains(" · "));
     // One matrix formula per group instead of one line per parameter.
-    assert!(Wide64Scalar::derivation().lines().count() > 2410);
     assert!(Wide64Tensor::derivation().lines().count() < 200);
+    // The derivation is a view: the scalar twin prints the same matrix formulas
+    // (docs/DSL.md, "Inspecting a network"), past its first line (the name).
+    let body = |d: &'static str| d.split_once('\n').map(|(_, rest)| rest);
+    assert_eq!(
+        body(Wide64Scalar::derivation()),
+        body(Wide64Tensor::derivation())
+    );
     assert!(Wide64Tensor::derivation().contains("dL/dh.weight = δ"));
     assert!(!Wide64Tensor::derivation().contains("dL/dh.weight["));
 }

@@ -58,7 +58,16 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
         &gradient.grads,
         &gradient.group_grads,
     );
-    let (derivation, derivation_latex, graph_dot, docs) = plan.all();
+    // The derivation is a view: `dense` layers and large products print as matrix
+    // formulas even where the code scalarises them, from a second lowering used only
+    // for printing (made only when it differs, `lower::lower_matrix_view`).
+    let matrix_view =
+        resolved.derivation == resolved::DerivationView::Matrix && program.matrix_view_differs;
+    let (derivation, derivation_latex, graph_dot, docs) = if matrix_view {
+        derivation::matrix_view(&network.name.to_string(), &resolved)
+    } else {
+        plan.all()
+    };
     let derivatives = derivatives::derivative_methods(&mut program, &gradient);
     let diff::LossGradient {
         grads, group_grads, ..

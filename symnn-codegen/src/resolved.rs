@@ -148,6 +148,24 @@ pub struct Program {
     /// Operations at least this big become tensor nodes
     /// ([`crate::tensor::TENSOR_THRESHOLD`], or `#[symnn(tensor_threshold = N)]`).
     pub tensor_threshold: u64,
+    /// How `derivation()` and the other views print arrays
+    /// (`#[symnn(derivation = "...")]`).
+    pub derivation: DerivationView,
+}
+
+/// How the derivation views (`derivation()`, `derivation_latex()`, `graph_dot()`, the
+/// rustdoc formulas) print `dense` layers and matrix products that the generated code
+/// scalarises. They never change the generated code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DerivationView {
+    /// The default: `dense` layers, and products with a matrix of more than
+    /// [`crate::tensor::MATRIX_VIEW_ELEMENTS`] elements, as matrix formulas
+    /// (`h = tanh(h.weight · x + h.bias)`, `dL/dh.weight = δ5`, `δ5 = δ4 · xᵀ`).
+    #[default]
+    Matrix,
+    /// `#[symnn(derivation = "elements")]`: one line per element of what the generated
+    /// code scalarises (`h[0] = tanh(...)`, `dL/dh.weight[0][0] = x[0]*t34`).
+    Elements,
 }
 
 /// What the generated struct is called and carries from the user's declaration.

@@ -48,6 +48,13 @@ use crate::shape::Shape;
 /// hundred multiply-adds per layer (2-8-8-1, the seeds), and loses above.
 pub const TENSOR_THRESHOLD: u64 = 256;
 
+/// The derivation views print a matrix product (and a transpose) of the scalar tier
+/// as a matrix formula when one of its matrices has more than this many elements
+/// (a 4×4 matrix still prints per element, a 4×5 one as `A · x`); `dense` layers always
+/// print as matrix formulas. Only what is printed changes, never the generated code
+/// ([`crate::resolved::DerivationView`]).
+pub const MATRIX_VIEW_ELEMENTS: usize = 16;
+
 /// The shape of `op(a) · op(b)`: a vector when `op(b)` is a vector (not transposed),
 /// else a matrix.
 pub fn matmul_shape(a: Shape, b: Shape, ta: bool, tb: bool) -> Shape {

@@ -18,4 +18,13 @@ network! {
     }
 }
 
+network! {
+    #[symnn(derivation = "element")]
+    struct Third {
+        input x[3];
+        output y = sum(x);
+        loss = y;
+    }
+}
+
 fn main() {}

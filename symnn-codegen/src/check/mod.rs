@@ -56,7 +56,7 @@ pub use budget::{MAX_ELEMENTS, MAX_FN_DEPTH, MAX_INLINED_NODES, MAX_ITERATIONS, 
 pub fn check(network: &Network) -> syn::Result<Program> {
     let mut checker = Checker::new(network);
     let body = checker.body();
-    let threshold = options::tensor_threshold(&network.attrs, &mut checker.errors);
+    let options = options::options(&network.attrs, &mut checker.errors);
     let header = StructHeader {
         name: network.name.clone(),
         vis: network.vis.clone(),
@@ -67,7 +67,7 @@ pub fn check(network: &Network) -> syn::Result<Program> {
             .cloned()
             .collect(),
     };
-    checker.finish(header, body, threshold)
+    checker.finish(header, body, options)
 }
 
 /// A shape, or `None` for the unknown shape of an erroneous expression (already reported).
@@ -374,7 +374,7 @@ impl<'a> Checker<'a> {
         mut self,
         header: StructHeader,
         body: Vec<Stmt>,
-        tensor_threshold: u64,
+        options: options::Options,
     ) -> syn::Result<Program> {
         let mut offset = 0usize;
         for slot in &mut self.params {
@@ -406,7 +406,8 @@ impl<'a> Checker<'a> {
             loop_vars: self.loop_vars,
             body,
             output: self.output_binding.map_or(BindingId(0), |(id, _)| id),
-            tensor_threshold,
+            tensor_threshold: options.tensor_threshold,
+            derivation: options.derivation,
         };
         if let Some((_, span)) = self.output_binding {
             let errors = targets::check(&program, Loc::at(span), &self.stmt_locs);

@@ -28,7 +28,7 @@ use crate::lower::Lowered;
 use crate::tensor::{LeafKind, TensorOp};
 
 pub use printer::{Printer, Style};
-pub use rustdoc::{Docs, DOC_LINES, DOC_LINE_CHARS};
+pub use rustdoc::{Docs, DOC_LINES, DOC_LINES_MAX, DOC_LINE_CHARS};
 
 /// What a node is called (each [`Style`] spells it its own way).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,6 +240,13 @@ impl<'a> Derivation<'a> {
         for &r in &roots {
             uses[r.index()] += 1;
         }
+        // A stop-gradient prints as its operand, so the operand is used where it is
+        // (the max shift of a softmax, read by every logit).
+        for id in (0..g.len()).rev().map(NodeId::from_index) {
+            if let Node::StopGradient(a) = g.node(id) {
+                uses[a.index()] += uses[id.index()].saturating_sub(1);
+            }
+        }
         let mut n_deltas = 0;
         for (id, node) in g.iter() {
             if let Some(n) = forced[id.index()] {
@@ -247,8 +254,10 @@ impl<'a> Derivation<'a> {
                 plan.line(Section::Table, Lhs::Name(Name::Temp(n)), id, true, Some(id));
                 continue;
             }
+            // (An element of a named tensor prints in place: `y[0]`, not `t0 = y[0]`.)
             let trivial = node.is_leaf()
                 || matches!(node, Node::StopGradient(_) | Node::Neg(_))
+                || matches!(node, Node::Elem(t, _) if plan.named[t.index()])
                 || is_indicator(g, node);
             if !live[id.index()] || trivial || plan.named[id.index()] {
                 continue;
@@ -491,6 +500,19 @@ impl<'a> Derivation<'a> {
     }
 }
 
+/// Everything [`Derivation::all`] gives, for the matrix view of `program` (the network
+/// called `name`): lowered again with every `dense` layer and large product as a
+/// tensor node ([`crate::lower::lower_matrix_view`]), differentiated, and planned from
+/// that graph. The generated code reads neither graph nor gradient.
+pub fn matrix_view(
+    name: &str,
+    program: &crate::resolved::Program,
+) -> (String, String, String, Docs) {
+    let mut view = crate::lower::lower_matrix_view(program);
+    let gradient = crate::diff::loss_gradient(&mut view.graph, view.loss, &view.params);
+    Derivation::new(name, &view, &gradient.grads, &gradient.group_grads).all()
+}
+
 /// The parameter/input/target group a tensor leaf node reads whole, if it is one.
 fn leaf_slot(program: &Lowered, id: NodeId) -> Option<&crate::resolved::Slot> {
     let Some(TensorOp::Leaf { kind, offset }) = program.graph.tensor_node(id).map(|t| &t.op) else {
@@ -520,3 +542,5 @@ fn count(n: usize, noun: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod view_tests;

@@ -1,17 +1,28 @@
 //! The formulas in the generated methods' rustdoc ([`Docs`]): for each method, the
 //! derivation lines it reads (the closure of its section's lines over name
-//! references), capped at [`DOC_LINES`] lines of at most [`DOC_LINE_CHARS`] characters.
+//! references), at most [`DOC_LINES`] lines when the derivation is longer, each line
+//! whole (wrapped at [`DOC_LINE_CHARS`] characters), every name it reads defined in the
+//! same block.
 
 use std::fmt::Write;
 
 use super::{Rendered, Section};
 
-/// At most this many formula lines go into one method's rustdoc; a longer derivation
-/// shows its gradient lines (and the δ's and forward definitions if they fit) and
-/// points to `derivation()`.
+/// At most this many formula lines go into one method's rustdoc when its derivation is
+/// longer: its gradient lines (and the δ's and forward definitions if they fit), each
+/// with every line it reads, and a pointer to `derivation()`. When not even one
+/// gradient line fits with what it reads, the block grows to that one line's closure
+/// and a third of this more (up to [`DOC_LINES_MAX`]).
 pub const DOC_LINES: usize = 24;
 
-/// Formula lines in rustdoc longer than this many characters are cut with `…`.
+/// The most formula lines one method's rustdoc shows to keep one line self-contained
+/// (MNIST's 10-class softmax behind `δ1` needs about 50). Beyond it the block shows
+/// its first lines anyway and names the lines of `derivation()` that define what they
+/// read.
+pub const DOC_LINES_MAX: usize = 96;
+
+/// Formula lines in rustdoc longer than this many characters are wrapped (before a
+/// `+`, `-`, `·` or `⊙`, or after a comma), continuation lines indented.
 pub const DOC_LINE_CHARS: usize = 160;
 
 /// The formulas of the generated methods' rustdoc, each a Markdown paragraph (a
@@ -115,14 +126,27 @@ pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
                     .filter(move |&k| lines[k].section == section)
             })
         };
+        // The first line of the most telling section fits with all it reads, even when
+        // that is longer than `DOC_LINES` (a 10-class softmax's scalar lines behind
+        // `δ1`), up to `DOC_LINES_MAX`.
+        let first = in_order().next().map_or(0, |k| {
+            closure(lines, std::iter::once(k))
+                .iter()
+                .filter(|&&c| c)
+                .count()
+        });
+        let limit = if first > DOC_LINES {
+            (first + DOC_LINES / 3).min(DOC_LINES_MAX)
+        } else {
+            DOC_LINES
+        };
         let mut chosen = if total > DOC_LINES {
-            self_contained(lines, in_order(), DOC_LINES)
+            self_contained(lines, in_order(), limit)
         } else {
             all.clone()
         };
-        // No line of the most telling section fits with all it reads (a 10-class
-        // softmax's scalar lines behind `δ1`): show those lines anyway, and name what
-        // they read that only `derivation()` defines.
+        // Not even that (a huge unrolled network's per-element lines): show the first
+        // lines anyway, and name what they read that only `derivation()` defines.
         if !chosen.iter().any(|&k| lines[k].section == fallback[0]) {
             chosen = in_order().take(DOC_LINES).collect();
             chosen.sort_unstable();
@@ -133,11 +157,10 @@ pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
         for &k in &chosen {
             let r = &lines[k];
             let note = r.note.as_deref().unwrap_or("");
-            let mut line = format!("{} = {}{note}", r.lhs, r.rhs);
-            if line.chars().count() > DOC_LINE_CHARS {
-                line = line.chars().take(DOC_LINE_CHARS - 1).collect::<String>() + "…";
+            let line = format!("{} = {}{note}", r.lhs, r.rhs);
+            for part in wrap(&line, DOC_LINE_CHARS) {
+                let _ = writeln!(text, "{part}");
             }
-            let _ = writeln!(text, "{line}");
         }
         if cut {
             let more = total - chosen.len();
@@ -170,5 +193,41 @@ pub(super) fn docs(name: &str, lines: &[Rendered]) -> Docs {
             &gradient,
             &[Section::Gradient, Section::Adjoints, Section::Forward],
         ),
+    }
+}
+
+/// Indentation of a wrapped line's continuation lines.
+pub(super) const CONTINUATION: &str = "    ";
+
+/// `line` as lines of at most `width` characters where it can be broken: before ` + `,
+/// ` - `, ` · `, ` ⊙ `, after `, `, else at a space; the continuation lines are indented.
+/// A piece with nowhere to break stays whole.
+pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line.to_string();
+    let mut prefix = "";
+    loop {
+        let chars: Vec<(usize, char)> = rest.char_indices().collect();
+        if prefix.chars().count() + chars.len() <= width {
+            out.push(format!("{prefix}{rest}"));
+            return out;
+        }
+        // The byte offsets where a break may go, as (break before, priority).
+        let room = width.saturating_sub(prefix.chars().count());
+        let limit = chars.get(room).map_or(rest.len(), |&(b, _)| b);
+        let head = &rest[..limit];
+        let operator = [" + ", " - ", " · ", " ⊙ "]
+            .iter()
+            .filter_map(|op| head.rfind(op))
+            .chain(head.rfind(", ").map(|at| at + 1))
+            .filter(|&at| at > 0)
+            .max();
+        let Some(at) = operator.or_else(|| head.rfind(' ').filter(|&at| at > 0)) else {
+            out.push(format!("{prefix}{rest}"));
+            return out;
+        };
+        out.push(format!("{prefix}{}", rest[..at].trim_end()));
+        rest = rest[at..].trim_start().to_string();
+        prefix = CONTINUATION;
     }
 }

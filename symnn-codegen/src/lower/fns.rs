@@ -42,10 +42,7 @@ impl Lowering<'_> {
     /// is scalar code (a kernel, when the call is elementwise over a tensor): arrays
     /// inside it are never tensor nodes.
     pub(super) fn apply_fn(&mut self, f: FnId, values: &[Tensor], shape: Shape) -> Tensor {
-        let threshold = std::mem::replace(&mut self.threshold, u64::MAX);
-        let result = self.apply_fn_scalar(f, values, shape);
-        self.threshold = threshold;
-        result
+        self.scalar_code(|this| this.apply_fn_scalar(f, values, shape))
     }
 
     fn apply_fn_scalar(&mut self, f: FnId, values: &[Tensor], shape: Shape) -> Tensor {

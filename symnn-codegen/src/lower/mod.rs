@@ -31,6 +31,7 @@ use self::fns::PLACEHOLDER_BASE;
 use crate::graph::{Graph, NodeId};
 use crate::resolved::{BindingId, FloatType, Program, Slot};
 use crate::shape::Shape;
+use crate::tensor::MATRIX_VIEW_ELEMENTS;
 
 /// A value of the DSL: a shape and its elements' nodes, row-major.
 #[derive(Clone, Debug)]
@@ -99,6 +100,10 @@ pub struct Lowered {
     pub bindings: Vec<(String, NodeId)>,
     /// Whether the program contains `diff` or `laplacian`.
     pub has_diff: bool,
+    /// Whether [`lower_matrix_view`] would lower this program differently: a `dense`
+    /// layer or a large matrix product was scalarised here (so the derivation's
+    /// matrix view needs its own lowering).
+    pub matrix_view_differs: bool,
 }
 
 impl Lowered {
@@ -123,8 +128,22 @@ impl Lowered {
     }
 }
 
-/// Lowers a resolved network into the scalar DAG.
+/// Lowers a resolved network into the scalar DAG: the graph the generated code
+/// computes.
 pub fn lower(program: &Program) -> Lowered {
+    lower_with(program, false)
+}
+
+/// Lowers a resolved network for the derivation's matrix view only: as [`lower`], but
+/// every `dense` layer, and every matrix product or transpose with a matrix of more
+/// than [`MATRIX_VIEW_ELEMENTS`] elements, becomes a tensor node even below the
+/// tensor threshold (inside user `fn` bodies and map kernels everything stays scalar,
+/// as always). The generated code never reads this graph.
+pub fn lower_matrix_view(program: &Program) -> Lowered {
+    lower_with(program, true)
+}
+
+fn lower_with(program: &Program, matrix_view: bool) -> Lowered {
     let mut lowering = Lowering {
         program,
         graph: Graph::new(),
@@ -141,6 +160,9 @@ pub fn lower(program: &Program) -> Lowered {
         output: None,
         loss: None,
         threshold: program.tensor_threshold,
+        matrix_view,
+        scalar_code: false,
+        matrix_view_differs: false,
     };
     for &declaration in &program.declarations {
         lowering.slot(declaration);
@@ -165,6 +187,7 @@ pub fn lower(program: &Program) -> Lowered {
         loss,
         bindings: lowering.names,
         has_diff: lowering.has_diff,
+        matrix_view_differs: lowering.matrix_view_differs,
     }
 }
 
@@ -206,4 +229,12 @@ struct Lowering<'p> {
     loss: Option<NodeId>,
     /// Operations at least this big become tensor nodes.
     threshold: u64,
+    /// The derivation's matrix view ([`lower_matrix_view`]): `dense` layers and large
+    /// products become tensor nodes whatever their size.
+    matrix_view: bool,
+    /// Lowering a user `fn` body or a map kernel: scalar code, whatever the sizes.
+    scalar_code: bool,
+    /// A `dense` layer or a large product was scalarised that the matrix view would
+    /// keep whole.
+    matrix_view_differs: bool,
 }

@@ -47,22 +47,19 @@ impl Lowering<'_> {
 
     fn stmt(&mut self, stmt: &Stmt) {
         match stmt {
+            // The matrix view keeps a whole reassignment (`z = A * z`) whole when the
+            // new value is a tensor, like a `let`.
+            Stmt::Assign {
+                binding,
+                indices,
+                value,
+            } if self.matrix_view && indices.is_empty() => {
+                let value = self.expr(value);
+                self.bind(*binding, value);
+            }
             Stmt::Let { binding, value } => {
                 let value = self.expr(value);
-                let name = self.program.bindings[binding_index(*binding)].name.clone();
-                let versioned = self.version(&name);
-                match &value {
-                    Value::Scalars(t) => {
-                        for (i, &id) in t.elems.iter().enumerate() {
-                            self.name_node(element_name(&versioned, t.shape, i), id);
-                        }
-                    }
-                    Value::Wide(id) => self.names.push((versioned, *id)),
-                }
-                if *binding == self.program.output {
-                    self.output = Some(value.clone());
-                }
-                self.bindings[binding_index(*binding)] = Some(value);
+                self.bind(*binding, value);
             }
             Stmt::Assign {
                 binding,
@@ -118,6 +115,24 @@ impl Lowering<'_> {
                 self.loss = Some(self.scalars(value).elems[0]);
             }
         }
+    }
+
+    /// Binds `binding` to `value` (a `let`), under its next versioned name.
+    fn bind(&mut self, binding: BindingId, value: Value) {
+        let name = self.program.bindings[binding_index(binding)].name.clone();
+        let versioned = self.version(&name);
+        match &value {
+            Value::Scalars(t) => {
+                for (i, &id) in t.elems.iter().enumerate() {
+                    self.name_node(element_name(&versioned, t.shape, i), id);
+                }
+            }
+            Value::Wide(id) => self.names.push((versioned, *id)),
+        }
+        if binding == self.program.output {
+            self.output = Some(value.clone());
+        }
+        self.bindings[binding_index(binding)] = Some(value);
     }
 
     fn binding(&self, b: BindingId) -> Value {
@@ -229,7 +244,11 @@ impl Lowering<'_> {
                 let (a, b) = (self.expr(lhs), self.expr(rhs));
                 let (rows, cols) = rows_cols(lhs.shape);
                 let work = rows * cols * rows_cols(rhs.shape).1;
-                if self.goes_wide(shape, work, &[&a, &b]) {
+                let matrix = match rhs.shape {
+                    Shape::Matrix(..) => lhs.shape.len().max(rhs.shape.len()),
+                    _ => lhs.shape.len(),
+                };
+                if self.product_goes_wide(shape, work, &[&a, &b], false, matrix) {
                     let (a, b) = (self.as_tensor(a), self.as_tensor(b));
                     return Value::Wide(self.graph.matmul(a, b, false, false));
                 }
@@ -265,7 +284,8 @@ impl Lowering<'_> {
                 activation,
             } => {
                 let x = self.expr(input);
-                if self.goes_wide(shape, shape.len() * input.shape.len(), &[&x]) {
+                let work = shape.len() * input.shape.len();
+                if self.product_goes_wide(shape, work, &[&x], true, work) {
                     return self.wide_dense(x, shape, *weight, *bias, *activation);
                 }
                 let x = self.scalars(x);

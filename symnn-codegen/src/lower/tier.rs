@@ -3,12 +3,12 @@
 //! threshold or on a tensor operand), and building values in either form.
 
 use super::builtins::reduction_term;
-use super::{Lowering, Tensor, Value};
+use super::{Lowering, Tensor, Value, MATRIX_VIEW_ELEMENTS};
 use crate::builtins::Builtin;
-use crate::graph::{Graph, Node, NodeId};
+use crate::graph::{Func, Graph, Node, NodeId};
 use crate::resolved::Activation;
 use crate::shape::Shape;
-use crate::tensor::LeafKind;
+use crate::tensor::{LeafKind, TensorOp};
 
 impl Lowering<'_> {
     // ---- The choice, and the tensor tier ------------------------------------------
@@ -21,6 +21,42 @@ impl Lowering<'_> {
         shape != Shape::Scalar
             && (work as u64 >= self.threshold
                 || operands.iter().any(|v| matches!(v, Value::Wide(_))))
+    }
+
+    /// Whether a `dense` layer (`dense`) or a matrix product or transpose whose
+    /// largest matrix has `matrix_elems` elements goes to the tensor path: as
+    /// [`Lowering::goes_wide`] says, or, in the derivation's matrix view, whenever the
+    /// view prints it as a matrix formula (every `dense` layer, and products with a
+    /// matrix of more than [`MATRIX_VIEW_ELEMENTS`] elements). The generated code's
+    /// lowering only notes that the view would differ.
+    pub(super) fn product_goes_wide(
+        &mut self,
+        shape: Shape,
+        work: usize,
+        operands: &[&Value],
+        dense: bool,
+        matrix_elems: usize,
+    ) -> bool {
+        if self.goes_wide(shape, work, operands) {
+            return true;
+        }
+        let shown = shape != Shape::Scalar
+            && !self.scalar_code
+            && (dense || matrix_elems > MATRIX_VIEW_ELEMENTS);
+        self.matrix_view_differs |= shown;
+        shown && self.matrix_view
+    }
+
+    /// Runs `f` as scalar code (a user `fn` body or a map kernel): no array
+    /// operation in it becomes a tensor node.
+    pub(super) fn scalar_code<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let saved = (
+            std::mem::replace(&mut self.threshold, u64::MAX),
+            std::mem::replace(&mut self.scalar_code, true),
+        );
+        let result = f(self);
+        (self.threshold, self.scalar_code) = saved;
+        result
     }
 
     /// `activation(W·x + b)` on the tensor path: one product and one map over
@@ -71,6 +107,9 @@ impl Lowering<'_> {
                     .reduce(|x, y| x.broadcast(y).unwrap_or(x))
                     .unwrap_or(Shape::Scalar);
                 if self.goes_wide(zipped, zipped.len(), &refs) {
+                    if let Some(value) = self.view_bce_on_sigmoid(b, &values, zipped) {
+                        return value;
+                    }
                     let lanes: Vec<NodeId> =
                         (0..values.len()).map(|j| self.graph.lane(j)).collect();
                     let term = match b {
@@ -89,7 +128,7 @@ impl Lowering<'_> {
             }
             Builtin::Transpose => {
                 let len = self.shape(&values[0]).len();
-                if self.goes_wide(shape, len, &refs) {
+                if self.product_goes_wide(shape, len, &refs, false, len) {
                     let x = self.as_tensor(values.into_iter().next().expect("one argument"));
                     return Value::Wide(self.graph.transpose(x));
                 }
@@ -98,6 +137,35 @@ impl Lowering<'_> {
         }
         let args: Vec<Tensor> = values.into_iter().map(|v| self.scalars(v)).collect();
         self.builtin(b, args, shape).into()
+    }
+
+    /// The matrix view only: `bce(p, t)` on a sigmoid layer `p` as the scalar tier
+    /// writes it (and the generated code computes it, when that layer is scalarised):
+    /// the textbook form on the sigmoid, gradient `σ(z) − t`, rather than the tensor
+    /// tier's form with a select per term.
+    fn view_bce_on_sigmoid(&mut self, b: Builtin, values: &[Value], shape: Shape) -> Option<Value> {
+        let [Value::Wide(p), t] = values else {
+            return None;
+        };
+        if !self.matrix_view || b != Builtin::Bce || self.graph.shape_of(*p) != shape {
+            return None;
+        }
+        let Some(TensorOp::Map { kernel, args }) =
+            self.graph.tensor_node(*p).map(|node| node.op.clone())
+        else {
+            return None;
+        };
+        if !matches!(self.graph.node(kernel), Node::Call(Func::Sigmoid, _)) {
+            return None;
+        }
+        let target = self.graph.lane(args.len());
+        let term = reduction_term(&mut self.graph, b, kernel, target);
+        let mut args = args;
+        args.push(self.map_arg(t.clone()));
+        let terms = self.graph.map(shape, term, args);
+        let total = self.graph.sum_all(terms);
+        let mean = self.graph.scale(1.0 / shape.len() as f64, total);
+        Some(Tensor::scalar(mean).into())
     }
 
     pub(super) fn shape(&self, v: &Value) -> Shape {
@@ -118,9 +186,7 @@ impl Lowering<'_> {
         let refs: Vec<&Value> = args.iter().collect();
         if self.goes_wide(shape, shape.len(), &refs) {
             let lanes: Vec<NodeId> = (0..args.len()).map(|j| self.graph.lane(j)).collect();
-            let threshold = std::mem::replace(&mut self.threshold, u64::MAX);
-            let kernel = kernel(self, &lanes);
-            self.threshold = threshold;
+            let kernel = self.scalar_code(|this| kernel(this, &lanes));
             let args = args.into_iter().map(|v| self.map_arg(v)).collect();
             return Value::Wide(self.graph.map(shape, kernel, args));
         }
