@@ -125,6 +125,12 @@ impl Lowered {
 
 /// Lowers a resolved network into the scalar DAG.
 pub fn lower(program: &Program) -> Lowered {
+    lower_at(program, program.tensor_threshold)
+}
+
+/// [`lower`] with another tensor threshold than the program's (`0` for the ONNX
+/// export: every array operation a tensor node).
+pub fn lower_at(program: &Program, threshold: u64) -> Lowered {
     let mut lowering = Lowering {
         program,
         graph: Graph::new(),
@@ -140,7 +146,7 @@ pub fn lower(program: &Program) -> Lowered {
         versions: HashMap::new(),
         output: None,
         loss: None,
-        threshold: program.tensor_threshold,
+        threshold,
     };
     for &declaration in &program.declarations {
         lowering.slot(declaration);
