@@ -213,7 +213,11 @@ impl Cases {
         std::fs::write(self.dir.join(format!("{name}.onnx")), onnx).unwrap();
         std::fs::write(self.dir.join(format!("{name}.input")), bytes(&x)).unwrap();
         std::fs::write(self.dir.join(format!("{name}.expected")), bytes(&y)).unwrap();
-        let dtype = if size_of::<M::Float>() == 4 { "float32" } else { "float64" };
+        let dtype = if size_of::<M::Float>() == 4 {
+            "float32"
+        } else {
+            "float64"
+        };
         writeln!(self.manifest, "{name} {dtype} {n} {i} {o}").unwrap();
         self.count += 1;
     }
@@ -247,18 +251,35 @@ fn check_decoded<M: Model>(name: &str, net: &M, onnx: &[u8]) {
         let Some(type_proto::Value::TensorType(t)) = v.r#type.clone().unwrap().value else {
             panic!("{name}: not a tensor")
         };
-        let dims = t.shape.unwrap().dim.into_iter().map(|d| match d.value.unwrap() {
-            dimension::Value::DimValue(v) => v.to_string(),
-            dimension::Value::DimParam(p) => p,
-        });
-        (v.name.clone().unwrap(), t.elem_type.unwrap(), dims.collect())
+        let dims = t
+            .shape
+            .unwrap()
+            .dim
+            .into_iter()
+            .map(|d| match d.value.unwrap() {
+                dimension::Value::DimValue(v) => v.to_string(),
+                dimension::Value::DimParam(p) => p,
+            });
+        (
+            v.name.clone().unwrap(),
+            t.elem_type.unwrap(),
+            dims.collect(),
+        )
     };
-    let [input] = &graph.input[..] else { panic!("{name}: one input") };
-    let [output] = &graph.output[..] else { panic!("{name}: one output") };
+    let [input] = &graph.input[..] else {
+        panic!("{name}: one input")
+    };
+    let [output] = &graph.output[..] else {
+        panic!("{name}: one output")
+    };
     let n = "N".to_string();
     assert_eq!(
         interface(input),
-        ("input".into(), dtype, vec![n.clone(), M::NUM_INPUTS.to_string()]),
+        (
+            "input".into(),
+            dtype,
+            vec![n.clone(), M::NUM_INPUTS.to_string()]
+        ),
         "{name}"
     );
     assert_eq!(
@@ -278,10 +299,18 @@ fn check_decoded<M: Model>(name: &str, net: &M, onnx: &[u8]) {
         assert_eq!(init.dims, dims, "{name}: {init_name}");
         assert_eq!(init.data_type, Some(dtype));
         let values = &params[group.offset..group.offset + group.len()];
-        assert_eq!(init.raw_data.as_deref(), Some(&bytes(values)[..]), "{name}: {init_name}");
+        assert_eq!(
+            init.raw_data.as_deref(),
+            Some(&bytes(values)[..]),
+            "{name}: {init_name}"
+        );
     }
     // Every node's inputs are defined before it (the list is topologically sorted).
-    let mut defined: Vec<String> = graph.initializer.iter().map(|t| t.name.clone().unwrap()).collect();
+    let mut defined: Vec<String> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.clone().unwrap())
+        .collect();
     defined.push("input".into());
     for node in &graph.node {
         for i in &node.input {
@@ -310,11 +339,25 @@ fn all_cases() -> Cases {
     let mut cases = Cases::new();
     let random = |i: usize| random_rows(64, i, 3 + i as u64);
     add!(cases, random, Seed000S64, Seed000T64, Seed000S32, Seed000T32);
-    add!(cases, random, Seed000HS64, Seed000HT64, Seed000HS32, Seed000HT32);
+    add!(
+        cases,
+        random,
+        Seed000HS64,
+        Seed000HT64,
+        Seed000HS32,
+        Seed000HT32
+    );
     add!(cases, random, Seed003S64, Seed003T64, Seed003S32, Seed003T32);
     add!(cases, random, Seed004S64, Seed004T64, Seed004S32, Seed004T32);
     add!(cases, random, SoftmaxS64, SoftmaxT64, SoftmaxS32, SoftmaxT32);
-    add!(cases, random, LogSoftmaxS64, LogSoftmaxT64, LogSoftmaxS32, LogSoftmaxT32);
+    add!(
+        cases,
+        random,
+        LogSoftmaxS64,
+        LogSoftmaxT64,
+        LogSoftmaxS32,
+        LogSoftmaxT32
+    );
     add!(cases, random, EveryS64, EveryT64, EveryS32, EveryT32);
     // The data sets' first rows (iris and digits raw, MNIST's test images in [0, 1]).
     let iris = symnn::datasets::iris::<f64>().data;
@@ -322,7 +365,14 @@ fn all_cases() -> Cases {
     add!(cases, iris_rows, IrisS64, IrisT64, IrisS32, IrisT32);
     let digits = symnn::datasets::digits::<f64>().data;
     let digits_rows = |_| digits.inputs()[..40 * 64].to_vec();
-    add!(cases, digits_rows, DigitsS64, DigitsT64, DigitsS32, DigitsT32);
+    add!(
+        cases,
+        digits_rows,
+        DigitsS64,
+        DigitsT64,
+        DigitsS32,
+        DigitsT32
+    );
     let images = symnn::data::read_idx(
         Path::new(symnn::datasets::MNIST_DIR).join("t10k-images-idx3-ubyte.gz"),
     )
@@ -368,9 +418,17 @@ fn exported_models_decode_and_match_forward_in_onnxruntime() {
 fn mnist_model_is_compact() {
     let net = Mnist32::with_seed_boxed(1);
     let graph = symnn::onnx::decode(&net.to_onnx()).unwrap().graph.unwrap();
-    let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_deref().unwrap()).collect();
+    let ops: Vec<&str> = graph
+        .node
+        .iter()
+        .map(|n| n.op_type.as_deref().unwrap())
+        .collect();
     assert_eq!(ops, ["Gemm", "Add", "Relu", "Gemm", "Add"]);
-    let names: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_deref().unwrap()).collect();
+    let names: Vec<&str> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.as_deref().unwrap())
+        .collect();
     assert_eq!(names, ["h.weight", "h.bias", "z.weight", "z.bias"]);
     assert_eq!(graph.initializer[0].dims, [128, 784]);
 }

@@ -625,8 +625,13 @@ impl Export<'_> {
     fn matrix(&mut self, id: NodeId) -> (u32, bool) {
         let g = &self.program.graph;
         let shape = g.shape_of(id);
-        if let (Some(TensorOp::Leaf { kind: LeafKind::Param, offset }), Shape::Matrix(..)) =
-            (g.tensor_node(id).map(|t| &t.op), shape)
+        if let (
+            Some(TensorOp::Leaf {
+                kind: LeafKind::Param,
+                offset,
+            }),
+            Shape::Matrix(..),
+        ) = (g.tensor_node(id).map(|t| &t.op), shape)
         {
             let (group, slot) = self.group(*offset as usize);
             if slot.offset == *offset as usize && slot.shape == shape {
@@ -783,7 +788,10 @@ impl Export<'_> {
         };
         let parsed: Vec<_> = items.iter().map(|&i| parse(i)).collect::<Option<_>>()?;
         let (_, m, s, log) = parsed[0];
-        if parsed.iter().any(|&(_, m2, s2, l2)| (m2, s2, l2) != (m, s, log)) {
+        if parsed
+            .iter()
+            .any(|&(_, m2, s2, l2)| (m2, s2, l2) != (m, s, log))
+        {
             return None;
         }
         let zs: Vec<NodeId> = parsed.iter().map(|p| p.0).collect();
@@ -814,7 +822,11 @@ impl Export<'_> {
             return None;
         }
         let z = self.vector(&zs);
-        let op = if log { Op::LogSoftmax(z.op) } else { Op::Softmax(z.op) };
+        let op = if log {
+            Op::LogSoftmax(z.op)
+        } else {
+            Op::Softmax(z.op)
+        };
         Some(Val {
             op: self.push(op),
             ..z

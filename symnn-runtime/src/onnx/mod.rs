@@ -35,6 +35,8 @@
 )]
 pub mod proto;
 
+use std::collections::HashMap;
+
 use prost::Message as _;
 
 use self::proto::tensor_proto::DataType;
@@ -233,6 +235,7 @@ pub fn model<F: Float>(spec: &Spec, params: &[F]) -> Vec<u8> {
         fresh: 0,
         batch: None,
         used_groups: Vec::new(),
+        ints: HashMap::new(),
     };
     let last = spec.ops.len().saturating_sub(1);
     for (i, op) in spec.ops.iter().enumerate() {
@@ -246,7 +249,11 @@ pub fn model<F: Float>(spec: &Spec, params: &[F]) -> Vec<u8> {
     }
     if b.names.last().is_none_or(|n| n != "output") {
         // The output is the input or a parameter itself (no node made it).
-        let from = b.names.last().cloned().unwrap_or_else(|| "input".to_string());
+        let from = b
+            .names
+            .last()
+            .cloned()
+            .unwrap_or_else(|| "input".to_string());
         b.node("Identity", &[&from], "output".to_string(), Vec::new());
     }
     for &g in &b.used_groups {
@@ -296,6 +303,8 @@ struct Builder {
     batch: Option<String>,
     /// Parameter groups read, in first-use order.
     used_groups: Vec<usize>,
+    /// The int64 constants made so far, by value (each made once).
+    ints: HashMap<Vec<i64>, String>,
 }
 
 impl Builder {
@@ -362,7 +371,12 @@ impl Builder {
             Op::ReduceSum(x) => {
                 let x = self.name(x);
                 let axes = self.ints(&[-1]);
-                self.node("ReduceSum", &[&x, &axes], out, vec![int_attr("keepdims", 1)])
+                self.node(
+                    "ReduceSum",
+                    &[&x, &axes],
+                    out,
+                    vec![int_attr("keepdims", 1)],
+                )
             }
             Op::Concat(items) => {
                 let items: Vec<String> = items.iter().map(|&i| self.name(i)).collect();
@@ -376,12 +390,7 @@ impl Builder {
                     let batch = self.batch();
                     let len = self.ints(&[len]);
                     let name = self.fresh("shape");
-                    self.node(
-                        "Concat",
-                        &[&batch, &len],
-                        name,
-                        vec![int_attr("axis", 0)],
-                    )
+                    self.node("Concat", &[&batch, &len], name, vec![int_attr("axis", 0)])
                 } else {
                     self.ints(&[len])
                 };
@@ -424,8 +433,11 @@ impl Builder {
         name
     }
 
-    /// A constant int64 vector.
+    /// A constant int64 vector (one node per value).
     fn ints(&mut self, values: &[i64]) -> String {
+        if let Some(name) = self.ints.get(values) {
+            return name.clone();
+        }
         let t = TensorProto {
             dims: vec![dim(values.len())],
             data_type: Some(DataType::Int64 as i32),
@@ -433,6 +445,7 @@ impl Builder {
             ..TensorProto::default()
         };
         let name = self.fresh("c");
+        self.ints.insert(values.to_vec(), name.clone());
         self.constant_node(t, name)
     }
 

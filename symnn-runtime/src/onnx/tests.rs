@@ -75,10 +75,16 @@ fn model_has_the_interface_and_the_weights() {
         .collect();
     assert_eq!(
         inits,
-        [("h.weight".to_string(), vec![2, 3]), ("h.bias".to_string(), vec![2])]
+        [
+            ("h.weight".to_string(), vec![2, 3]),
+            ("h.bias".to_string(), vec![2])
+        ]
     );
     let bias = graph.initializer[1].raw_data.as_ref().unwrap();
-    assert_eq!(bias[..], [3.0f32.to_le_bytes(), 3.5f32.to_le_bytes()].concat());
+    assert_eq!(
+        bias[..],
+        [3.0f32.to_le_bytes(), 3.5f32.to_le_bytes()].concat()
+    );
     let ops: Vec<&str> = graph
         .node
         .iter()
@@ -87,7 +93,10 @@ fn model_has_the_interface_and_the_weights() {
     assert_eq!(ops, ["Gemm", "Add", "Tanh"]);
     let gemm = &graph.node[0];
     assert_eq!(gemm.input, ["input", "h.weight"]);
-    let trans_b = gemm.attribute.iter().find(|a| a.name.as_deref() == Some("transB"));
+    let trans_b = gemm
+        .attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some("transB"));
     assert_eq!(trans_b.unwrap().i, Some(1));
     assert_eq!(graph.node[2].output, ["output"]);
 }
@@ -100,10 +109,7 @@ fn f64_models_are_double_and_a_bare_input_gets_an_identity() {
         outputs: 3,
         ..spec()
     };
-    let graph = decode(&model(&spec, &[0.0f64; 9]))
-        .unwrap()
-        .graph
-        .unwrap();
+    let graph = decode(&model(&spec, &[0.0f64; 9])).unwrap().graph.unwrap();
     assert!(graph.initializer.is_empty());
     assert_eq!(graph.node.len(), 1);
     assert_eq!(graph.node[0].op_type.as_deref(), Some("Identity"));

@@ -100,5 +100,7 @@ fn f64_softplus_is_decomposed_and_f32_is_the_operator() {
     assert!(has_softplus(&body(quote!(f32))));
     let f64_ops = body(quote!(f64));
     assert!(!has_softplus(&f64_ops));
-    assert!(f64_ops.iter().any(|o| matches!(o, Op::Unary(Unary::Log, _))));
+    assert!(f64_ops
+        .iter()
+        .any(|o| matches!(o, Op::Unary(Unary::Log, _))));
 }
