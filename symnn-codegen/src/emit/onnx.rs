@@ -52,15 +52,14 @@ pub fn method(program: &Lowered, layout: &Layout) -> TokenStream {
          `\"input\"` `[N, {}]` (a batch of `N` samples, one per row), output \
          `\"output\"` `[N, {}]`, and the parameter groups `forward` reads \
          (`PARAM_GROUPS`) as initializers of the same names and shapes. ONNX IR \
-         version 8, opset 17, element type `{}`; {} operators. Only with symnn's `onnx` \
-         feature (docs/RUNTIME.md, \"ONNX export\").",
+         version 8, opset 17, element type `{}`. Only with symnn's `onnx` feature \
+         (docs/RUNTIME.md, \"ONNX export\").",
         layout.i,
         layout.o,
         match layout.float.0 {
             FloatType::F32 => "float",
             FloatType::F64 => "double",
-        },
-        ops.len()
+        }
     );
     quote! {
         ::symnn::__private::if_onnx! {
