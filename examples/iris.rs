@@ -8,11 +8,18 @@
 //! (mean ~95%) with the same settings.
 //!
 //! Run: `cargo run --release --example iris`. Writes `target/plots/iris.svg` (loss and
-//! accuracy per epoch) and `target/checkpoints/iris.json`.
+//! accuracy per epoch), `target/checkpoints/iris.json` and the trained network as ONNX,
+//! `target/onnx/iris.onnx` (`to_onnx`, feature `onnx`; examples have every feature),
+//! which it reads back and checks. The model takes standardised features (the
+//! `Standardizer` is not part of it). In Python, with `pip install onnxruntime`:
+//! `onnxruntime.InferenceSession("target/onnx/iris.onnx").run(None, {"input": x})`
+//! for `x` a float64 array of shape `[N, 4]` gives the `[N, 3]` logits.
 use std::error::Error;
 use std::fs;
 
-use symnn::{checkpoint, datasets, metrics, network, plot, Adam, Progress, Standardizer, Trainer};
+use symnn::{
+    checkpoint, datasets, metrics, network, onnx, plot, Adam, Progress, Standardizer, Trainer,
+};
 
 network! {
     /// 4-16-3 classifier for iris: one tanh hidden layer, logits out.
@@ -75,5 +82,40 @@ fn main() -> Result<(), Box<dyn Error>> {
     plot::plot_history(&history, "target/plots/iris.svg")?;
     checkpoint::save_json(&net, "target/checkpoints/iris.json")?;
     println!("wrote target/plots/iris.svg and target/checkpoints/iris.json");
+
+    // ONNX export of `forward`, read back with the same protobuf schema.
+    fs::create_dir_all("target/onnx")?;
+    let bytes = net.to_onnx();
+    fs::write("target/onnx/iris.onnx", &bytes)?;
+    let model = onnx::decode(&fs::read("target/onnx/iris.onnx")?)?;
+    let graph = model.graph.as_ref().expect("a graph");
+    let ops: Vec<&str> = graph
+        .node
+        .iter()
+        .filter_map(|n| n.op_type.as_deref())
+        .collect();
+    println!(
+        "wrote target/onnx/iris.onnx ({} bytes, IR version {}, opset {}): {}",
+        bytes.len(),
+        model.ir_version.unwrap_or_default(),
+        onnx::OPSET,
+        ops.join(" → ")
+    );
+    for init in &graph.initializer {
+        let name = init.name.as_deref().unwrap_or_default();
+        let group = IrisNet::PARAM_GROUPS
+            .iter()
+            .find(|g| g.name == name)
+            .expect("a parameter group");
+        let stored: Vec<f64> = init
+            .raw_data
+            .as_deref()
+            .unwrap_or_default()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        assert_eq!(stored, net.params[group.offset..group.offset + group.len()]);
+        println!("  initializer {name} {:?}: the trained values", init.dims);
+    }
     Ok(())
 }

@@ -49,6 +49,8 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let network = ast::parse(input)?;
     let resolved = check::check(&network)?;
     let mut program = lower::lower(&resolved);
+    // `to_onnx` reads the forward pass with every array operation a tensor node.
+    let onnx = lower::lower_at(&resolved, 0);
     let gradient = diff::loss_gradient(&mut program.graph, program.loss, &program.params);
     // (The derivation is planned before the derivative methods add their nodes: it
     // reads sharing from the whole graph, and must not change for them.)
@@ -84,6 +86,7 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
             graph_dot,
             docs,
             derivatives,
+            onnx,
         },
     ))
 }

@@ -82,6 +82,8 @@ pub trait Erased: Sync {
     fn run_batch(&self, params: &[f64], inputs: &[f64], targets: &[f64], lr: f64) -> BatchOutcome;
     /// `forward(input)` with these parameters.
     fn forward(&self, params: &[f64], input: &[f64]) -> Vec<f64>;
+    /// `to_onnx()` with these parameters.
+    fn to_onnx(&self, params: &[f64]) -> Vec<u8>;
     /// The derivative methods (`None` for a network with `diff`, which has none).
     fn derivatives(
         &self,
@@ -160,6 +162,12 @@ macro_rules! erase {
                 let net = $net::from_params(::core::array::from_fn(|k| narrow(params[k])));
                 let input: [$f; $net::NUM_INPUTS] = ::core::array::from_fn(|k| narrow(input[k]));
                 net.forward(&input).iter().map(|y| y.to_f64()).collect()
+            }
+
+            fn to_onnx(&self, params: &[f64]) -> Vec<u8> {
+                use ::symnn::Float;
+                let narrow = |x: f64| <$f as Float>::from_f64(x);
+                $net::from_params(::core::array::from_fn(|k| narrow(params[k]))).to_onnx()
             }
 
             fn derivatives(

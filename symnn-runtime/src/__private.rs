@@ -33,6 +33,34 @@ macro_rules! __symnn_if_alloc {
 
 pub use crate::__symnn_if_alloc as if_alloc;
 
+/// Emits its tokens (the generated `to_onnx` method) only if the runtime has the
+/// `onnx` feature.
+#[cfg(feature = "onnx")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __symnn_if_onnx {
+    ($($tokens:tt)*) => {
+        $($tokens)*
+    };
+}
+
+/// Emits its tokens only if the runtime has the `onnx` feature (here it has not).
+#[cfg(not(feature = "onnx"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __symnn_if_onnx {
+    ($($tokens:tt)*) => {};
+}
+
+pub use crate::__symnn_if_onnx as if_onnx;
+
+/// What a generated `to_onnx` calls (feature `onnx`).
+#[cfg(feature = "onnx")]
+pub mod onnx {
+    pub use crate::onnx::{model, Binary, Op, Spec, Unary};
+    pub use std::vec::Vec;
+}
+
 /// A slice as a fixed-size array, or a panic naming what had the wrong length.
 #[inline]
 pub fn array<'a, F, const N: usize>(slice: &'a [F], what: &str) -> &'a [F; N] {

@@ -72,6 +72,8 @@ mod minpack;
 mod model;
 #[cfg(feature = "std")]
 pub mod newton;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;

@@ -15,6 +15,7 @@
 //! | `batch` | `accumulate_gradient_batch`, `sgd_step_batch` |
 //! | `derivatives` | `input_jacobian`, `input_gradient`, `hvp`, `param_jacobian` |
 //! | `model` | `impl Default`, `impl symnn::Model` |
+//! | `onnx` | `to_onnx` (feature `onnx`): the forward pass as ONNX operators |
 //!
 //! Hygiene: every local is `__`-prefixed with `Span::mixed_site()` (`tokens::local`).
 //! Mixed-site hygiene keeps locals apart from user *variables*, but a pattern still
@@ -32,6 +33,7 @@ mod ir;
 mod item;
 mod model;
 mod one_sample;
+mod onnx;
 mod render;
 mod step;
 mod tokens;
@@ -67,6 +69,9 @@ pub struct Derived {
     pub docs: crate::derivation::Docs,
     /// The derivative methods' nodes (`None` for a program containing `diff`).
     pub derivatives: Option<crate::derivatives::DerivativeMethods>,
+    /// The forward pass lowered again with tensor threshold 0 (every array operation
+    /// a tensor node), for `to_onnx`.
+    pub onnx: Lowered,
 }
 
 /// The generated struct's name and sizes, which every part reads.
@@ -143,6 +148,7 @@ pub fn emit(derived: &Derived) -> TokenStream {
     );
     let (derivative_inherent, derivative_model) = derivatives::items(derived, name);
     let inspection = item::inspection(derived);
+    let to_onnx = onnx::method(&derived.onnx, &layout);
     let impls = model::impls(&layout, &derivative_model);
     quote! {
         #declaration
@@ -162,6 +168,8 @@ pub fn emit(derived: &Derived) -> TokenStream {
             #derivative_inherent
 
             #inspection
+
+            #to_onnx
         }
 
         #impls

@@ -131,7 +131,7 @@ impl Lowered {
 /// Lowers a resolved network into the scalar DAG: the graph the generated code
 /// computes.
 pub fn lower(program: &Program) -> Lowered {
-    lower_with(program, false)
+    lower_with(program, program.tensor_threshold, false)
 }
 
 /// Lowers a resolved network for the derivation's matrix view only: as [`lower`], but
@@ -140,10 +140,16 @@ pub fn lower(program: &Program) -> Lowered {
 /// tensor threshold (inside user `fn` bodies and map kernels everything stays scalar,
 /// as always). The generated code never reads this graph.
 pub fn lower_matrix_view(program: &Program) -> Lowered {
-    lower_with(program, true)
+    lower_with(program, program.tensor_threshold, true)
 }
 
-fn lower_with(program: &Program, matrix_view: bool) -> Lowered {
+/// [`lower`] with another tensor threshold than the program's (`0` for the ONNX
+/// export: every array operation a tensor node).
+pub fn lower_at(program: &Program, threshold: u64) -> Lowered {
+    lower_with(program, threshold, false)
+}
+
+fn lower_with(program: &Program, threshold: u64, matrix_view: bool) -> Lowered {
     let mut lowering = Lowering {
         program,
         graph: Graph::new(),
@@ -159,7 +165,7 @@ fn lower_with(program: &Program, matrix_view: bool) -> Lowered {
         versions: HashMap::new(),
         output: None,
         loss: None,
-        threshold: program.tensor_threshold,
+        threshold,
         matrix_view,
         scalar_code: false,
         matrix_view_differs: false,
