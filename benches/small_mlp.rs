@@ -18,7 +18,7 @@ use std::time::Instant;
 mod paired;
 
 use symnn::init::SplitMix64;
-use symnn::{network, Adam, Dataset, Model, Trainer};
+use symnn::{network, Adam, Dataset, Trainer};
 
 network! {
     /// SimpleChains.jl's small-MLP benchmark network, f32.
