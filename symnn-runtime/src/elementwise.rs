@@ -303,11 +303,6 @@ pub struct Elementwise<'a, F> {
 }
 
 impl<F: Float> Elementwise<'_, F> {
-    /// Records that the step was applied (advances Adam's `beta^t`).
-    pub(crate) fn commit(self) {
-        advance(self.advance);
-    }
-
     /// Applies the step to all of `params` and commits it.
     pub(crate) fn step(self, params: &mut [F], grad: &[F]) {
         let Elementwise {
@@ -320,7 +315,8 @@ impl<F: Float> Elementwise<'_, F> {
     }
 }
 
-fn advance<F>(counters: Option<([&mut F; 2], [F; 2])>) {
+/// Writes Adam's new `beta^t` products once a step has been applied.
+pub(crate) fn advance<F>(counters: Option<([&mut F; 2], [F; 2])>) {
     if let Some(([b1, b2], [n1, n2])) = counters {
         *b1 = n1;
         *b2 = n2;

@@ -409,11 +409,6 @@ fn split_update<F: Float>(
         rule.apply(p, g, a, b);
     });
     drop(shares);
-    Elementwise {
-        rule,
-        states: [&mut [], &mut []],
-        advance,
-    }
-    .commit();
+    crate::elementwise::advance(advance);
     None
 }
