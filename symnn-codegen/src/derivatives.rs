@@ -35,7 +35,7 @@ pub fn derivative_methods(
     gradient: &LossGradient,
 ) -> Option<DerivativeMethods> {
     use crate::tensor::LeafKind;
-    if program.has_diff {
+    if program.has_diff || !program.rolled.is_empty() {
         return None;
     }
     let LossGradient {

@@ -378,6 +378,7 @@ fn local_adjoints(g: &mut Graph, id: NodeId, adj: NodeId) -> Vec<(NodeId, NodeId
         | Node::Target(_)
         | Node::Param(_)
         | Node::Lane(_)
+        | Node::Var(_)
         | Node::StopGradient(_)
         // (Elements and tensors are handled by `gradient` and `tensor_local_adjoints`.)
         | Node::Elem(..)

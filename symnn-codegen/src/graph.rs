@@ -91,6 +91,10 @@ pub enum Node {
     /// Argument `j` of the elementwise kernel of a [`TensorOp::Map`] (only inside
     /// kernels).
     Lane(u32),
+    /// Element `j` of a rolled loop's run-time array (`crate::lower::Rolled`): in a
+    /// loop body, the carried state, captured values, per-step reads and adjoint
+    /// seeds; in the program around it, the loop's results and its arguments' seeds.
+    Var(u32),
 }
 
 impl Node {
@@ -111,7 +115,12 @@ impl Node {
     pub fn is_leaf(&self) -> bool {
         matches!(
             self,
-            Node::Const(_) | Node::Input(_) | Node::Target(_) | Node::Param(_) | Node::Lane(_)
+            Node::Const(_)
+                | Node::Input(_)
+                | Node::Target(_)
+                | Node::Param(_)
+                | Node::Lane(_)
+                | Node::Var(_)
         )
     }
 
@@ -124,6 +133,7 @@ impl Node {
             | Node::Target(_)
             | Node::Param(_)
             | Node::Lane(_)
+            | Node::Var(_)
             | Node::Tensor(_) => ([NodeId(0); 4], 0),
             Node::Neg(a)
             | Node::Call(_, a)
@@ -152,6 +162,7 @@ impl Node {
             | Node::Target(_)
             | Node::Param(_)
             | Node::Lane(_)
+            | Node::Var(_)
             | Node::Tensor(_) => self,
             Node::Neg(a) => Node::Neg(f(a)),
             Node::Add(a, b) => Node::Add(f(a), f(b)),
@@ -179,9 +190,12 @@ impl Node {
         let a = |i: usize| args.get(i).copied().unwrap_or(f64::NAN);
         match *self {
             Node::Const(bits) => f64::from_bits(bits),
-            Node::Input(_) | Node::Target(_) | Node::Param(_) | Node::Lane(_) | Node::Tensor(_) => {
-                f64::NAN
-            }
+            Node::Input(_)
+            | Node::Target(_)
+            | Node::Param(_)
+            | Node::Lane(_)
+            | Node::Var(_)
+            | Node::Tensor(_) => f64::NAN,
             Node::Elem(..) => a(0),
             Node::Neg(_) => -a(0),
             Node::Add(..) => a(0) + a(1),

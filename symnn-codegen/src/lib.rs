@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod ast;
+pub mod bptt;
 pub mod builtins;
 pub mod check;
 pub mod derivation;
@@ -51,7 +52,11 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let mut program = lower::lower(&resolved);
     // `to_onnx` reads the forward pass with every array operation a tensor node.
     let onnx = lower::lower_at(&resolved, 0);
-    let gradient = diff::loss_gradient(&mut program.graph, program.loss, &program.params);
+    // Loops emitted as Rust loops: each iteration's reverse pass, and the program's
+    // gradient around them (that of `L + Σ seed · arg`, see `bptt`).
+    let rolled = bptt::differentiate(&mut program);
+    let root = rolled.as_ref().map_or(program.loss, |r| r.total);
+    let gradient = diff::loss_gradient(&mut program.graph, root, &program.params);
     // (The derivation is planned before the derivative methods add their nodes: it
     // reads sharing from the whole graph, and must not change for them.)
     let plan = derivation::Derivation::new(
@@ -63,8 +68,9 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     // The derivation is a view: `dense` layers and large products print as matrix
     // formulas even where the code scalarises them, from a second lowering used only
     // for printing (made only when it differs, `lower::lower_matrix_view`).
-    let matrix_view =
-        resolved.derivation == resolved::DerivationView::Matrix && program.matrix_view_differs;
+    let matrix_view = resolved.derivation == resolved::DerivationView::Matrix
+        && program.matrix_view_differs
+        && program.rolled.is_empty();
     let (derivation, derivation_latex, graph_dot, docs) = if matrix_view {
         derivation::matrix_view(&network.name.to_string(), &resolved)
     } else {
@@ -87,6 +93,7 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
             docs,
             derivatives,
             onnx,
+            rolled,
         },
     ))
 }

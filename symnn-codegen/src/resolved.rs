@@ -140,6 +140,8 @@ pub struct Program {
     pub bindings: Vec<Binding>,
     /// Number of loop variables ([`LoopVarId`]s are `0..loop_vars`).
     pub loop_vars: usize,
+    /// Each loop variable's name, by [`LoopVarId`].
+    pub loop_var_names: Vec<String>,
     /// The statements, in order. Exactly one top-level [`Stmt::Loss`], and exactly one
     /// top-level [`Stmt::Let`] of [`Program::output`].
     pub body: Vec<Stmt>,
@@ -151,6 +153,10 @@ pub struct Program {
     /// How `derivation()` and the other views print arrays
     /// (`#[symnn(derivation = "...")]`).
     pub derivation: DerivationView,
+    /// A top-level `for` whose unrolled size (iterations × the body's operations) is
+    /// at least this is emitted as a Rust loop, where it can be
+    /// ([`crate::lower::LOOP_THRESHOLD`], or `#[symnn(loop_threshold = N)]`).
+    pub loop_threshold: u64,
 }
 
 /// How the derivation views (`derivation()`, `derivation_latex()`, `graph_dot()`, the

@@ -29,6 +29,7 @@ pub fn node_cost(node: Node) -> (usize, usize) {
         | Node::Param(_)
         | Node::StopGradient(_)
         | Node::Lane(_)
+        | Node::Var(_)
         | Node::Elem(..)
         // (A tensor's cost depends on its definition: see `cost`.)
         | Node::Tensor(_) => (0, 0),

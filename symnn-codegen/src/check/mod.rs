@@ -310,6 +310,7 @@ struct Checker<'a> {
     /// of [`targets`].
     stmt_locs: Vec<Loc>,
     loop_vars: usize,
+    loop_var_names: Vec<String>,
     errors: Vec<syn::Error>,
 }
 
@@ -345,6 +346,7 @@ impl<'a> Checker<'a> {
             bindings: Vec::new(),
             stmt_locs: Vec::new(),
             loop_vars: 0,
+            loop_var_names: Vec::new(),
             errors: Vec::new(),
         };
         checker.declare_all();
@@ -404,9 +406,11 @@ impl<'a> Checker<'a> {
             fns,
             bindings: self.bindings,
             loop_vars: self.loop_vars,
+            loop_var_names: self.loop_var_names,
             body,
             output: self.output_binding.map_or(BindingId(0), |(id, _)| id),
             tensor_threshold: options.tensor_threshold,
+            loop_threshold: options.loop_threshold,
             derivation: options.derivation,
         };
         if let Some((_, span)) = self.output_binding {

@@ -3,6 +3,7 @@
 
 use syn::{Attribute, LitInt, LitStr};
 
+use crate::lower::LOOP_THRESHOLD;
 use crate::resolved::DerivationView;
 use crate::tensor::TENSOR_THRESHOLD;
 
@@ -18,6 +19,8 @@ pub struct Options {
     pub tensor_threshold: u64,
     /// `derivation = "matrix" | "elements"`, else [`DerivationView::Matrix`].
     pub derivation: DerivationView,
+    /// `loop_threshold = N`, else [`LOOP_THRESHOLD`].
+    pub loop_threshold: u64,
 }
 
 /// The options of `attrs`. Unknown options and malformed values are spanned errors in
@@ -26,6 +29,7 @@ pub fn options(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Options {
     let mut options = Options {
         tensor_threshold: TENSOR_THRESHOLD,
         derivation: DerivationView::default(),
+        loop_threshold: LOOP_THRESHOLD,
     };
     for attr in attrs.iter().filter(|a| is_option(a)) {
         let parsed = attr.parse_nested_meta(|meta| {
@@ -36,6 +40,16 @@ pub fn options(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Options {
                         value.span(),
                         "`tensor_threshold` must be a non-negative integer (multiply-adds \
                          per product, or elements per map)",
+                    )
+                })?;
+                Ok(())
+            } else if meta.path.is_ident("loop_threshold") {
+                let value: LitInt = meta.value()?.parse()?;
+                options.loop_threshold = value.base10_parse::<u64>().map_err(|_| {
+                    syn::Error::new(
+                        value.span(),
+                        "`loop_threshold` must be a non-negative integer (iterations times \
+                         the body's operations; 0: every loop that can be a loop is one)",
                     )
                 })?;
                 Ok(())
@@ -58,8 +72,9 @@ pub fn options(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Options {
                 Err(meta.error(
                     "unknown symnn option; the options are `tensor_threshold = N` \
                      (0: every array operation as loops; a number above the largest \
-                     layer: everything unrolled) and `derivation = \"elements\"` \
-                     (per-element derivation lines)",
+                     layer: everything unrolled), `loop_threshold = N` (0: every `for` \
+                     that can be a Rust loop is one; a huge number: every `for` unrolled) \
+                     and `derivation = \"elements\"` (per-element derivation lines)",
                 ))
             }
         });

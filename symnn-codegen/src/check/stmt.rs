@@ -371,6 +371,7 @@ impl<'a> Checker<'a> {
         let var = for_loop.var.as_ref().map(|ident| {
             let id = LoopVarId(self.loop_vars as u32);
             self.loop_vars += 1;
+            self.loop_var_names.push(ident.to_string());
             (ident, id)
         });
         let mark = self.locals.len();

@@ -52,6 +52,8 @@ pub struct Printer<'a> {
     lanes: RefCell<Vec<Vec<(String, u8)>>>,
     /// The named nodes printed (by name) since the last [`Printer::take_refs`].
     refs: RefCell<Vec<NodeId>>,
+    /// What each [`Node::Var`] stands for (a rolled loop's state, reads, seeds).
+    vars: Vec<String>,
 }
 
 // Precedence levels: sums 1, products 2, unary minus 3, atoms 4.
@@ -65,6 +67,7 @@ impl<'a> Printer<'a> {
             temp_symbol,
             lanes: RefCell::new(Vec::new()),
             refs: RefCell::new(Vec::new()),
+            vars: Vec::new(),
         }
     }
 
@@ -330,6 +333,13 @@ impl<'a> Printer<'a> {
             Node::Input(k) => (format!("input[{k}]"), 4),
             Node::Target(k) => (format!("target[{k}]"), 4),
             Node::Param(k) => (format!("params[{k}]"), 4),
+            Node::Var(k) => (
+                self.vars
+                    .get(k as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("var[{k}]")),
+                4,
+            ),
             Node::Neg(a) => (format!("-{}", e(a, 3)), 3),
             Node::Add(..) | Node::Sub(..) => self.sum(node),
             Node::Mul(a, b) => {

@@ -39,7 +39,37 @@ impl<'g> Body<'g> {
     /// The body computing `roots`.
     pub fn new(graph: &'g Graph, roots: &[NodeId], params: ParamAccess) -> Self {
         let schedule = schedule(graph, roots);
-        let slots = (schedule.len() > LET_LIMIT).then(|| {
+        let array = schedule.len() > LET_LIMIT;
+        Body::from_schedule(graph, schedule, params, array)
+    }
+
+    /// One part of a method computed in several parts (a program around rolled loops,
+    /// `emit/rolled.rs`): the body computing `roots` except the nodes `done` marks,
+    /// which earlier parts computed; it marks its own. Temporaries are always `let`s,
+    /// so later parts of the same function see them.
+    pub fn part(
+        graph: &'g Graph,
+        roots: &[NodeId],
+        params: ParamAccess,
+        done: &mut [bool],
+    ) -> Self {
+        let schedule: Vec<NodeId> = schedule(graph, roots)
+            .into_iter()
+            .filter(|id| !done[id.index()])
+            .collect();
+        for id in &schedule {
+            done[id.index()] = true;
+        }
+        Body::from_schedule(graph, schedule, params, false)
+    }
+
+    fn from_schedule(
+        graph: &'g Graph,
+        schedule: Vec<NodeId>,
+        params: ParamAccess,
+        array: bool,
+    ) -> Self {
+        let slots = array.then(|| {
             let mut slots = vec![u32::MAX; graph.len()];
             for (i, id) in schedule.iter().enumerate() {
                 slots[id.index()] = u32::try_from(i).expect("fewer than 2^32 instructions");
@@ -95,6 +125,7 @@ impl<'g> Body<'g> {
             },
             Node::StopGradient(a) => self.operand(a),
             Node::Lane(j) => Operand::Lane(j),
+            Node::Var(k) => Operand::Var(k),
             _ => Operand::Temp(match &self.slots {
                 Some(slots) => Temp::Slot(slots[id.index()]),
                 None => Temp::Node(u32::try_from(id.index()).expect("fewer than 2^32 nodes")),
@@ -128,6 +159,7 @@ impl<'g> Body<'g> {
             | Node::Target(_)
             | Node::Param(_)
             | Node::Lane(_)
+            | Node::Var(_)
             | Node::Tensor(_)
             | Node::StopGradient(_) => return None,
         })

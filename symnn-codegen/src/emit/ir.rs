@@ -58,6 +58,8 @@ pub enum Operand {
     Lr,
     /// `__lJ`: lane `J` of the map whose kernel is being emitted.
     Lane(u32),
+    /// `__var[k]`: element `k` of a rolled loop's run-time array (`emit/rolled.rs`).
+    Var(u32),
 }
 
 impl Operand {
@@ -104,6 +106,7 @@ impl Operand {
             Operand::Lr => (10, 0),
             Operand::Temp(Temp::Tensor(n)) => (11, n.into()),
             Operand::Lane(j) => (12, j.into()),
+            Operand::Var(k) => (13, k.into()),
         }
     }
 }
@@ -368,6 +371,8 @@ pub struct Uses {
     pub lr: bool,
     /// Writes `grad`.
     pub grad: bool,
+    /// Reads a rolled loop's `__var` array.
+    pub var: bool,
 }
 
 /// A method body: its statements and its result.
@@ -411,6 +416,7 @@ impl Method {
                 Operand::Target(_) => uses.target = true,
                 Operand::Param(_) => uses.params = true,
                 Operand::Lr => uses.lr = true,
+                Operand::Var(_) => uses.var = true,
                 _ => {}
             }
         }

@@ -35,6 +35,7 @@ mod model;
 mod one_sample;
 mod onnx;
 mod render;
+mod rolled;
 mod step;
 mod tokens;
 
@@ -72,6 +73,8 @@ pub struct Derived {
     /// The forward pass lowered again with tensor threshold 0 (every array operation
     /// a tensor node), for `to_onnx`.
     pub onnx: Lowered,
+    /// The reverse passes of the loops emitted as Rust loops (`None` without any).
+    pub rolled: Option<crate::bptt::RolledGradient>,
 }
 
 /// The generated struct's name and sizes, which every part reads.
@@ -118,7 +121,11 @@ pub fn emit(derived: &Derived) -> TokenStream {
     let declaration = item::declaration(&layout, derived);
     let constants = item::constants(&layout, derived, &bodies);
     let constructors = item::constructors(&layout, derived);
-    let one_sample = one_sample::methods(&layout, derived, &bodies);
+    let one_sample = if derived.rolled.is_some() {
+        rolled::methods(&layout, derived)
+    } else {
+        one_sample::methods(&layout, derived, &bodies)
+    };
     let gradient = &bodies.gradient;
     let batch = batch::gradient_methods(
         name,

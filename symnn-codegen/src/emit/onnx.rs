@@ -464,6 +464,7 @@ impl Export<'_> {
             Node::Param(k) => self.params(k as usize, 1),
             Node::Target(_) => unreachable!("the output never depends on a target (check)"),
             Node::Lane(_) | Node::Tensor(_) => unreachable!("lanes and tensors are walked apart"),
+            Node::Var(_) => unreachable!("the ONNX lowering unrolls every loop"),
             Node::Neg(_) => self.unary(Unary::Neg, args[0]),
             Node::Add(..) => self.binary(Binary::Add, args[0], args[1]),
             Node::Sub(..) => self.binary(Binary::Sub, args[0], args[1]),

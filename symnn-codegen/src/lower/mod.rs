@@ -23,11 +23,13 @@
 mod builtins;
 mod fns;
 mod program;
+mod rolled;
 mod tier;
 
 use std::collections::HashMap;
 
 use self::fns::PLACEHOLDER_BASE;
+pub use self::rolled::{Read, ReadSource, Rolled, LOOP_THRESHOLD};
 use crate::graph::{Graph, NodeId};
 use crate::resolved::{BindingId, FloatType, Program, Slot};
 use crate::shape::Shape;
@@ -104,6 +106,11 @@ pub struct Lowered {
     /// layer or a large matrix product was scalarised here (so the derivation's
     /// matrix view needs its own lowering).
     pub matrix_view_differs: bool,
+    /// The loops emitted as Rust loops, in program order ([`Rolled`]).
+    pub rolled: Vec<Rolled>,
+    /// What each [`crate::graph::Node::Var`] of `graph` stands for: the rolled loops'
+    /// results and their arguments' seeds, for the derivation.
+    pub var_names: Vec<String>,
 }
 
 impl Lowered {
@@ -131,7 +138,7 @@ impl Lowered {
 /// Lowers a resolved network into the scalar DAG: the graph the generated code
 /// computes.
 pub fn lower(program: &Program) -> Lowered {
-    lower_with(program, program.tensor_threshold, false)
+    lower_with(program, program.tensor_threshold, false, true)
 }
 
 /// Lowers a resolved network for the derivation's matrix view only: as [`lower`], but
@@ -140,16 +147,22 @@ pub fn lower(program: &Program) -> Lowered {
 /// tensor threshold (inside user `fn` bodies and map kernels everything stays scalar,
 /// as always). The generated code never reads this graph.
 pub fn lower_matrix_view(program: &Program) -> Lowered {
-    lower_with(program, program.tensor_threshold, true)
+    lower_with(program, program.tensor_threshold, true, false)
 }
 
 /// [`lower`] with another tensor threshold than the program's (`0` for the ONNX
 /// export: every array operation a tensor node).
 pub fn lower_at(program: &Program, threshold: u64) -> Lowered {
-    lower_with(program, threshold, false)
+    lower_with(program, threshold, false, false)
 }
 
-fn lower_with(program: &Program, threshold: u64, matrix_view: bool) -> Lowered {
+/// [`lower`] with every loop unrolled, whatever the loop threshold (the reference the
+/// rolled form is tested against).
+pub fn lower_unrolled(program: &Program) -> Lowered {
+    lower_with(program, program.tensor_threshold, false, false)
+}
+
+fn lower_with(program: &Program, threshold: u64, matrix_view: bool, may_roll: bool) -> Lowered {
     let mut lowering = Lowering {
         program,
         graph: Graph::new(),
@@ -169,6 +182,10 @@ fn lower_with(program: &Program, threshold: u64, matrix_view: bool) -> Lowered {
         matrix_view,
         scalar_code: false,
         matrix_view_differs: false,
+        may_roll,
+        roll: None,
+        rolled: Vec::new(),
+        var_names: Vec::new(),
     };
     for &declaration in &program.declarations {
         lowering.slot(declaration);
@@ -194,6 +211,8 @@ fn lower_with(program: &Program, threshold: u64, matrix_view: bool) -> Lowered {
         bindings: lowering.names,
         has_diff: lowering.has_diff,
         matrix_view_differs: lowering.matrix_view_differs,
+        rolled: lowering.rolled,
+        var_names: lowering.var_names,
     }
 }
 
@@ -243,4 +262,12 @@ struct Lowering<'p> {
     /// A `dense` layer or a large product was scalarised that the matrix view would
     /// keep whole.
     matrix_view_differs: bool,
+    /// Whether a big top-level `for` may become a Rust loop ([`lower`] only).
+    may_roll: bool,
+    /// Lowering one iteration of a rolled loop.
+    roll: Option<rolled::RollContext>,
+    /// The rolled loops so far.
+    rolled: Vec<Rolled>,
+    /// What each `Var` of the graph stands for.
+    var_names: Vec<String>,
 }

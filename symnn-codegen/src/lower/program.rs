@@ -98,6 +98,9 @@ impl Lowering<'_> {
                 count,
                 body,
             } => {
+                if self.try_roll(*var, *start, *count, body) {
+                    return;
+                }
                 for k in 0..*count {
                     // The check stage bounded the iteration count and the values.
                     let value = start.wrapping_add(k as i64);
@@ -135,7 +138,7 @@ impl Lowering<'_> {
         self.bindings[binding_index(binding)] = Some(value);
     }
 
-    fn binding(&self, b: BindingId) -> Value {
+    pub(super) fn binding(&self, b: BindingId) -> Value {
         self.bindings[binding_index(b)]
             .clone()
             .expect("the check stage allows a binding's use only after its definition")
@@ -149,7 +152,7 @@ impl Lowering<'_> {
     /// The display name of the next value of binding `name`: `name` for the first,
     /// then `name⁽²⁾`, `name⁽³⁾`, ... (superscript digits in parentheses, which no
     /// identifier can contain, so a version never reads like a user's `z_2` or `z2`).
-    fn version(&mut self, name: &str) -> String {
+    pub(super) fn version(&mut self, name: &str) -> String {
         let n = self.versions.entry(name.to_string()).or_insert(0);
         *n += 1;
         if *n == 1 {
@@ -173,6 +176,9 @@ impl Lowering<'_> {
         match &e.kind {
             ExprKind::Num(value) => Tensor::scalar(self.graph.constant(*value)).into(),
             ExprKind::LoopVar(var) => {
+                if let Some(read) = self.rolled_loop_value(*var) {
+                    return read;
+                }
                 let value = self.loop_values[var.0 as usize];
                 Tensor::scalar(self.graph.constant(value as f64)).into()
             }
@@ -266,6 +272,9 @@ impl Lowering<'_> {
                 Tensor { shape, elems }.into()
             }
             ExprKind::Index(base, index) => {
+                if let Some(read) = self.rolled_read(e) {
+                    return read;
+                }
                 let i = self.index_value(index);
                 let n = shape.len();
                 let elems = match self.expr(base) {

@@ -138,6 +138,18 @@ fn evaluation_form(
     values: Values<'_>,
     o: usize,
 ) -> BlockForm {
+    // (A value read straight from a rolled loop's results.)
+    if values
+        .operands()
+        .iter()
+        .any(|o| matches!(o, Operand::Var(_)))
+    {
+        return BlockForm {
+            body: Err(OneSample::RolledLoop),
+            tensor: false,
+            debug_loop: false,
+        };
+    }
     let form = block_form(float, sizes, body, false, |tensor| {
         if tensor {
             blocks_body(float, sizes, body, values, o)

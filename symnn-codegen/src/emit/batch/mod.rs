@@ -66,6 +66,8 @@ pub enum OneSample {
     StackLimit,
     /// An instruction has no form on the batch target.
     NoBlockForm(NoBlockForm),
+    /// It has a loop emitted as a Rust loop (each sample runs it).
+    RolledLoop,
 }
 
 impl OneSample {
@@ -76,6 +78,9 @@ impl OneSample {
                 "a block of its samples would need more than 1 MiB of stack".to_string()
             }
             OneSample::NoBlockForm(refusal) => refusal.reason().to_string(),
+            OneSample::RolledLoop => {
+                "it has a loop emitted as a Rust loop, which each sample runs".to_string()
+            }
         };
         format!("\n\nThis network's batch runs one sample at a time: {why}.")
     }
@@ -111,7 +116,14 @@ pub fn block_form(
     // temporary its own slot, about 4× the optimised frame) does so from a quarter of
     // it, so a debug test on a 2 MiB thread does not overflow.
     let (stack, debug_stack) = block_stack(float, sizes, body, tensor);
-    let body = if stack > BLOCK_STACK_LIMIT {
+    let reads_rolled_loop = body
+        .instrs
+        .iter()
+        .flat_map(Instr::reads)
+        .any(|o| matches!(o, Operand::Var(_)));
+    let body = if reads_rolled_loop {
+        Err(OneSample::RolledLoop)
+    } else if stack > BLOCK_STACK_LIMIT {
         Err(OneSample::StackLimit)
     } else {
         render(tensor).map_err(OneSample::NoBlockForm)

@@ -55,7 +55,9 @@ impl Target for Lanes {
                 let v = self.float.literal(v);
                 quote!(#ty::splat(#v))
             }
-            Operand::Lr | Operand::Lane(_) => return Err(NoBlockForm::OneSampleOperand),
+            Operand::Lr | Operand::Lane(_) | Operand::Var(_) => {
+                return Err(NoBlockForm::OneSampleOperand)
+            }
         })
     }
 

@@ -222,6 +222,10 @@ impl Target for Straight {
                 quote!(#lr)
             }
             Operand::Lane(j) => lane(j),
+            Operand::Var(k) => {
+                let (var, k) = (local("var"), index(k as usize));
+                quote!(#var[#k])
+            }
         })
     }
 
