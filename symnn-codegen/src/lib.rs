@@ -71,11 +71,18 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let matrix_view = resolved.derivation == resolved::DerivationView::Matrix
         && program.matrix_view_differs
         && program.rolled.is_empty();
-    let (derivation, derivation_latex, graph_dot, docs) = if matrix_view {
+    let (mut derivation, derivation_latex, graph_dot, docs) = if matrix_view {
         derivation::matrix_view(&network.name.to_string(), &resolved)
     } else {
         plan.all()
     };
+    if let Some(rolled) = &rolled {
+        derivation.push_str(&derivation::rolled_loops(
+            &network.name.to_string(),
+            &program,
+            rolled,
+        ));
+    }
     let derivatives = derivatives::derivative_methods(&mut program, &gradient);
     let diff::LossGradient {
         grads, group_grads, ..

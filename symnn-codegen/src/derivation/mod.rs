@@ -380,6 +380,7 @@ impl<'a> Derivation<'a> {
             _ => "t",
         };
         let mut printer = Printer::new(g, style, temp_symbol);
+        printer.set_vars(self.program.var_names.clone());
         let mut out: Vec<Option<Rendered>> = vec![None; self.lines.len()];
         for step in &self.steps {
             match step {
@@ -544,3 +545,72 @@ fn count(n: usize, noun: &str) -> String {
 mod tests;
 #[cfg(test)]
 mod view_tests;
+
+/// The derivation text of each loop emitted as a Rust loop ([`crate::lower::Rolled`]),
+/// appended to `derivation()`: one iteration written once, as a person writes
+/// backpropagation through time. Its forward lines compute the next state from the
+/// previous one (`zₖ₋₁`) and the iteration's reads (`x[k]`); its "loss" is
+/// `Σ δzₖ · z`, the adjoint the iteration receives from the next, so its `dL/dθ`
+/// lines are one iteration's share of the gradient, summed over `k` by the reverse
+/// loop.
+pub fn rolled_loops(
+    name: &str,
+    program: &Lowered,
+    gradient: &crate::bptt::RolledGradient,
+) -> String {
+    let mut out = String::new();
+    for (rolled, step) in program.rolled.iter().zip(&gradient.steps) {
+        let state_names: Vec<&str> = rolled.state.iter().map(|(n, _)| n.as_str()).collect();
+        let (output_name, shape) = match rolled.state.as_slice() {
+            [(n, shape)] => (n.clone(), *shape),
+            _ => (
+                state_names.join(", "),
+                crate::shape::Shape::Vector(rolled.state_len),
+            ),
+        };
+        let iteration = Lowered {
+            graph: rolled.body.clone(),
+            float: program.float,
+            inputs: program.inputs.clone(),
+            targets: program.targets.clone(),
+            params: program.params.clone(),
+            output_name,
+            output: crate::lower::Tensor {
+                shape,
+                elems: rolled.next_state.clone(),
+            },
+            loss: step.product,
+            bindings: rolled.body_names.clone(),
+            has_diff: false,
+            matrix_view_differs: false,
+            rolled: Vec::new(),
+            var_names: rolled.body_var_names.clone(),
+        };
+        let text = Derivation::new(
+            name,
+            &iteration,
+            &step.params.grads,
+            &step.params.group_grads,
+        )
+        .text();
+        let var = rolled.var_name.as_deref().unwrap_or("_");
+        let end = rolled.start + i64::try_from(rolled.count).unwrap_or(i64::MAX);
+        let _ = writeln!(
+            out,
+            "\nfor {var} in {}..{end} (a Rust loop: one iteration, then backpropagation through time; \
+             `ₖ₋₁` is the previous iteration's value, L = Σ δ{}ₖ·{} is the adjoint the next iteration hands back, \
+             and each dL/dθ below is summed over the iterations):",
+            rolled.start,
+            state_names.first().copied().unwrap_or("s"),
+            state_names.first().copied().unwrap_or("s"),
+        );
+        for line in text.lines().skip(1) {
+            if line.is_empty() {
+                let _ = writeln!(out);
+            } else {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+    out
+}

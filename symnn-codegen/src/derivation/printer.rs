@@ -58,6 +58,11 @@ pub struct Printer<'a> {
 
 // Precedence levels: sums 1, products 2, unary minus 3, atoms 4.
 impl<'a> Printer<'a> {
+    /// Names the [`Node::Var`]s (a rolled loop's values).
+    pub fn set_vars(&mut self, names: Vec<String>) {
+        self.vars = names;
+    }
+
     /// A printer with no names yet.
     pub fn new(g: &'a Graph, style: Style, temp_symbol: &'static str) -> Printer<'a> {
         Printer {

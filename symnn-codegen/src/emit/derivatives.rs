@@ -63,6 +63,13 @@ pub fn items(derived: &super::Derived, name: &syn::Ident) -> (TokenStream, Token
                 model,
             )
         }
+        None if derived.rolled.is_some() => {
+            let note = "This network has a loop emitted as a Rust loop (`#[symnn(loop_threshold = N)]`, docs/DSL.md), so it has no `input_jacobian`, `input_gradient`, `hvp` or `param_jacobian` yet (a raised `loop_threshold` unrolls the loop and brings them back); the `symnn::Model` slice forms fall back to finite differences.";
+            (
+                quote!(#[doc = #note] pub const HAS_DERIVATIVE_METHODS: bool = false;),
+                quote!(),
+            )
+        }
         None => {
             let note = "This network's output or loss contains `diff`, so it has no `input_jacobian`, `input_gradient`, `hvp` or `param_jacobian` (they would need one more derivative order); the `symnn::Model` slice forms fall back to finite differences.";
             (

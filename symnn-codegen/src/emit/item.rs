@@ -91,8 +91,25 @@ pub fn constants(layout: &Layout, derived: &Derived, bodies: &Bodies<'_>) -> Tok
         quote!(::symnn::ParamGroup { name: #n, shape: &[#(#dims),*], offset: #off })
     });
     let n_groups = program.params.len();
-    let (forward_ops, forward_calls) = cost(g, &bodies.forward.schedule);
-    let (gradient_ops, gradient_calls) = cost(g, &bodies.gradient.schedule);
+    let (mut forward_ops, mut forward_calls) = cost(g, &bodies.forward.schedule);
+    let (mut gradient_ops, mut gradient_calls) = cost(g, &bodies.gradient.schedule);
+    // A rolled loop runs its iteration `count` times forward, and forward plus its
+    // reverse pass (which recomputes the iteration) backward.
+    if let Some(rolled) = &derived.rolled {
+        for (r, step) in program.rolled.iter().zip(&rolled.steps) {
+            let n = usize::try_from(r.count).unwrap_or(usize::MAX);
+            let body = &r.body;
+            let (f_ops, f_calls) = cost(body, &crate::schedule::schedule(body, &r.next_state));
+            let mut vjp_roots = step.params.grads.clone();
+            vjp_roots.extend(step.params.group_grads.iter().map(|&(_, t)| t));
+            vjp_roots.extend(&step.vars);
+            let (b_ops, b_calls) = cost(body, &crate::schedule::schedule(body, &vjp_roots));
+            forward_ops += n * f_ops;
+            forward_calls += n * f_calls;
+            gradient_ops += n * (f_ops + b_ops);
+            gradient_calls += n * (f_calls + b_calls);
+        }
+    }
     quote! {
         /// Number of trainable parameters.
         pub const NUM_PARAMS: usize = #p;

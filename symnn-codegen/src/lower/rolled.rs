@@ -270,8 +270,13 @@ impl Lowering<'_> {
             }));
         }
         let seeds = self.var_names.len();
-        for k in 0..args.len() {
-            self.var_names.push(format!("δarg{k}"));
+        // (The adjoints of the loop's initial state and captured values, which the
+        // reverse loop leaves.)
+        for (name, shape) in state_shapes.iter().chain(&captured_shapes) {
+            for i in 0..shape.len() {
+                self.var_names
+                    .push(element_name(&format!("δ{name}"), *shape, i));
+            }
         }
         self.rolled.push(Rolled {
             var_name: loop_name,
