@@ -45,17 +45,29 @@ impl<'g> Body<'g> {
 
     /// One part of a method computed in several parts (a program around rolled loops,
     /// `emit/rolled.rs`): the body computing `roots` except the nodes `done` marks,
-    /// which earlier parts computed; it marks its own. Temporaries are always `let`s,
-    /// so later parts of the same function see them.
+    /// which earlier parts computed (or the caller binds: what only they read is not
+    /// computed); it marks its own. Temporaries are always `let`s, so later parts of
+    /// the same function see them.
     pub fn part(
         graph: &'g Graph,
         roots: &[NodeId],
         params: ParamAccess,
         done: &mut [bool],
     ) -> Self {
+        let mut live = vec![false; graph.len()];
+        for r in roots {
+            live[r.index()] = true;
+        }
+        for i in (0..graph.len()).rev() {
+            if live[i] && !done[i] {
+                for c in graph.children(NodeId::from_index(i)) {
+                    live[c.index()] = true;
+                }
+            }
+        }
         let schedule: Vec<NodeId> = schedule(graph, roots)
             .into_iter()
-            .filter(|id| !done[id.index()])
+            .filter(|id| live[id.index()] && !done[id.index()])
             .collect();
         for id in &schedule {
             done[id.index()] = true;

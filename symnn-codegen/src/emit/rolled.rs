@@ -26,7 +26,7 @@ use quote::{format_ident, quote};
 use super::build::{Body, ParamAccess};
 use super::fuse::fuse;
 use super::ir::{Instr, Method, Operand, Returns, Temp, WriteMode};
-use super::render::Straight;
+use super::render::{temp, Straight};
 use super::step::GroupGrad;
 use super::tokens::{argument, index, local};
 use super::{Derived, Layout};
@@ -265,7 +265,7 @@ fn step_function(
     let rendered = Straight::new(layout.float).method(&method);
     let (fty, i, t) = (&layout.fty, layout.i, layout.t);
     let (input, target, var) = (argument("input"), argument("target"), local("var"));
-    let v = rolled.var_len();
+    let v = array_len(rolled);
     let n = state.len();
     let name = function_name(l, kind);
     let (uses_input, uses_target) = signature_uses(&method);
@@ -320,7 +320,40 @@ fn vjp_function(
         .chain(groups.iter().flat_map(GroupGrad::roots))
         .chain(step.vars.iter().copied())
         .collect();
-    let body = Body::new(g, &roots, ParamAccess::Shared);
+    // The next state is read from the stored states, not recomputed: what only it
+    // reads (a layer's product and sum, say) is left out of the reverse pass.
+    let mut done = vec![false; g.len()];
+    let mut stored = Vec::new();
+    for (j, &id) in rolled.next_state.iter().enumerate() {
+        if !g.node(id).is_leaf()
+            && !matches!(g.node(id), Node::StopGradient(_))
+            && !done[id.index()]
+        {
+            done[id.index()] = true;
+            stored.push((id, rolled.var_len() + j));
+        }
+    }
+    // (A tensor-tier state is the elements of one tensor node: stored whole.)
+    let mut stored_tensors = Vec::new();
+    let mut j = 0;
+    while j < rolled.next_state.len() {
+        if let Node::Elem(t, 0) = g.node(rolled.next_state[j]) {
+            let len = g.shape_of(t).len();
+            let whole = (0..len).all(|i| {
+                rolled.next_state.get(j + i).is_some_and(|&e| {
+                    g.node(e) == Node::Elem(t, u32::try_from(i).expect("bounded"))
+                })
+            });
+            if whole && !done[t.index()] {
+                done[t.index()] = true;
+                stored_tensors.push((t, rolled.var_len() + j, len));
+                j += len;
+                continue;
+            }
+        }
+        j += 1;
+    }
+    let body = Body::part(g, &roots, ParamAccess::Shared, &mut done);
     let mut instrs = body.instrs.clone();
     for (param, &id) in step.params.grads.iter().enumerate() {
         let value = body.operand(id);
@@ -337,13 +370,38 @@ fn vjp_function(
     let method = Method::new(fuse(instrs), Returns::Array(operands));
     let rendered = Straight::new(layout.float).method(&method);
     let (fty, p, i, t) = (&layout.fty, layout.p, layout.i, layout.t);
-    let (input, target, var, grad) = (
-        argument("input"),
-        argument("target"),
-        local("var"),
-        argument("grad"),
-    );
-    let v = rolled.var_len();
+    let var = local("var");
+    // (Only the stored values the reverse pass reads.)
+    let read: Vec<Operand> = method
+        .instrs
+        .iter()
+        .flat_map(Instr::reads)
+        .chain(match &method.returns {
+            Returns::Array(values) => values.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let is_read = |temp: Temp| {
+        read.iter()
+            .any(|o| matches!(o, Operand::Temp(x) if *x == temp))
+    };
+    stored.retain(|&(id, _)| is_read(Temp::Node(index_u32(id.index()))));
+    stored_tensors.retain(|&(t, _, _)| is_read(Temp::Tensor(index_u32(t.index()))));
+    let loads = stored.iter().map(|&(id, k)| {
+        let temp = temp(Temp::Node(index_u32(id.index())));
+        let k = index(k);
+        quote!(let #temp: #fty = #var[#k];)
+    });
+    let tensor_loads = stored_tensors.iter().map(|&(t, k, len)| {
+        let temp = temp(Temp::Tensor(index_u32(t.index())));
+        let (from, to, n) = (index(k), index(k + len), index(len));
+        quote! {
+            let mut #temp: [#fty; #n] = [#fty::default(); #n];
+            #temp.copy_from_slice(&#var[#from..#to]);
+        }
+    });
+    let (input, target, grad) = (argument("input"), argument("target"), argument("grad"));
+    let v = array_len(rolled);
     let n = step.vars.len();
     let name = function_name(l, "vjp");
     let (uses_input, uses_target) = signature_uses(&method);
@@ -367,9 +425,17 @@ fn vjp_function(
         #[doc(hidden)]
         #[allow(clippy::inline_always, clippy::unused_self, clippy::too_many_lines)]
         fn #name(&self, #input_arg: &[#fty; #i], #target_arg: &[#fty; #t], #var: &[#fty; #v], #grad_arg: &mut [#fty; #p]) -> [#fty; #n] {
+            #(#loads)*
+            #(#tensor_loads)*
             #rendered
         }
     }
+}
+
+/// The length of loop `rolled`'s array: its `Var`s, then the next state (stored by the
+/// forward loop, read by the reverse pass).
+fn array_len(rolled: &Rolled) -> usize {
+    rolled.var_len() + rolled.state_len
 }
 
 /// A method computed in parts around the rolled loops.
@@ -451,7 +517,7 @@ impl<'a> Driver<'a> {
             .collect();
         self.part(&needed);
         let array = array_name(l);
-        let v = rolled.var_len();
+        let v = array_len(rolled);
         let mut setup = vec![quote!(let mut #array: [#fty; #v] = [#zero; #v];)];
         for &j in state
             .iter()
@@ -466,7 +532,12 @@ impl<'a> Driver<'a> {
         let history = history_name(l);
         let keep_setup = keep.then(|| {
             let s = index(s_len);
-            quote!(let mut #history: [[#fty; #s]; #count] = [[#zero; #s]; #count];)
+            let states = index(usize::try_from(rolled.count).expect("bounded") + 1);
+            quote!(let mut #history: [[#fty; #s]; #states] = [[#zero; #s]; #states];)
+        });
+        let keep_last = keep.then(|| {
+            let s = index(s_len);
+            quote!(#history[#count].copy_from_slice(&#array[..#s]);)
         });
         let keep_step = keep.then(|| {
             let s = index(s_len);
@@ -530,6 +601,7 @@ impl<'a> Driver<'a> {
                 let #next = self.#name(#input, #call_target, &#array);
                 #(#write_back)*
             }
+            #keep_last
             #(#results)*
         });
     }
@@ -569,6 +641,7 @@ impl<'a> Driver<'a> {
             let count = index(usize::try_from(rolled.count).expect("the check stage bounds loops"));
             let (s, seed_end) = (index(s_len), index(seed + s_len));
             let seed_at = index(seed);
+            let (next_from, next_to) = (index(rolled.var_len()), index(array_len(rolled)));
             let captured = (c_len > 0).then(|| {
                 let (from, to) = (index(s_len), index(s_len + c_len));
                 quote!(for (#at, #d) in #dcap.iter_mut().zip(&#d[#from..#to]) { *#at += *#d; })
@@ -597,6 +670,7 @@ impl<'a> Driver<'a> {
                 let mut #dcap: [#fty; #c] = [#zero; #c];
                 for #k in (0..#count).rev() {
                     #array[..#s].copy_from_slice(&#history[#k]);
+                    #array[#next_from..#next_to].copy_from_slice(&#history[#k + 1]);
                     #value_of_k
                     #(#reads)*
                     let #d = self.#name(#input, #target, &#array, #grad);
