@@ -213,3 +213,85 @@ fn the_rolled_form_is_a_loop_and_the_unrolled_form_is_not() {
     assert!(!RnnRolled::HAS_DERIVATIVE_METHODS);
     assert!(RnnUnrolled::HAS_DERIVATIVE_METHODS);
 }
+
+// 9,000 iterations of a 4-wide state: its states (288 KB in f64) pass what a rolled
+// loop keeps whole (`symnn_codegen::loops::KEPT_STATES_BYTES`), so the reverse pass
+// recomputes from checkpoints every 95 iterations.
+network! {
+    pub struct LongRnn {
+        input x[9000];
+        target t;
+        param A[4][4], B[4], c[4], V[1][4];
+        let mut z = tanh(B * x[0] + c);
+        for k in 1..9000 { z = tanh(A * z + B * x[k] + c); }
+        output y = sum(V * z);
+        loss = sq(y - t);
+    }
+}
+
+/// The same recurrence written by hand: the loss, and its gradient by hand-written
+/// backpropagation through time (every state stored).
+fn long_rnn_by_hand(p: &[f64], x: &[f64], t: f64) -> (f64, Vec<f64>) {
+    let (a, b, c, v) = (&p[0..16], &p[16..20], &p[20..24], &p[24..28]);
+    let mut states = vec![[0.0f64; 4]];
+    let first: [f64; 4] = std::array::from_fn(|i| (b[i] * x[0] + c[i]).tanh());
+    states[0] = first;
+    for k in 1..x.len() {
+        let z = states[k - 1];
+        states.push(std::array::from_fn(|i| {
+            let s: f64 = (0..4).map(|j| a[i * 4 + j] * z[j]).sum();
+            (s + b[i] * x[k] + c[i]).tanh()
+        }));
+    }
+    let last = states[x.len() - 1];
+    let y: f64 = (0..4).map(|i| v[i] * last[i]).sum();
+    let mut g = vec![0.0; 28];
+    let dy = 2.0 * (y - t);
+    for i in 0..4 {
+        g[24 + i] = dy * last[i];
+    }
+    let mut dz: [f64; 4] = std::array::from_fn(|i| dy * v[i]);
+    for k in (0..x.len()).rev() {
+        let z = states[k];
+        let dpre: [f64; 4] = std::array::from_fn(|i| dz[i] * (1.0 - z[i] * z[i]));
+        for i in 0..4 {
+            g[16 + i] += dpre[i] * x[k];
+            g[20 + i] += dpre[i];
+        }
+        if k == 0 {
+            break;
+        }
+        let prev = states[k - 1];
+        for i in 0..4 {
+            for j in 0..4 {
+                g[i * 4 + j] += dpre[i] * prev[j];
+            }
+        }
+        dz = std::array::from_fn(|j| (0..4).map(|i| a[i * 4 + j] * dpre[i]).sum());
+    }
+    ((y - t) * (y - t), g)
+}
+
+#[test]
+fn a_long_loop_recomputes_from_checkpoints_and_matches_hand_written_bptt() {
+    let params: Vec<f64> = inputs(28, 7).iter().map(|p| 0.8 * p).collect();
+    let net = <LongRnn as Model>::from_params_boxed(&params);
+    let x = inputs(9000, 8);
+    let t = [0.3];
+    let mut g = vec![0.0; 28];
+    let loss = net.gradient_into_slice(&x, &t, &mut g);
+    let (expected_loss, expected) = long_rnn_by_hand(&params, &x, t[0]);
+    assert!(
+        close(loss, expected_loss, 1e-12),
+        "{loss} vs {expected_loss}"
+    );
+    for k in 0..28 {
+        assert!(
+            close(g[k], expected[k], 1e-10),
+            "dL/dθ[{k}] = {} vs {}",
+            g[k],
+            expected[k]
+        );
+    }
+    assert!(LongRnn::derivation().contains("for k in 1..9000 (a Rust loop"));
+}

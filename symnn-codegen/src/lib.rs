@@ -30,6 +30,7 @@ pub mod derivatives;
 pub mod diff;
 pub mod emit;
 pub mod graph;
+pub mod loops;
 pub mod lower;
 pub mod resolved;
 pub mod schedule;

@@ -35,6 +35,27 @@ impl Checker<'_> {
         }
     }
 
+    /// Charges the other `runs - 1` iterations of a top-level loop whose body was
+    /// counted once (`work` operations and `iterations` inner iterations), because it
+    /// stays unrolled.
+    pub(super) fn charge_unrolled(&mut self, keyword: Loc, work: u64, iterations: u64, runs: u64) {
+        let more = runs.saturating_sub(1);
+        self.spend(keyword, work.saturating_mul(more));
+        let total = self
+            .iterations
+            .saturating_add(iterations.saturating_mul(more));
+        if !self.over_budget && total > MAX_ITERATIONS {
+            self.over_budget = true;
+            self.error(
+                keyword,
+                format!(
+                    "this loop unrolls past the limit of {MAX_ITERATIONS} iterations in total (over all loops); the generated code would be too large"
+                ),
+            );
+        }
+        self.iterations = total;
+    }
+
     /// Rejects values too large to unroll into straight-line code.
     pub(super) fn limit_size(&mut self, shape: Shape, loc: Loc) -> Ty {
         if elements(shape).is_some_and(|n| n <= MAX_ELEMENTS) {
@@ -142,15 +163,37 @@ mod tests {
             output y = z;
             loss = sum(y);
         });
+        // (Reading a binding at the loop's index keeps the loop unrolled.)
         assert_error(
             quote! {
                 input v[1000];
+                let w = v;
                 let mut z = v;
-                for i in 0..100 { for j in 0..100 { z = z * 2.0; } }
+                for i in 0..100 { for j in 0..100 { z = z * w[i]; } }
                 output y = z;
                 loss = sum(y);
             },
             "the network is too large",
         );
+    }
+
+    #[test]
+    fn a_loop_that_will_be_a_rust_loop_is_counted_once() {
+        let body = quote! {
+            input v[1000];
+            let mut z = v;
+            for i in 0..100 { for j in 0..100 { z = z * 2.0; } }
+            output y = z;
+            loss = sum(y);
+        };
+        assert_ok(body);
+        // A scalar state over 90,000 iterations: a loop, within every budget.
+        assert_ok(quote! {
+            input x[90000];
+            let mut z = 0.0;
+            for k in 0..90000 { z = tanh(z + x[k]); }
+            output y = z;
+            loss = y;
+        });
     }
 }

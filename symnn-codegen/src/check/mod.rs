@@ -55,8 +55,10 @@ pub use budget::{MAX_ELEMENTS, MAX_FN_DEPTH, MAX_INLINED_NODES, MAX_ITERATIONS, 
 /// Checks a parsed network and resolves it, reporting every mistake at once.
 pub fn check(network: &Network) -> syn::Result<Program> {
     let mut checker = Checker::new(network);
-    let body = checker.body();
+    // (Parsed first: the size budget counts a loop that will be a Rust loop once.)
     let options = options::options(&network.attrs, &mut checker.errors);
+    checker.loop_threshold = options.loop_threshold;
+    let body = checker.body();
     let header = StructHeader {
         name: network.name.clone(),
         vis: network.vis.clone(),
@@ -311,6 +313,8 @@ struct Checker<'a> {
     stmt_locs: Vec<Loc>,
     loop_vars: usize,
     loop_var_names: Vec<String>,
+    /// `#[symnn(loop_threshold = N)]`.
+    loop_threshold: u64,
     errors: Vec<syn::Error>,
 }
 
@@ -347,6 +351,7 @@ impl<'a> Checker<'a> {
             stmt_locs: Vec::new(),
             loop_vars: 0,
             loop_var_names: Vec::new(),
+            loop_threshold: crate::lower::LOOP_THRESHOLD,
             errors: Vec::new(),
         };
         checker.declare_all();

@@ -389,9 +389,16 @@ impl<'a> Checker<'a> {
             name: var.map_or_else(String::new, |(ident, _)| ident.to_string()),
             range: range.filter(|_| known),
         });
-        let scale = self.scale;
-        self.scale = scale.saturating_mul(runs);
-        let body = for_loop
+        // A top-level loop's body is counted once, then `runs - 1` more times unless
+        // the loop will be a Rust loop (`crate::loops`), whose code is one iteration.
+        let top_level = self.loops.len() == 1;
+        let (scale, work_before, iterations_before) = (self.scale, self.work, self.iterations);
+        self.scale = if top_level {
+            scale
+        } else {
+            scale.saturating_mul(runs)
+        };
+        let body: Vec<Stmt> = for_loop
             .body
             .iter()
             .filter_map(|stmt| self.stmt(stmt, true))
@@ -399,6 +406,35 @@ impl<'a> Checker<'a> {
         self.scale = scale;
         self.loops.pop();
         self.locals.truncate(mark);
+        if top_level {
+            let once = self.work.saturating_sub(work_before);
+            let output = self.output_binding.map(|(b, _)| b);
+            let fns = &self.fns;
+            let fn_body = |f: crate::resolved::FnId| {
+                fns.get(f.0 as usize)
+                    .and_then(Option::as_ref)
+                    .map(|f| &f.body)
+            };
+            let float_bytes = match self.float {
+                crate::resolved::FloatType::F32 => 4,
+                crate::resolved::FloatType::F64 => 8,
+            };
+            let rolls = runs.saturating_mul(once) >= self.loop_threshold
+                && crate::loops::usage(&body, var.map(|(_, id)| id), output, &fn_body).is_some_and(
+                    |usage| {
+                        let state: usize = usage
+                            .state()
+                            .iter()
+                            .map(|b| self.bindings[b.0 as usize].shape.len())
+                            .sum();
+                        crate::loops::storage(runs, state, float_bytes).is_some()
+                    },
+                );
+            if !rolls {
+                let iterations = self.iterations.saturating_sub(iterations_before);
+                self.charge_unrolled(Loc::at(for_loop.keyword), once, iterations, runs);
+            }
+        }
         let (start, count) = range?;
         Some(Stmt::For {
             var: var.map(|(_, id)| id),
@@ -471,7 +507,7 @@ mod tests {
             "cannot find `nope`",
         );
         assert_error(
-            quote! { let mut z = 0.0; for i in 0..1000 { for j in 0..1000 { z += 1.0; } } output y = z; loss = y; },
+            quote! { let mut z = [0.0]; for i in 0..1000 { for j in 0..1000 { z[i * 0] += 1.0; } } output y = z; loss = y[0]; },
             "unrolls past the limit of 100000 iterations",
         );
         assert_error(

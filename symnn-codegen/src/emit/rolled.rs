@@ -31,6 +31,7 @@ use super::step::GroupGrad;
 use super::tokens::{argument, index, local};
 use super::{Derived, Layout};
 use crate::graph::{Graph, Node, NodeId};
+use crate::loops::Storage;
 use crate::lower::{Lowered, Read, ReadSource, Rolled};
 use crate::resolved::{Index, SlotKind};
 
@@ -530,19 +531,36 @@ impl<'a> Driver<'a> {
         let (k, at) = (local("k"), local("at"));
         let count = index(usize::try_from(rolled.count).expect("the check stage bounds loops"));
         let history = history_name(l);
-        let keep_setup = keep.then(|| {
-            let s = index(s_len);
-            let states = index(usize::try_from(rolled.count).expect("bounded") + 1);
-            quote!(let mut #history: [[#fty; #s]; #states] = [[#zero; #s]; #states];)
-        });
-        let keep_last = keep.then(|| {
-            let s = index(s_len);
-            quote!(#history[#count].copy_from_slice(&#array[..#s]);)
-        });
-        let keep_step = keep.then(|| {
-            let s = index(s_len);
-            quote!(#history[#k].copy_from_slice(&#array[..#s]);)
-        });
+        let s = index(s_len);
+        let n = usize::try_from(rolled.count).expect("the check stage bounds loops");
+        // Every state, or checkpoints every `every` iterations and the last state.
+        let (keep_setup, keep_step, keep_last) = match (keep, storage(rolled, self.layout)) {
+            (false, _) => (None, None, None),
+            (true, Storage::All) => {
+                let states = index(n + 1);
+                (
+                    Some(quote!(let mut #history: [[#fty; #s]; #states] = [[#zero; #s]; #states];)),
+                    Some(quote!(#history[#k].copy_from_slice(&#array[..#s]);)),
+                    Some(quote!(#history[#count].copy_from_slice(&#array[..#s]);)),
+                )
+            }
+            (true, Storage::Checkpoints { every }) => {
+                let (checkpoints, every) = (index(n.div_ceil(every)), index(every));
+                let last = last_name(l);
+                (
+                    Some(quote! {
+                        let mut #history: [[#fty; #s]; #checkpoints] = [[#zero; #s]; #checkpoints];
+                        let mut #last: [#fty; #s] = [#zero; #s];
+                    }),
+                    Some(quote! {
+                        if #k % #every == 0 {
+                            #history[#k / #every].copy_from_slice(&#array[..#s]);
+                        }
+                    }),
+                    Some(quote!(#last.copy_from_slice(&#array[..#s]);)),
+                )
+            }
+        };
         let mut reads = reads(rolled, &array, false);
         if !self.has_target {
             // (`forward`'s loop computes only state that no target reaches.)
@@ -665,19 +683,73 @@ impl<'a> Driver<'a> {
                     }
                 })
                 .collect();
+            let reverse_step = quote! {
+                #value_of_k
+                #(#reads)*
+                let #d = self.#name(#input, #target, &#array, #grad);
+                #array[#seed_at..#seed_end].copy_from_slice(&#d[..#s]);
+                #captured
+                #(#param_reads)*
+            };
+            let reverse = match storage(rolled, self.layout) {
+                Storage::All => quote! {
+                    for #k in (0..#count).rev() {
+                        #array[..#s].copy_from_slice(&#history[#k]);
+                        #array[#next_from..#next_to].copy_from_slice(&#history[#k + 1]);
+                        #reverse_step
+                    }
+                },
+                Storage::Checkpoints { every } => {
+                    // Segment by segment from the last: recompute its states from its
+                    // checkpoint, then run its iterations in reverse.
+                    let n = usize::try_from(rolled.count).expect("bounded");
+                    let (segments, every_lit) = (index(n.div_ceil(every)), index(every));
+                    let segment_len = index(every + 1);
+                    let (m, k0, k1, segment, next) = (
+                        local("m"),
+                        local("k0"),
+                        local("k1"),
+                        local("segment"),
+                        local("next"),
+                    );
+                    let last = last_name(l);
+                    let step = function_name(l, "step");
+                    let write_back = (0..s_len).map(|j| {
+                        let j = index(j);
+                        quote!(#array[#j] = #next[#j];)
+                    });
+                    quote! {
+                        let mut #segment: [[#fty; #s]; #segment_len] = [[#zero; #s]; #segment_len];
+                        for #m in (0..#segments).rev() {
+                            let #k0 = #m * #every_lit;
+                            let #k1 = (#k0 + #every_lit).min(#count);
+                            #segment[0].copy_from_slice(&#history[#m]);
+                            #array[..#s].copy_from_slice(&#history[#m]);
+                            for #k in #k0..#k1 - 1 {
+                                #value_of_k
+                                #(#reads)*
+                                let #next = self.#step(#input, #target, &#array);
+                                #(#write_back)*
+                                #segment[#k - #k0 + 1].copy_from_slice(&#array[..#s]);
+                            }
+                            if #m + 1 < #segments {
+                                #segment[#k1 - #k0].copy_from_slice(&#history[#m + 1]);
+                            } else {
+                                #segment[#k1 - #k0].copy_from_slice(&#last);
+                            }
+                            for #k in (#k0..#k1).rev() {
+                                #array[..#s].copy_from_slice(&#segment[#k - #k0]);
+                                #array[#next_from..#next_to].copy_from_slice(&#segment[#k - #k0 + 1]);
+                                #reverse_step
+                            }
+                        }
+                    }
+                }
+            };
             self.statements.push(quote! {
                 #(#setup)*
                 let mut #dcap: [#fty; #c] = [#zero; #c];
-                for #k in (0..#count).rev() {
-                    #array[..#s].copy_from_slice(&#history[#k]);
-                    #array[#next_from..#next_to].copy_from_slice(&#history[#k + 1]);
-                    #value_of_k
-                    #(#reads)*
-                    let #d = self.#name(#input, #target, &#array, #grad);
-                    #array[#seed_at..#seed_end].copy_from_slice(&#d[..#s]);
-                    #captured
-                    #(#param_reads)*
-                }
+                #reverse
                 #(#seeds)*
             });
         }
@@ -729,6 +801,17 @@ fn array_name(l: usize) -> syn::Ident {
 
 fn history_name(l: usize) -> syn::Ident {
     local(&format!("loop{l}_states"))
+}
+
+fn last_name(l: usize) -> syn::Ident {
+    local(&format!("loop{l}_last"))
+}
+
+/// How loop `rolled` keeps its states ([`crate::loops::storage`]; the lowering rolled
+/// it only if they fit).
+fn storage(rolled: &Rolled, layout: &Layout) -> Storage {
+    crate::loops::storage(rolled.count, rolled.state_len, layout.float.bytes())
+        .expect("the lowering rolls a loop only when its states fit")
 }
 
 /// The statements filling loop `l`'s reads for the iteration at `__at` (`gradient`:

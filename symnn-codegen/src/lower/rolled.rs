@@ -24,8 +24,9 @@
 
 use super::{binding_index, Lowering, Tensor, Value};
 use crate::graph::{Graph, Node, NodeId};
+use crate::loops::mentions;
 use crate::resolved::{
-    element_name, BindingId, Expr, ExprKind, Index, LoopVarId, Program, SlotKind, Stmt,
+    element_name, BindingId, Expr, ExprKind, FnId, Index, LoopVarId, SlotKind, Stmt,
 };
 use crate::shape::Shape;
 
@@ -141,22 +142,11 @@ impl Lowering<'_> {
             return false;
         }
         let program = self.program;
-        let mut usage = Usage::default();
-        if !usage.block(program, body, var) {
+        let fn_body = |f: FnId| Some(&program.fns[f.0 as usize].body);
+        let Some(usage) = crate::loops::usage(body, var, Some(program.output), &fn_body) else {
             return false;
-        }
-        let state: Vec<BindingId> = usage
-            .assigned
-            .iter()
-            .copied()
-            .filter(|b| !usage.defined.contains(b))
-            .collect();
-        let captured: Vec<BindingId> = usage
-            .read
-            .iter()
-            .copied()
-            .filter(|b| !usage.defined.contains(b) && !usage.assigned.contains(b))
-            .collect();
+        };
+        let (state, captured) = (usage.state(), usage.captured());
         if state.is_empty() {
             return false;
         }
@@ -234,7 +224,13 @@ impl Lowering<'_> {
             .iter()
             .map(|(id, _)| sub.graph.shape_of(id).len() as u64)
             .sum();
-        if count.saturating_mul(size) < self.program.loop_threshold {
+        let float_bytes = match program.float {
+            crate::resolved::FloatType::F32 => 4,
+            crate::resolved::FloatType::F64 => 8,
+        };
+        if count.saturating_mul(size) < self.program.loop_threshold
+            || crate::loops::storage(count, state_len, float_bytes).is_none()
+        {
             return false;
         }
         let mut args = Vec::with_capacity(state_len + captured_len);
@@ -315,7 +311,7 @@ impl Lowering<'_> {
             return None;
         }
         let ExprKind::Slot(slot) = base.kind else {
-            unreachable!("`Usage` unrolls a loop reading a binding at a loop index")
+            unreachable!("`loops::usage` unrolls a loop reading a binding at a loop index")
         };
         let program = self.program;
         let declared = match slot.kind {
@@ -382,16 +378,6 @@ fn var_index(k: usize) -> u32 {
     u32::try_from(k).expect("fewer than 2^32 loop values")
 }
 
-/// Whether `index` depends on `var`.
-pub fn mentions(index: &Index, var: LoopVarId) -> bool {
-    match index {
-        Index::Const(_) => false,
-        Index::Var(v) => *v == var,
-        Index::Neg(a) => mentions(a, var),
-        Index::Binary(_, a, b) => mentions(a, var) || mentions(b, var),
-    }
-}
-
 /// `index` with every loop variable but `keep` replaced by its current value.
 fn substitute(index: &Index, keep: LoopVarId, values: &[i64]) -> Index {
     match index {
@@ -425,101 +411,5 @@ fn index_text(index: &Index, var: LoopVarId, name: Option<&String>) -> String {
                 index_text(b, var, name)
             )
         }
-    }
-}
-
-/// What a loop body does with bindings, and whether one iteration can be a function
-/// of the run-time array.
-#[derive(Default)]
-struct Usage {
-    assigned: Vec<BindingId>,
-    defined: Vec<BindingId>,
-    read: Vec<BindingId>,
-}
-
-impl Usage {
-    fn note(list: &mut Vec<BindingId>, b: BindingId) {
-        if !list.contains(&b) {
-            list.push(b);
-        }
-    }
-
-    /// `false` when the loop must be unrolled.
-    fn block(&mut self, program: &Program, body: &[Stmt], var: Option<LoopVarId>) -> bool {
-        body.iter().all(|stmt| match stmt {
-            Stmt::Let { binding, value } => {
-                Usage::note(&mut self.defined, *binding);
-                *binding != program.output && self.expr(program, value, var)
-            }
-            Stmt::Assign {
-                binding,
-                indices,
-                value,
-            } => {
-                Usage::note(&mut self.assigned, *binding);
-                var.is_none_or(|v| !indices.iter().any(|i| mentions(i, v)))
-                    && self.expr(program, value, var)
-            }
-            Stmt::For { body, .. } => self.block(program, body, var),
-            Stmt::Loss(_) => false,
-        })
-    }
-
-    fn expr(&mut self, program: &Program, e: &Expr, var: Option<LoopVarId>) -> bool {
-        let all =
-            |this: &mut Usage, items: &[Expr]| items.iter().all(|x| this.expr(program, x, var));
-        match &e.kind {
-            ExprKind::Num(_) | ExprKind::LoopVar(_) | ExprKind::Slot(_) | ExprKind::Arg(_) => true,
-            ExprKind::Binding(b) => {
-                Usage::note(&mut self.read, *b);
-                true
-            }
-            ExprKind::Diff(..) | ExprKind::Laplacian(..) => false,
-            ExprKind::Neg(a) | ExprKind::Powi(a, _) => self.expr(program, a, var),
-            ExprKind::Elementwise(_, a, b) | ExprKind::MatMul(a, b) => {
-                self.expr(program, a, var) && self.expr(program, b, var)
-            }
-            ExprKind::Array(items) | ExprKind::Apply(_, items) => all(self, items),
-            ExprKind::Call(f, items) => {
-                let function = &program.fns[f.0 as usize];
-                !contains_diff(&function.body) && all(self, items)
-            }
-            ExprKind::Dense { input, .. } => self.expr(program, input, var),
-            ExprKind::Index(base, index) => {
-                let loop_index = var.is_some_and(|v| mentions(index, v));
-                if loop_index && !indexes_a_declaration(base) {
-                    return false;
-                }
-                self.expr(program, base, var)
-            }
-        }
-    }
-}
-
-/// `base` is a declaration, possibly indexed: `x`, `traj[k]`.
-fn indexes_a_declaration(base: &Expr) -> bool {
-    match &base.kind {
-        ExprKind::Slot(_) => true,
-        ExprKind::Index(inner, _) => indexes_a_declaration(inner),
-        _ => false,
-    }
-}
-
-fn contains_diff(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Diff(..) | ExprKind::Laplacian(..) => true,
-        ExprKind::Num(_)
-        | ExprKind::LoopVar(_)
-        | ExprKind::Slot(_)
-        | ExprKind::Arg(_)
-        | ExprKind::Binding(_) => false,
-        ExprKind::Neg(a) | ExprKind::Powi(a, _) | ExprKind::Index(a, _) => contains_diff(a),
-        ExprKind::Elementwise(_, a, b) | ExprKind::MatMul(a, b) => {
-            contains_diff(a) || contains_diff(b)
-        }
-        ExprKind::Array(items) | ExprKind::Apply(_, items) | ExprKind::Call(_, items) => {
-            items.iter().any(contains_diff)
-        }
-        ExprKind::Dense { input, .. } => contains_diff(input),
     }
 }
