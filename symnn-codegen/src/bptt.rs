@@ -63,6 +63,18 @@ pub fn differentiate(program: &mut Lowered) -> Option<RolledGradient> {
             })
             .collect();
         let product = g.sum(terms);
+        // (Each vector state's seed named whole, for the derivation.)
+        let mut first = seed_base;
+        for (name, shape) in &rolled.state {
+            if shape.len() > 1 {
+                let seeds = (first..first + shape.len())
+                    .map(|k| g.insert(Node::Var(index(k))))
+                    .collect();
+                let packed = g.pack(*shape, seeds);
+                rolled.body_names.push((format!("δ{name}ₖ"), packed));
+            }
+            first += shape.len();
+        }
         let params = diff::loss_gradient(g, product, &program.params);
         let leaves: Vec<Option<NodeId>> = (0..seed_base)
             .map(|k| g.find(Node::Var(index(k))))

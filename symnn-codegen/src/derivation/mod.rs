@@ -568,12 +568,28 @@ pub fn rolled_loops(
                 crate::shape::Shape::Vector(rolled.state_len),
             ),
         };
+        // The state's adjoint recurrence (`δzₖ₋₁ = ...`) prints as the gradient with
+        // respect to the previous state, listed after the parameters: with
+        // L = Σ δzₖ·z, dL/dzₖ₋₁ is exactly δzₖ₋₁.
+        let mut params = program.params.clone();
+        let mut grads = step.params.grads.clone();
+        let mut offset = program.num_params();
+        for (name, shape) in &rolled.state {
+            params.push(crate::resolved::Slot {
+                name: format!("{name}ₖ₋₁"),
+                shape: *shape,
+                offset,
+                init: None,
+            });
+            grads.extend(&step.vars[offset - program.num_params()..][..shape.len()]);
+            offset += shape.len();
+        }
         let iteration = Lowered {
             graph: rolled.body.clone(),
             float: program.float,
             inputs: program.inputs.clone(),
             targets: program.targets.clone(),
-            params: program.params.clone(),
+            params,
             output_name,
             output: crate::lower::Tensor {
                 shape,
@@ -586,25 +602,28 @@ pub fn rolled_loops(
             rolled: Vec::new(),
             var_names: rolled.body_var_names.clone(),
         };
-        let text = Derivation::new(
-            name,
-            &iteration,
-            &step.params.grads,
-            &step.params.group_grads,
-        )
-        .text();
+        let text = Derivation::new(name, &iteration, &grads, &step.params.group_grads).text();
         let var = rolled.var_name.as_deref().unwrap_or("_");
         let end = rolled.start + i64::try_from(rolled.count).unwrap_or(i64::MAX);
         let _ = writeln!(
             out,
             "\nfor {var} in {}..{end} (a Rust loop: one iteration, then backpropagation through time; \
              `ₖ₋₁` is the previous iteration's value, L = Σ δ{}ₖ·{} is the adjoint the next iteration hands back, \
-             and each dL/dθ below is summed over the iterations):",
+             each dL/dθ below is summed over the iterations, and dL/d{}ₖ₋₁ is the adjoint handed to the previous one):",
             rolled.start,
+            state_names.first().copied().unwrap_or("s"),
             state_names.first().copied().unwrap_or("s"),
             state_names.first().copied().unwrap_or("s"),
         );
         for line in text.lines().skip(1) {
+            // (A named vector of the previous state, defined by its own elements.)
+            let self_defined = line
+                .trim_start()
+                .split_once(" = [")
+                .is_some_and(|(name, rhs)| rhs.starts_with(&format!("{name}[0]")));
+            if self_defined {
+                continue;
+            }
             if line.is_empty() {
                 let _ = writeln!(out);
             } else {

@@ -47,13 +47,14 @@ impl Lowering<'_> {
 
     fn stmt(&mut self, stmt: &Stmt) {
         match stmt {
-            // The matrix view keeps a whole reassignment (`z = A * z`) whole when the
-            // new value is a tensor, like a `let`.
+            // The matrix view and a rolled loop's iteration keep a whole reassignment
+            // (`z = A * z`) whole when the new value is a tensor, like a `let` (the
+            // same nodes; only what the derivation names differs).
             Stmt::Assign {
                 binding,
                 indices,
                 value,
-            } if self.matrix_view && indices.is_empty() => {
+            } if (self.matrix_view || self.roll.is_some()) && indices.is_empty() => {
                 let value = self.expr(value);
                 self.bind(*binding, value);
             }

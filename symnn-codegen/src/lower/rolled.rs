@@ -199,9 +199,16 @@ impl Lowering<'_> {
                         i,
                     ));
                 }
-                let elems = (first..first + shape.len())
+                let elems: Vec<NodeId> = (first..first + shape.len())
                     .map(|k| sub.graph.insert(Node::Var(var_index(k))))
                     .collect();
+                // (Named whole, for the derivation, where a product reads it as a
+                // tensor: the same packed node the lowering makes.)
+                if shape.len() > 1 {
+                    let packed = sub.graph.pack(shape, elems.clone());
+                    sub.names
+                        .push((format!("{}{suffix}", binding.name), packed));
+                }
                 sub.bindings[binding_index(b)] = Some(Value::Scalars(Tensor { shape, elems }));
                 described.push((binding.name.clone(), shape));
             }
