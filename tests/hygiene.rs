@@ -222,3 +222,81 @@ fn tensor_tier_compiles_cleanly() {
     assert!(l.is_finite());
     let _ = (T3, T7, l0, l1, a1, i, s);
 }
+
+// Names of a rolled loop's internals, as user constants.
+const var: f64 = 100.0;
+const k: usize = 7;
+const at: i64 = 7;
+const offset: usize = 7;
+const next: f64 = 100.0;
+const dd: f64 = 100.0;
+const dcap: f64 = 100.0;
+const m: usize = 7;
+const k0: usize = 7;
+const k1: usize = 7;
+const segment: f64 = 100.0;
+
+network! {
+    /// Loops emitted as Rust loops: a recurrent state read per step, a captured value,
+    /// a target read per step, a loss accumulated in the state, in f32, under every
+    /// lint the generated code promises to pass.
+    #[symnn(loop_threshold = 0)]
+    pub struct Recurrent {
+        type Float = f32;
+        input x[20];
+        target ys[20];
+        param A[3][3] = 0.1, B[3] = 0.2, c = 0.3, w[20] = 0.05;
+        let scale = c * 2.0;
+        let mut z = [0.0, 0.0, 0.0];
+        let mut L = 0.0;
+        for k in 0..20 {
+            z = tanh(A * z + B * x[k] * scale + w[k] * k);
+            L = L + sq(sum(z) - ys[k]);
+        }
+        output y = z;
+        loss = L;
+    }
+}
+
+network! {
+    /// A loop long enough to keep checkpoints (its states pass 256 KiB).
+    #[symnn(loop_threshold = 0)]
+    pub struct LongLoop {
+        input x[20000];
+        target t;
+        param a = 0.5, b[2] = 0.1;
+        let mut z = [0.0, 0.0];
+        for k in 0..20000 { z = [tanh(a * z[0] + b[0] * x[k]), tanh(a * z[1] + z[0] * b[1])]; }
+        output y = z[1];
+        loss = sq(y - t);
+    }
+}
+
+network! {
+    /// A loop keeping every state (32 KB of them, on the stack).
+    #[symnn(loop_threshold = 0)]
+    pub struct MidLoop {
+        input x[2000];
+        target t;
+        param a = 0.5, b[2] = 0.1;
+        let mut z = [0.0, 0.0];
+        for k in 0..2000 { z = [tanh(a * z[0] + b[0] * x[k]), tanh(a * z[1] + z[0] * b[1])]; }
+        output y = z[1];
+        loss = sq(y - t);
+    }
+}
+
+#[test]
+fn rolled_loops_compile_cleanly() {
+    let mut net = Recurrent::new();
+    let l = net.sgd_step(&[0.1; 20], &[0.2; 20], 0.1);
+    assert!(l.is_finite() && Recurrent::derivation().contains("for k in 0..20 (a Rust loop"));
+    let mut long = LongLoop::new();
+    let x = vec![0.01; 20000];
+    let l = long.sgd_step(x.as_slice().try_into().unwrap(), &[0.3], 0.1);
+    assert!(l.is_finite());
+    let mut mid = MidLoop::new();
+    let l = mid.sgd_step(&[0.01; 2000], &[0.3], 0.1);
+    assert!(l.is_finite());
+    let _ = (var, k, at, offset, next, dd, dcap, m, k0, k1, segment);
+}

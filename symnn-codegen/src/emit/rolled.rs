@@ -180,7 +180,7 @@ pub fn methods(layout: &Layout, derived: &Derived) -> TokenStream {
 
         #[doc = #doc_acc]
         #[inline]
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::cast_possible_truncation, clippy::cast_precision_loss, unused_variables, unused_mut, clippy::needless_range_loop)]
+        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::cast_possible_truncation, clippy::cast_precision_loss, unused_variables, unused_mut, clippy::needless_range_loop, clippy::large_stack_arrays)]
         pub fn accumulate_gradient(&self, #input: &[#fty; #i], #target: &[#fty; #t], #grad: &mut [#fty; #p]) -> #fty {
             #acc_body
         }
