@@ -51,8 +51,10 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
     let network = ast::parse(input)?;
     let resolved = check::check(&network)?;
     let mut program = lower::lower(&resolved);
-    // `to_onnx` reads the forward pass with every array operation a tensor node.
-    let onnx = lower::lower_at(&resolved, 0);
+    // `to_onnx` reads the forward pass with every array operation a tensor node, and
+    // every loop unrolled: left out when rolled loops would unroll too far.
+    let onnx = (program.unrolled_size() <= emit::ONNX_UNROLLED_LIMIT)
+        .then(|| lower::lower_at(&resolved, 0));
     // Loops emitted as Rust loops: each iteration's reverse pass, and the program's
     // gradient around them (that of `L + Σ seed · arg`, see `bptt`).
     let rolled = bptt::differentiate(&mut program);

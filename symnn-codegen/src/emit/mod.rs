@@ -71,11 +71,16 @@ pub struct Derived {
     /// The derivative methods' nodes (`None` for a program containing `diff`).
     pub derivatives: Option<crate::derivatives::DerivativeMethods>,
     /// The forward pass lowered again with tensor threshold 0 (every array operation
-    /// a tensor node), for `to_onnx`.
-    pub onnx: Lowered,
+    /// a tensor node, every loop unrolled), for `to_onnx`; `None` (no `to_onnx`) when
+    /// rolled loops would unroll past [`ONNX_UNROLLED_LIMIT`].
+    pub onnx: Option<Lowered>,
     /// The reverse passes of the loops emitted as Rust loops (`None` without any).
     pub rolled: Option<crate::bptt::RolledGradient>,
 }
+
+/// Largest unrolled size of a program's rolled loops (iterations × nodes of one
+/// iteration) for which `to_onnx` is generated: ONNX gets every loop unrolled.
+pub const ONNX_UNROLLED_LIMIT: u64 = 200_000;
 
 /// The generated struct's name and sizes, which every part reads.
 pub struct Layout {
@@ -155,7 +160,10 @@ pub fn emit(derived: &Derived) -> TokenStream {
     );
     let (derivative_inherent, derivative_model) = derivatives::items(derived, name);
     let inspection = item::inspection(derived);
-    let to_onnx = onnx::method(&derived.onnx, &layout);
+    let to_onnx = derived
+        .onnx
+        .as_ref()
+        .map(|onnx| onnx::method(onnx, &layout));
     let impls = model::impls(&layout, &derivative_model);
     quote! {
         #declaration

@@ -114,6 +114,15 @@ pub struct Lowered {
 }
 
 impl Lowered {
+    /// The size of the rolled loops unrolled (iterations × nodes of one iteration,
+    /// summed); 0 without any.
+    pub fn unrolled_size(&self) -> u64 {
+        self.rolled
+            .iter()
+            .map(|r| r.count.saturating_mul(r.body.len() as u64))
+            .fold(0, u64::saturating_add)
+    }
+
     /// Total number of parameters.
     pub fn num_params(&self) -> usize {
         self.params.iter().map(|s| s.shape.len()).sum()

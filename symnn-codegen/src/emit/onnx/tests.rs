@@ -7,7 +7,7 @@ use super::{ops, Binary, Op, Unary};
 
 fn ops_of(body: proc_macro2::TokenStream) -> Vec<Op> {
     let (_, derived) = crate::derive(body).expect("a valid network");
-    ops(&derived.onnx)
+    ops(derived.onnx.as_ref().expect("no rolled loop"))
 }
 
 #[test]
