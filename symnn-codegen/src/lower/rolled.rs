@@ -33,8 +33,8 @@ use crate::shape::Shape;
 /// The default loop threshold: a top-level `for` whose unrolled size (iterations ×
 /// the nodes of one iteration, a tensor node counting its elements) is at least this
 /// is emitted as a Rust loop. Seed 001's three iterations of a 3-state map (about 60)
-/// stay unrolled; the 16-wide recurrent map of issue 20 at length 20 (about 14,000)
-/// is a loop. `#[symnn(loop_threshold = N)]` moves it: 0 makes every loop that can be
+/// stay unrolled; the 16-wide recurrent map of issue 20 (one iteration: about 750)
+/// is a loop from length 15 on (`expand` on it prints "a Rust loop"). `#[symnn(loop_threshold = N)]` moves it: 0 makes every loop that can be
 /// a loop one, a huge number unrolls everything.
 pub const LOOP_THRESHOLD: u64 = 10_000;
 
