@@ -295,3 +295,36 @@ fn a_long_loop_recomputes_from_checkpoints_and_matches_hand_written_bptt() {
     }
     assert!(LongRnn::derivation().contains("for k in 1..9000 (a Rust loop"));
 }
+
+// A matrix state with a matrix product, an unused loop variable, a captured `dense`
+// layer's output, and a rolled loop inside an unrolled one (the outer loop writes a
+// binding at its own index, so it stays unrolled; its variable is substituted into the
+// inner loop's reads).
+triplets!(ShapesRolled, ShapesUnrolled, ShapesTensor, {
+    input x[6], u[2][40];
+    target t[2];
+    param W[2][2], hs = 0.3, s[40];
+    let h = dense(x, 3, tanh);
+    let mut M = [[1.0, 0.0], [0.0, 1.0]];
+    for _ in 0..30 { M = tanh(W * M + sum(h) * 0.1); }
+    let mut acc = [0.0, 0.0];
+    for i in 0..2 {
+        let mut q = M[i][i];
+        for k in 0..40 { q = sigmoid(q * s[k] + u[i][k] * hs); }
+        acc[i] = q;
+    }
+    output y = acc;
+    loss = sq(y[0] - t[0]) + sq(y[1] - t[1]);
+});
+
+#[test]
+fn matrix_states_captured_layers_and_loops_inside_unrolled_loops_roll() {
+    agree::<ShapesRolled, ShapesUnrolled>(1e-12);
+    agree::<ShapesTensor, ShapesUnrolled>(1e-12);
+    finite_differences::<ShapesRolled>();
+    // The matrix loop and the inner loop of each outer iteration.
+    assert_eq!(
+        ShapesRolled::derivation().matches("(a Rust loop").count(),
+        3
+    );
+}
