@@ -185,7 +185,13 @@ impl<'a> Derivation<'a> {
         // Expressions nested deeper than this get a temporary name, so printing (which
         // recurses) stays shallow even for a 1000-term sum.
         const MAX_DEPTH: usize = 24;
+        // Expressions that would print longer than this many nodes get one too: a tensor
+        // node prints its operands inline, and a map's kernel prints an argument once
+        // per use of its lane, so an unrolled RK4 integrator (each stage reading the
+        // state and the stage before) printed in 4^steps nodes without it.
+        const MAX_PRINTED: u64 = 2_000;
         let mut depth = vec![0usize; g.len()];
+        let mut printed = vec![1u64; g.len()];
         let mut forced: Vec<Option<usize>> = vec![None; g.len()];
         // One counter for every `tN` name (deep nodes here, common subexpressions below),
         // so no two definitions share a name.
@@ -195,7 +201,10 @@ impl<'a> Derivation<'a> {
                 continue;
             }
             let d = 1 + node.children().map(|c| depth[c.index()]).max().unwrap_or(0);
-            if d > MAX_DEPTH {
+            let size = printed_size(g, id, &printed);
+            printed[id.index()] = size;
+            if d > MAX_DEPTH || size > MAX_PRINTED {
+                printed[id.index()] = 1;
                 forced[id.index()] = Some(n_temps);
                 plan.give(id, Name::Temp(n_temps));
                 n_temps += 1;
@@ -632,4 +641,32 @@ pub fn rolled_loops(
         }
     }
     out
+}
+
+/// How many nodes printing `id` inline writes, its operands at `printed` each: a map
+/// writes an argument once per use of its lane in the kernel.
+fn printed_size(g: &Graph, id: NodeId, printed: &[u64]) -> u64 {
+    let operands = g.children(id);
+    let lane_uses = |j: usize| -> u64 {
+        match g.tensor_node(id).map(|t| &t.op) {
+            Some(crate::tensor::TensorOp::Map { kernel, .. }) => g
+                .kernel_nodes(*kernel)
+                .iter()
+                .map(|&n| {
+                    let uses = g
+                        .node(n)
+                        .children()
+                        .filter(|&c| g.node(c) == Node::Lane(j as u32));
+                    uses.count() as u64
+                })
+                .sum::<u64>()
+                .max(1),
+            _ => 1,
+        }
+    };
+    operands
+        .iter()
+        .enumerate()
+        .map(|(j, c)| printed[c.index()].saturating_mul(lane_uses(j)))
+        .fold(1, u64::saturating_add)
 }

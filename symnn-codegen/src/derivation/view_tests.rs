@@ -363,3 +363,38 @@ fn long_lines_are_wrapped_whole() {
     let word = "a".repeat(200);
     assert_eq!(wrap(&word, DOC_LINE_CHARS), [word], "nowhere to break");
 }
+
+#[test]
+fn an_unrolled_integrator_prints_in_linear_size() {
+    // Six RK4 steps unrolled: each stage reads the state and the stage before, and the
+    // matrix view printed every tensor operand inline, 4^steps nodes (3 steps took 29 s
+    // to expand, 4 did not finish). Long expressions now get a `tN` name.
+    let d = derived(quote::quote! {
+        #[symnn(loop_threshold = 18446744073709551615)]
+        struct Ode {
+            input s0[2];
+            target traj[6][2];
+            param W1[16][2], b1[16], W2[2][16], b2[2];
+            fn f(u[2]) = W2 * tanh(W1 * u + b1) + b2;
+            let mut s = s0;
+            let mut L = 0.0;
+            for k in 0..6 {
+                let k1 = f(s);
+                let k2 = f(s + 0.05 * k1);
+                let k3 = f(s + 0.05 * k2);
+                let k4 = f(s + 0.1 * k3);
+                s = s + 0.1 / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+                L = L + sum(sq(s - traj[k]));
+            }
+            output y = s;
+            loss = L;
+        }
+    });
+    assert!(d.program.rolled.is_empty());
+    let longest = d.derivation.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        d.derivation.len() < 400_000 && longest < 40_000,
+        "{} bytes, longest line {longest}",
+        d.derivation.len()
+    );
+}
