@@ -210,8 +210,8 @@ fn the_rolled_form_is_a_loop_and_the_unrolled_form_is_not() {
     assert!(RnnRolled::derivation().contains("z[0] = tanh(zₖ₋₁[0]*A[0][0]"));
     assert!(RnnRolled::derivation().contains("dL/dA[0][0] = zₖ₋₁[0]*t3"));
     assert!(!RnnUnrolled::derivation().contains("for k in"));
-    assert!(!RnnRolled::HAS_DERIVATIVE_METHODS);
-    assert!(RnnUnrolled::HAS_DERIVATIVE_METHODS);
+    const { assert!(!RnnRolled::HAS_DERIVATIVE_METHODS) };
+    const { assert!(RnnUnrolled::HAS_DERIVATIVE_METHODS) };
 }
 
 // 9,000 iterations of a 4-wide state: its states (288 KB in f64) pass what a rolled
