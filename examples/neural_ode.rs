@@ -23,14 +23,11 @@
 //! 4. Plot: θ(t) of three held-out trajectories, true and learned, over 10 s:
 //!    `target/plots/neural_ode.svg`.
 //!
-//! **Horizon.** Issue 20 asks for `H = 100`. Today the DSL's `for` is unrolled at
-//! expansion (about 0.9 MB of generated Rust per RK4 step of this network), so `H = 10`
-//! is committed; switch the two literals `10` in `NeuralOde` (and `H`, checked against
-//! them) to 100 once loops are emitted as loops.
+//! **Horizon.** `H = 100` RK4 steps, issue 20's: the DSL loop is emitted as a Rust
+//! loop (docs/DSL.md, "Long loops"), so the example builds in seconds; the reverse pass
+//! is backpropagation through time, derived symbolically from one RK4 step.
 //!
-//! Run: `cargo run --release --features compare --example neural_ode` (the feature only
-//! keeps this slow-to-build example out of `cargo test` while loops are unrolled; see
-//! its `[[example]]` in Cargo.toml). `benches/compare --only node` trains the same network
+//! Run: `cargo run --release --example neural_ode`. `benches/compare --only node` trains the same network
 //! on the same data against JAX.
 
 use std::error::Error;
@@ -46,23 +43,16 @@ use pendulum::State;
 
 network! {
     /// The neural ODE: `H` RK4 steps of the learned field from `s0`, the loss summed over
-    /// the states after each step. `h = 0.1` (`pendulum::DT`). The horizon is the `10`
-    /// in `traj[10]` and in `0..10`: keep both equal to `H`.
-    ///
-    /// (`derivation = "elements"`: the default matrix view of the derivation prints each
-    /// state as the formula of the one before, inlined, which is exponential in the
-    /// number of RK4 steps here; its expansion took 18 s at 3 steps and had not
-    /// finished after 13 minutes and 15 GB at 4. The elementwise view expands 10 steps
-    /// in 1.4 s.)
-    #[symnn(derivation = "elements")]
+    /// the states after each step. `h = 0.1` (`pendulum::DT`). The horizon is the `100`
+    /// in `traj[100]` and in `0..100`: keep both equal to `H`.
     pub struct NeuralOde {
         input s0[2];
-        target traj[10][2];
+        target traj[100][2];
         param W1[16][2], b1[16], W2[2][16], b2[2];
         fn f(u[2]) = W2 * tanh(W1 * u + b1) + b2;
         let mut s = s0;
         let mut L = 0.0;
-        for k in 0..10 {
+        for k in 0..100 {
             let k1 = f(s);
             let k2 = f(s + 0.05 * k1);
             let k3 = f(s + 0.05 * k2);
@@ -87,7 +77,7 @@ network! {
 }
 
 /// The training horizon (RK4 steps per trajectory): the literal in `NeuralOde`.
-const H: usize = 10;
+const H: usize = 100;
 const _: () = assert!(NeuralOde::NUM_TARGETS == 2 * H);
 const _: () = assert!(NeuralOde::NUM_PARAMS == Field::NUM_PARAMS);
 

@@ -39,17 +39,16 @@ use symnn::{network, Adam, Dataset, Model, Optimizer, Trainer};
 mod pendulum;
 
 network! {
-    /// `examples/neural_ode.rs`'s network (keep the two equal): the horizon is the `10`
-    /// in `traj[10]` and `0..10` (`H` below).
-    #[symnn(derivation = "elements")]
+    /// `examples/neural_ode.rs`'s network (keep the two equal): the horizon is the `100`
+    /// in `traj[100]` and `0..100` (`H` below).
     pub struct NeuralOde {
         input s0[2];
-        target traj[10][2];
+        target traj[100][2];
         param W1[16][2], b1[16], W2[2][16], b2[2];
         fn f(u[2]) = W2 * tanh(W1 * u + b1) + b2;
         let mut s = s0;
         let mut L = 0.0;
-        for k in 0..10 {
+        for k in 0..100 {
             let k1 = f(s);
             let k2 = f(s + 0.05 * k1);
             let k3 = f(s + 0.05 * k2);
@@ -63,7 +62,7 @@ network! {
 }
 
 /// The horizon: the literal in `NeuralOde`.
-const H: usize = 10;
+const H: usize = 100;
 const _: () = assert!(NeuralOde::NUM_TARGETS == 2 * H);
 const TRAIN: usize = pendulum::TRAIN;
 const BATCH: usize = 32;
