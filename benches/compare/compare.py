@@ -17,6 +17,10 @@ Benchmarks (`--only` picks one):
           f32, full-batch Adam on 1,024 samples: symnn (the `pinn_compare` example,
           built with cargo) against JAX (nested jvp and trace(hessian) Laplacians):
           loss and gradient agreement (f64 and f32), then ms per step.
+  node    (only with `--only node`; node.py) examples/neural_ode.rs's neural ODE, a
+          2-16-2 tanh field integrated with H RK4 steps, Adam on minibatches of 32
+          trajectories: symnn (the `node_compare` example) against JAX (`lax.scan` +
+          `grad` + `jit`): loss, gradient and Adam agreement in f64, then ms per step.
 
 JAX runs each epoch as one `jax.jit` call (`lax.scan` over the batches); PyTorch runs
 the usual eager loop (`zero_grad`, forward, `backward`, `optimizer.step()`). Both start
@@ -808,13 +812,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
-    ap.add_argument("--only", choices=sorted(GROUPS) + ["pinn"],
-                    help="run one benchmark group (pinn: only when asked for)")
+    ap.add_argument("--only", choices=sorted(GROUPS) + ["pinn", "node"],
+                    help="run one benchmark group (pinn, node: only when asked for)")
     ap.add_argument("--threads", type=int, choices=[1, 2],
                     help="only this thread count (default: mnist on 1 and 2, the "
                          "per-sample benches on 1)")
     ap.add_argument("--tool", choices=["jax", "torch", "symnn"],
-                    help="only this tool (symnn: pinn only)")
+                    help="only this tool (symnn: pinn and node only)")
     ap.add_argument("--data", default=str(DEFAULT_DATA),
                     help="data directory (digits.csv.gz, mnist/); default %(default)s")
     ap.add_argument("--json", help="also write the results to this JSON file")
@@ -823,9 +827,12 @@ def main():
                          "once it has 10 measurements (default %(default)s)")
     ap.add_argument("--pinn-dir", help="pinn: directory for the shared parameters, points "
                     "and gradients (default: a new temporary directory)")
-    ap.add_argument("--symnn-bin", help="pinn: the built pinn_compare example (default: "
-                    "cargo build --release --example pinn_compare, in $CARGO_TARGET_DIR)")
-    ap.add_argument("--no-check", action="store_true", help="pinn: timing only")
+    ap.add_argument("--symnn-bin", help="pinn, node: the built pinn_compare / node_compare "
+                    "example (default: cargo build --release --features compare --example "
+                    "..., in $CARGO_TARGET_DIR)")
+    ap.add_argument("--node-dir", help="node: directory for the exported data, parameters "
+                    "and gradients (default: a new temporary directory)")
+    ap.add_argument("--no-check", action="store_true", help="pinn, node: timing only")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--case", choices=sorted(CASES) + ["pinn"], help=argparse.SUPPRESS)
     ap.add_argument("--pinn-mode", help=argparse.SUPPRESS)
@@ -836,6 +843,12 @@ def main():
         return
     if args.only == "pinn":
         run_pinn(args)
+        return
+    if args.only == "node":
+        sys.path.insert(0, str(HERE))
+        import node  # benches/compare/node.py
+
+        node.run(args)
         return
 
     groups = [args.only] if args.only else ["small", "digits", "mnist"]

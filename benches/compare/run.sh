@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compare symnn's networks with JAX and PyTorch (by hand; not in CI). See README.md.
-# Usage: benches/compare/run.sh [--quick] [--only mnist|digits|small|pinn] [--threads 1|2]
+# Usage: benches/compare/run.sh [--quick] [--only mnist|digits|small|pinn|node] [--threads 1|2]
 #        [--tool jax|torch|symnn] [--json FILE] [--budget SECONDS]
 # (NO_TORCH=1: install everything but torch.)
 set -euo pipefail
@@ -16,7 +16,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 # Idempotent: a no-op (a few seconds) once the pinned versions are there.
 # NO_TORCH=1 leaves out torch (~6 GB with its CUDA wheels): enough for `--tool jax` and
-# for `--only pinn` (symnn against JAX).
+# for `--only pinn` / `--only node` (symnn against JAX).
 if [[ "${NO_TORCH:-0}" == 1 ]]; then
     grep -v '^torch' "$here/requirements.txt" | "$venv/bin/pip" install --quiet -r /dev/stdin
 else
