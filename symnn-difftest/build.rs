@@ -13,6 +13,17 @@
 //! the targets that are class indices (of `sparse_cross_entropy`), which the test sets
 //! to integers in range (mostly) rather than random floats.
 //!
+//! Long loops (issue 20): `SYMNN_DIFFTEST_LOOPS` (default 6) random networks built
+//! around loops of 20-200 iterations (`netgen::loop_network`, seeded from the same
+//! seed). Each is compiled rolled (`loop_threshold = 0`, its loops emitted as Rust
+//! loops; a third of them also `tensor_threshold = 0`), listed in `ROLLED` with the
+//! number of loops it should roll (and does: `derive` counts them here) and its text
+//! unrolled (`loop_threshold = 18446744073709551615`), whose graph the interpreter
+//! runs. Those below 100 iterations are compiled unrolled too (a `Case` like the
+//! others, its rolled twin's reference); the unrolled code of a 100-200-step loop is
+//! 2-7 MB of Rust per network (a 1.5x-2x longer build of this crate for two of them),
+//! so those are compiled unrolled only with `SYMNN_DIFFTEST_LOOP_TWINS=all`.
+//!
 //! Every program is run through `symnn_codegen::derive` here first, so a generator bug
 //! fails the build with the engine's error and the program text.
 
@@ -22,11 +33,20 @@ use std::str::FromStr;
 #[path = "../symnn-codegen/tests/support/netgen.rs"]
 mod netgen;
 
-use netgen::{network, Rng};
+use netgen::{loop_network, network, Rng};
 
 /// Random networks by default (a fifth of them `f32`, a sixth wide).
 const RANDOM_NETWORKS: usize = 44;
 const SEED: u64 = 0x5EED_D200;
+/// Random long-loop networks by default (`netgen::loop_network`), each compiled rolled
+/// (a fifth of them `f32`; a third also with `tensor_threshold = 0`), and unrolled
+/// below [`TWIN_ITERATIONS`].
+const LOOP_NETWORKS: usize = 6;
+/// Long-loop networks with fewer iterations are compiled unrolled too (all with
+/// `SYMNN_DIFFTEST_LOOP_TWINS=all`).
+const TWIN_ITERATIONS: usize = 100;
+/// `loop_threshold` for the unrolled twins (every loop unrolled: the reference).
+const UNROLL_ALL: &str = "18446744073709551615";
 
 /// `name`'s value as an integer (decimal, or hex with `0x`), or `default`.
 fn env_number(name: &str, default: u64) -> u64 {
@@ -205,6 +225,48 @@ fn assert_coverage(sources: &[(String, bool)]) {
     }
 }
 
+/// Fails the build if the long-loop networks stopped covering a form of issue 20.
+fn assert_loop_coverage(sources: &[String]) {
+    for syntax in [
+        "type Float = f32;",
+        "for k in 0..",
+        "for k in 1..",
+        "for k in 3..",
+        "..=",
+        "xq[k]",
+        "xq[k + 1]",
+        "xq[k + j]",
+        "[2 * k + 1]",
+        "xr[k]",
+        "pk[k]",
+        "ts[k]",
+        "tr[k]",
+        "(k * 0.01)",
+        "cap",
+        "let u = ",
+        "let mut lq",
+        "for j in 0..",
+        "z[0] = ",
+        "z *= ",
+        "let mut q = ",
+        "for i in 0..",
+        "for _ in 0..=1",
+        "for m in 7..8",
+        "hh[i + 1]",
+        "fa(",
+        "sparse_cross_entropy(",
+        "cross_entropy(",
+        "bce_logits(",
+        "tensor_threshold = 0",
+        "pa * z",
+    ] {
+        assert!(
+            sources.iter().any(|s| s.contains(syntax)),
+            "no long-loop network contains `{syntax}`"
+        );
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=../symnn-codegen/tests/support/netgen.rs");
@@ -291,9 +353,62 @@ fn main() {
         "one class-target list a network"
     );
 
+    // Long loops: each network unrolled (a `Case`) and rolled (in `ROLLED`).
+    let loop_count = usize::try_from(env_number("SYMNN_DIFFTEST_LOOPS", LOOP_NETWORKS as u64))
+        .expect("SYMNN_DIFFTEST_LOOPS fits a usize");
+    println!("cargo:rerun-if-env-changed=SYMNN_DIFFTEST_LOOP_TWINS");
+    let all_twins = std::env::var("SYMNN_DIFFTEST_LOOP_TWINS").is_ok_and(|v| v == "all");
+    let mut rng = Rng(seed ^ 0x100B_5EED);
+    let mut rolled = Vec::new();
+    let mut long_loop = vec![false; sources.len()];
+    for k in 0..loop_count {
+        let f32 = k % 5 == 4;
+        let net = loop_network(rng, &format!("Loop{k}"), f32, k);
+        rng = net.rng;
+        let unrolled = format!("#[symnn(loop_threshold = {UNROLL_ALL})]\n{}", net.source);
+        let twin = all_twins || net.iterations < TWIN_ITERATIONS;
+        let tensor = if k % 3 == 2 {
+            ", tensor_threshold = 0"
+        } else {
+            ""
+        };
+        let rolled_source = format!(
+            "#[symnn(loop_threshold = 0{tensor})]\n{}",
+            net.source
+                .replacen(&format!("struct Loop{k} "), &format!("struct Loop{k}R "), 1)
+        );
+        if twin {
+            sources.push((unrolled.clone(), f32));
+            class_targets.push(net.class_targets.clone());
+            random.push(false);
+            long_loop.push(true);
+        }
+        rolled.push((
+            rolled_source,
+            f32,
+            net.class_targets,
+            net.rolled_loops,
+            net.iterations,
+            unrolled,
+            twin,
+        ));
+    }
+    long_loop.resize(sources.len(), false);
+    if loop_count >= LOOP_NETWORKS {
+        let all: Vec<String> = rolled.iter().map(|r| r.0.clone()).collect();
+        assert_loop_coverage(&all);
+    } else if loop_count > 0 {
+        println!("cargo:warning=only {loop_count} long-loop networks: coverage not checked");
+    }
+
     let mut out = String::new();
     let mut table = String::new();
-    for (((source, f32), classes), random) in sources.iter().zip(&class_targets).zip(&random) {
+    for ((((source, f32), classes), random), long_loop) in sources
+        .iter()
+        .zip(&class_targets)
+        .zip(&random)
+        .zip(&long_loop)
+    {
         let tokens = proc_macro2::TokenStream::from_str(source).expect("tokenizes");
         if let Err(e) = symnn_codegen::derive(tokens) {
             panic!("generated network rejected: {e}\n{source}");
@@ -306,7 +421,30 @@ fn main() {
         );
         let _ = writeln!(
             table,
-            "    Case {{ name: {name:?}, source: {source:?}, net: &Wrap::<{name}>::NEW, class_targets: &{classes:?}, random: {random} }},"
+            "    Case {{ name: {name:?}, source: {source:?}, net: &Wrap::<{name}>::NEW, class_targets: &{classes:?}, random: {random}, long_loop: {long_loop} }},"
+        );
+    }
+    let mut rolled_table = String::new();
+    for (source, f32, classes, expected, iterations, unrolled, twin) in &rolled {
+        let tokens = proc_macro2::TokenStream::from_str(source).expect("tokenizes");
+        let rolled_loops = match symnn_codegen::derive(tokens) {
+            Ok((_, derived)) => derived.program.rolled.len(),
+            Err(e) => panic!("generated network rejected: {e}\n{source}"),
+        };
+        let name = struct_name(source);
+        let twin = if *twin {
+            format!("Some({:?})", name.trim_end_matches('R'))
+        } else {
+            "None".to_owned()
+        };
+        let fty = if *f32 { "f32" } else { "f64" };
+        let _ = writeln!(
+            out,
+            "symnn::network! {{\n{source}\n}}\nerase!({name}, {fty});\n"
+        );
+        let _ = writeln!(
+            rolled_table,
+            "    RolledCase {{ name: {name:?}, source: {source:?}, net: &Wrap::<{name}>::NEW, unrolled: {twin}, unrolled_source: {unrolled:?}, class_targets: &{classes:?}, expected_loops: {expected}, rolled_loops: {rolled_loops}, iterations: {iterations} }},"
         );
     }
     let both = !one_tier;
@@ -317,7 +455,11 @@ fn main() {
          /// How many random networks (`SYMNN_DIFFTEST_NETWORKS`).\n\
          pub const RANDOM_NETWORKS: usize = {count};\n\
          /// Whether each is compiled in both tiers (else in one, `SYMNN_DIFFTEST_TIERS=one`).\n\
-         pub const BOTH_TIERS: bool = {both};"
+         pub const BOTH_TIERS: bool = {both};\n\
+         /// How many long-loop networks (`SYMNN_DIFFTEST_LOOPS`).\n\
+         pub const LOOP_NETWORKS: usize = {loop_count};\n\
+         /// The long-loop networks' rolled forms (their unrolled twins are in `CASES`).\n\
+         pub static ROLLED: &[RolledCase] = &[\n{rolled_table}];"
     );
     let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("nets.rs");
     std::fs::write(path, out).expect("write nets.rs");

@@ -105,8 +105,37 @@ pub struct Case {
     /// The targets that are class indices (`sparse_cross_entropy`'s `k`), as
     /// `(index into the target array, number of classes)`.
     pub class_targets: &'static [(usize, usize)],
-    /// Whether `build.rs` generated it (else it is one of the hand-written networks).
+    /// Whether `build.rs` generated it with the general generator (else it is one of
+    /// the hand-written networks, or a long-loop network).
     pub random: bool,
+    /// Whether it is a long-loop network (`netgen::loop_network`), compiled here
+    /// unrolled; its rolled form is in [`ROLLED`].
+    pub long_loop: bool,
+}
+
+/// A long-loop network compiled with `loop_threshold = 0`: its loops are Rust loops.
+/// The same program unrolled is the [`Case`] named `unrolled` (if compiled: loops
+/// below 100 iterations, or all with `SYMNN_DIFFTEST_LOOP_TWINS=all`).
+pub struct RolledCase {
+    /// The struct's name (the unrolled twin's with an `R`).
+    pub name: &'static str,
+    /// The DSL text given to `network!`.
+    pub source: &'static str,
+    /// The code `network!` generated from it.
+    pub net: &'static dyn Erased,
+    /// The name of the unrolled twin in [`CASES`], if it was compiled.
+    pub unrolled: Option<&'static str>,
+    /// The program unrolled (`loop_threshold = 18446744073709551615`): the
+    /// interpreter's reference.
+    pub unrolled_source: &'static str,
+    /// The targets that are class indices, as in [`Case`].
+    pub class_targets: &'static [(usize, usize)],
+    /// How many top-level loops the generator meant to be Rust loops.
+    pub expected_loops: usize,
+    /// How many the engine made Rust loops (`derive`'s `program.rolled`, at build time).
+    pub rolled_loops: usize,
+    /// Iterations of the long loop.
+    pub iterations: usize,
 }
 
 /// The [`Erased`] implementation of network `M`.
@@ -307,8 +336,8 @@ macro_rules! erase {
 
 /// The generated networks (`network!` invocations, `erase!`s and the table [`CASES`]).
 pub mod nets {
-    use super::{Case, Wrap};
+    use super::{Case, RolledCase, Wrap};
     include!(concat!(env!("OUT_DIR"), "/nets.rs"));
 }
 
-pub use nets::{BOTH_TIERS, CASES, RANDOM_NETWORKS, SEED};
+pub use nets::{BOTH_TIERS, CASES, LOOP_NETWORKS, RANDOM_NETWORKS, ROLLED, SEED};

@@ -18,12 +18,23 @@
 //! extrapolation over two step sizes; a parameter at which the two step sizes disagree
 //! (a kink of relu/abs/max/min within a step, or an ill-conditioned point) is skipped
 //! and counted. The networks, their number and seed come from `build.rs`
-//! (`SYMNN_DIFFTEST_NETWORKS`, `SYMNN_DIFFTEST_SEED`); see docs/TESTING.md.
+//! (`SYMNN_DIFFTEST_NETWORKS`, `SYMNN_DIFFTEST_SEED`, `SYMNN_DIFFTEST_LOOPS`); see
+//! docs/TESTING.md.
+//!
+//! Long loops (issue 20): every long-loop network is compiled unrolled (a `Case`,
+//! checked like the others) and rolled (`ROLLED`: its loops are Rust loops, which the
+//! interpreter cannot run). `rolled_loops_match_the_unrolled_form` holds every method of
+//! the rolled form, one-sample and batch, to the unrolled form's values and to the
+//! interpreter's on the unrolled graph; the finite-difference and batch tests take the
+//! rolled forms too.
 
 use std::str::FromStr;
 
 use symnn_codegen::graph::{Node, NodeId};
-use symnn_difftest::{BatchOutcome, Case, Outcome, BOTH_TIERS, CASES, RANDOM_NETWORKS, SEED};
+use symnn_difftest::{
+    BatchOutcome, Case, Outcome, RolledCase, BOTH_TIERS, CASES, LOOP_NETWORKS, RANDOM_NETWORKS,
+    ROLLED, SEED,
+};
 
 const POINTS: usize = 6;
 const LR: f64 = 0.125;
@@ -85,9 +96,17 @@ struct Engine {
 
 impl Engine {
     fn new(case: &Case) -> Engine {
-        let tokens = proc_macro2::TokenStream::from_str(case.source).expect("tokenizes");
-        let (_, derived) = symnn_codegen::derive(tokens)
-            .unwrap_or_else(|e| panic!("{}: derive failed: {e}", case.name));
+        Engine::from_source(case.name, case.source)
+    }
+
+    fn from_source(name: &str, source: &str) -> Engine {
+        let tokens = proc_macro2::TokenStream::from_str(source).expect("tokenizes");
+        let (_, derived) =
+            symnn_codegen::derive(tokens).unwrap_or_else(|e| panic!("{name}: derive failed: {e}"));
+        assert!(
+            derived.program.rolled.is_empty(),
+            "{name}: the interpreter runs unrolled programs only"
+        );
         let program = &derived.program;
         let mut roots = program.output.elems.clone();
         let outputs = roots.len();
@@ -494,7 +513,8 @@ fn batch_methods_match_one_sample_at_a_time() {
 fn batch_methods() {
     let mut rng = Rng::new(0xBA7C);
     let mut failures = Vec::new();
-    for case in CASES {
+    let rolled: Vec<Case> = ROLLED.iter().map(rolled_case).collect();
+    for case in CASES.iter().chain(&rolled) {
         let [p, i, t, _] = case.net.sizes();
         let f32 = case.net.is_f32();
         let params = rng.values(p, f32);
@@ -697,12 +717,15 @@ fn gradient_matches_finite_differences() {
     // [f64, f32] x [scalar tier, tensor tier]: networks (random ones only) and points.
     let mut networks = [[0usize; 2]; 2];
     let mut fixed = 0;
+    let mut loops = 0;
     let mut points = 0;
     for case in CASES {
         let engine = Engine::new(case);
         let names = engine.derived.program.param_names();
         if case.random {
             networks[usize::from(case.net.is_f32())][usize::from(has_tensors(&engine))] += 1;
+        } else if case.long_loop {
+            loops += 1;
         } else {
             fixed += 1;
         }
@@ -719,10 +742,32 @@ fn gradient_matches_finite_differences() {
             points += 1;
         }
     }
+    // The long-loop networks' rolled forms (parameter names as their unrolled twins').
+    for rolled in ROLLED {
+        let case = rolled_case(rolled);
+        // (From the rolled text: deriving the unrolled one takes seconds in a debug
+        // build.)
+        let tokens = proc_macro2::TokenStream::from_str(rolled.source).expect("tokenizes");
+        let (_, derived) = symnn_codegen::derive(tokens).expect("a generated network");
+        let names = derived.program.param_names();
+        for _ in 0..FD_POINTS {
+            let (params, input, target) = fd_point(&mut rng, &case);
+            let (loss, grad) = case.net.gradient(&params, &input, &target);
+            fd_compare(
+                &case,
+                &names,
+                (&params, &input, &target),
+                (loss, &grad),
+                &mut tally,
+            );
+            points += 1;
+        }
+    }
     println!(
         "finite differences: seed {SEED:#x}, {RANDOM_NETWORKS} random networks compiled as {} \
          (f64 scalar tier {}, f64 tensor tier {}, f32 scalar tier {}, f32 tensor tier {}) + {fixed} \
-         hand-written; {points} points ({} with a non-finite loss skipped); {} partial derivatives \
+         hand-written + {LOOP_NETWORKS} long-loop networks unrolled ({loops}) and rolled ({}); \
+         {points} points ({} with a non-finite loss skipped); {} partial derivatives \
          compared, {} skipped at kinks or ill-conditioned, {} skipped (non-finite shifted loss); \
          {} failures; {:.1?}",
         compiled_random(),
@@ -730,6 +775,7 @@ fn gradient_matches_finite_differences() {
         networks[0][1],
         networks[1][0],
         networks[1][1],
+        ROLLED.len(),
         tally.skipped_points,
         tally.comparisons,
         tally.skipped_kinks,
@@ -906,4 +952,305 @@ fn derivative_methods_match_finite_differences() {
         networks > 10 && compared > 10 * skipped.max(1),
         "the check must mostly compare"
     );
+}
+
+/// A rolled form as a [`Case`] (for the finite-difference and batch checks).
+fn rolled_case(rolled: &RolledCase) -> Case {
+    Case {
+        name: rolled.name,
+        source: rolled.source,
+        net: rolled.net,
+        class_targets: rolled.class_targets,
+        random: false,
+        long_loop: true,
+    }
+}
+
+/// The unrolled twin of a rolled form, if it was compiled.
+fn twin(rolled: &RolledCase) -> Option<&'static Case> {
+    let name = rolled.unrolled?;
+    Some(
+        CASES
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{}: no unrolled twin {name}", rolled.name)),
+    )
+}
+
+/// The unrolled form's values at one point, as the reference `check_point` compares
+/// with (the interpreter's sensitivities widen the f64 tolerance as there).
+fn reference_of(got: &Outcome, params: &[f64], slack: Vec<f64>) -> Reference {
+    let grad = got.gradient.1.clone();
+    Reference {
+        output: got.forward.clone(),
+        loss: got.loss,
+        stepped: got.sgd_step.1.clone(),
+        step_scale: params
+            .iter()
+            .zip(&grad)
+            .map(|(p, g)| p.abs() + (LR * g).abs())
+            .collect(),
+        grad,
+        slack,
+    }
+}
+
+/// Every long loop the generator meant to be a Rust loop is one at `loop_threshold =
+/// 0` (else the comparison below would compare the unrolled form with itself), and a
+/// rolled network has no derivative methods (`HAS_DERIVATIVE_METHODS` is false).
+#[test]
+fn long_loops_are_rolled() {
+    assert_eq!(ROLLED.len(), LOOP_NETWORKS);
+    let mut failures = Vec::new();
+    for rolled in ROLLED {
+        if rolled.rolled_loops != rolled.expected_loops {
+            failures.push(format!(
+                "{}: {} loops rolled, {} expected\n{}",
+                rolled.name, rolled.rolled_loops, rolled.expected_loops, rolled.source
+            ));
+        }
+        let [p, i, t, _] = rolled.net.sizes();
+        let point = (vec![0.1; p], vec![0.1; i], vec![0.1; t], vec![0.1; p]);
+        if rolled
+            .net
+            .derivatives(&point.0, &point.1, &point.2, &point.3)
+            .is_some()
+        {
+            failures.push(format!("{}: has the derivative methods", rolled.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Every method of each rolled form against the same network unrolled: `forward`,
+/// `loss`, `loss_and_output`, `gradient`, `accumulate_gradient`, `sgd_step` and their
+/// slice forms at `POINTS` points, against the interpreter's values on the unrolled
+/// graph and (when compiled, below 100 iterations by default) the unrolled form's
+/// emitted values (f64: 1e-12 relative, widened by each value's sensitivity as in
+/// `emitted_code_matches_the_interpreter`; f32: 1e-4 at well-conditioned points); the
+/// batch methods (`accumulate_gradient_batch`, its slice form, `sgd_step_batch`,
+/// `forward_batch`, `loss_batch`) against the unrolled form's batch methods on one
+/// batch (f64: 1e-12 of the summed magnitudes, f32: 2e-4). (The batch methods against
+/// the rolled form's own one-sample methods: `batch_methods_match_one_sample_at_a_time`.)
+#[test]
+fn rolled_loops_match_the_unrolled_form() {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(rolled_against_unrolled)
+        .expect("spawn")
+        .join()
+        .expect("rolled loops match the unrolled form");
+}
+
+fn rolled_against_unrolled() {
+    let start = std::time::Instant::now();
+    let mut rng = Rng::new(0x1005);
+    let mut report = Vec::new();
+    let (mut against_unrolled, mut against_interpreter) = (Tally::default(), Tally::default());
+    let (mut skipped, mut batch_values) = (0, 0);
+    let mut iterations = Vec::new();
+    let mut twins = 0;
+    for rolled in ROLLED {
+        let unrolled = twin(rolled);
+        let engine = Engine::from_source(rolled.name, rolled.unrolled_source);
+        let f32 = rolled.net.is_f32();
+        let program = &engine.derived.program;
+        assert_eq!(
+            rolled.net.sizes(),
+            [
+                program.num_params(),
+                program.num_inputs(),
+                program.num_targets(),
+                program.output.elems.len()
+            ],
+            "{}: sizes",
+            rolled.name
+        );
+        if let Some(unrolled) = unrolled {
+            assert_eq!(
+                rolled.net.sizes(),
+                unrolled.net.sizes(),
+                "{}: sizes",
+                rolled.name
+            );
+            assert_eq!(f32, unrolled.net.is_f32());
+            twins += 1;
+        }
+        iterations.push(rolled.iterations);
+        let [p, i, t, _] = rolled.net.sizes();
+        let mut failures = Vec::new();
+        let (mut points, mut attempts) = (0, 0);
+        while points < POINTS && attempts < 4 * POINTS {
+            attempts += 1;
+            let params = rng.values(p, f32);
+            let input = rng.values(i, f32);
+            let mut target = rng.values(t, f32);
+            for &(k, classes) in rolled.class_targets {
+                target[k] = rng.class_index(classes);
+            }
+            let mut interpreted = engine.evaluate(&params, &input, &target);
+            if f32 {
+                if !well_conditioned(&engine, &mut rng, &interpreted, &params, &input, &target) {
+                    skipped += 1;
+                    continue;
+                }
+            } else {
+                interpreted.slack =
+                    sensitivity(&engine, &mut rng, &interpreted, &params, &input, &target);
+            }
+            let got = rolled.net.run(&params, &input, &target, LR);
+            let want = unrolled.map(|u| {
+                reference_of(
+                    &u.net.run(&params, &input, &target, LR),
+                    &params,
+                    interpreted.slack.clone(),
+                )
+            });
+            let mut references = vec![(&mut against_interpreter, &interpreted)];
+            if let Some(want) = &want {
+                references.push((&mut against_unrolled, want));
+            }
+            for (tally, reference) in references {
+                let before = tally.failures.len();
+                check_point(tally, f32, &got, reference);
+                if tally.failures.len() > before {
+                    failures.push(format!(
+                        "at params {params:?}, input {input:?}, target {target:?}:\n  {}",
+                        tally.failures[before..].join("\n  ")
+                    ));
+                    tally.failures.truncate(before);
+                }
+            }
+            points += 1;
+        }
+        // The batch methods of both forms on one batch.
+        let Some(unrolled) = unrolled else {
+            if !failures.is_empty() {
+                failures.truncate(12);
+                report.push(format!(
+                    "{} ({}, rolled) against the interpreter:\n{}\n  {}",
+                    rolled.name,
+                    if f32 { "f32" } else { "f64" },
+                    rolled.source,
+                    failures.join("\n  ")
+                ));
+            }
+            continue;
+        };
+        let inputs = rng.values(BATCH * i, f32);
+        let mut targets = rng.values(BATCH * t, f32);
+        for s in 0..BATCH {
+            for &(k, classes) in rolled.class_targets {
+                targets[s * t + k] = rng.class_index(classes);
+            }
+        }
+        let params = rng.values(p, f32);
+        let got = rolled.net.run_batch(&params, &inputs, &targets, LR);
+        let want = unrolled.net.run_batch(&params, &inputs, &targets, LR);
+        batch_values += compare_batches(f32, &got, &want, &params, &mut failures);
+        if !failures.is_empty() {
+            failures.truncate(12);
+            report.push(format!(
+                "{} ({}, rolled) against {}:\n{}\n  {}",
+                rolled.name,
+                if f32 { "f32" } else { "f64" },
+                unrolled.name,
+                rolled.source,
+                failures.join("\n  ")
+            ));
+        }
+    }
+    println!(
+        "rolled loops: {} networks ({} f32; long loops of {iterations:?} iterations; {twins} \
+         also compiled unrolled); against the unrolled form: {} values ({} bit-exact), \
+         against the interpreter: {} values ({} bit-exact); {skipped} ill-conditioned f32 \
+         points skipped; batch methods against the unrolled form's: {batch_values} values; \
+         {} networks disagree; {:.1?}",
+        ROLLED.len(),
+        ROLLED.iter().filter(|r| r.net.is_f32()).count(),
+        against_unrolled.values,
+        against_unrolled.bit_exact,
+        against_interpreter.values,
+        against_interpreter.bit_exact,
+        report.len(),
+        start.elapsed()
+    );
+    assert!(
+        report.is_empty(),
+        "rolled loops disagree with the unrolled form:\n{}",
+        report.join("\n\n")
+    );
+}
+
+/// The batch methods of a rolled form against its unrolled twin's on the same batch:
+/// the two sum the same per-sample values in the same order, so they agree to the
+/// rounding of each sample (f64: 1e-12 of the summed magnitudes; f32: 2e-4). Returns
+/// the number of values compared.
+fn compare_batches(
+    f32: bool,
+    got: &BatchOutcome,
+    want: &BatchOutcome,
+    params: &[f64],
+    failures: &mut Vec<String>,
+) -> usize {
+    let tol = if f32 { 2e-4 } else { 1e-12 };
+    let (abs_loss, abs) = &want.abs_sums;
+    let floor = abs.iter().fold(0.0f64, |m, &a| m.max(a)) * 1e-2;
+    let abs: Vec<f64> = abs.iter().map(|&a| a.max(floor)).collect();
+    let mut count = 0;
+    let mut close = |what: String, g: f64, w: f64, scale: f64| {
+        count += 1;
+        let ok = g == w
+            || (g.is_nan() && w.is_nan())
+            || (g - w).abs() <= tol * scale.max(w.abs()).max(f64::MIN_POSITIVE);
+        if !ok && failures.len() < 40 {
+            failures.push(format!("{what}: rolled {g:e}, unrolled {w:e}"));
+        }
+    };
+    let n = BATCH as f64;
+    for (what, (gl, gg), (wl, wg)) in [
+        ("accumulate_gradient_batch", &got.batch, &want.batch),
+        (
+            "accumulate_gradient_batch_slice",
+            &got.batch_slice,
+            &want.batch_slice,
+        ),
+    ] {
+        close(format!("{what} loss"), *gl, *wl, *abs_loss);
+        for (k, (g, w)) in gg.iter().zip(wg).enumerate() {
+            close(format!("{what}[{k}]"), *g, *w, abs[k]);
+        }
+    }
+    close(
+        "loss_batch".into(),
+        got.loss_batch,
+        want.loss_batch,
+        *abs_loss,
+    );
+    close(
+        "sgd_step_batch loss".into(),
+        got.sgd_step_batch.0,
+        want.sgd_step_batch.0,
+        abs_loss / n,
+    );
+    for (k, (g, w)) in got
+        .sgd_step_batch
+        .1
+        .iter()
+        .zip(&want.sgd_step_batch.1)
+        .enumerate()
+    {
+        let scale = params[k].abs() + LR * abs[k] / n;
+        close(format!("params after sgd_step_batch[{k}]"), *g, *w, scale);
+    }
+    for (k, (g, w)) in got
+        .forward_batch
+        .0
+        .iter()
+        .zip(&want.forward_batch.0)
+        .enumerate()
+    {
+        close(format!("forward_batch[{k}]"), *g, *w, w.abs().max(1.0));
+    }
+    count
 }

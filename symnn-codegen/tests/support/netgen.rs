@@ -63,6 +63,10 @@ struct Gen {
     smooth: bool,
     /// Scalar forms used so far (coverage of the scalar grammar).
     used: [bool; SCALAR_FORMS],
+    /// Long-loop networks ([`loop_network`]): no `diff`/`laplacian` (a loop containing
+    /// one stays unrolled), the loop variable as a number scaled by 0.01 (not 0.5: it
+    /// runs to 200), and `2 * k + 1` among the index formulas.
+    long_loops: bool,
 }
 
 const SCALAR_FORMS: usize = 40;
@@ -94,6 +98,9 @@ impl Gen {
             .collect();
         if !fitting.is_empty() && self.rng.chance(60) {
             let (name, max) = fitting[self.rng.below(fitting.len())].clone();
+            if self.long_loops && 2 * max + 1 < n && self.rng.chance(25) {
+                return format!("2 * {name} + 1");
+            }
             return match self.rng.below(3) {
                 0 if max + 1 < n => format!("{name} + 1"),
                 1 if max < n => format!("{} - {name}", n - 1),
@@ -153,7 +160,8 @@ impl Gen {
                 6 if !self.loops.is_empty() => {
                     // A loop variable as a number.
                     let k = self.rng.below(self.loops.len());
-                    return format!("({} * 0.5)", self.loops[k].0);
+                    let scale = if self.long_loops { "0.01" } else { "0.5" };
+                    return format!("({} * {scale})", self.loops[k].0);
                 }
                 _ => return self.rng.constant(),
             }
@@ -174,6 +182,7 @@ impl Gen {
         if (kinked && self.smooth)
             || (form == 30 && self.fns1.is_empty())
             || (form == 31 && self.fns2.is_empty())
+            || (self.long_loops && (form == 38 || form == 39))
         {
             form = 5;
         }
@@ -411,6 +420,7 @@ pub fn network(
         fns2: Vec::new(),
         smooth: f32,
         used: [false; SCALAR_FORMS],
+        long_loops: false,
     };
     let mut body = String::new();
     if f32 {
@@ -660,4 +670,483 @@ pub fn network(
         g.rng,
         class_targets,
     )
+}
+
+/// What [`loop_network`] made.
+pub struct LoopNet {
+    /// The network (`pub struct <name> { ... }`, no attribute).
+    pub source: String,
+    /// The generator's state after it.
+    pub rng: Rng,
+    /// Class-index targets as `(target index, number of classes)`.
+    pub class_targets: Vec<(usize, usize)>,
+    /// How many top-level loops `#[symnn(loop_threshold = 0)]` emits as Rust loops
+    /// (the long one, a second one reading its result, a short one); a loop whose
+    /// body writes a binding at a loop index stays unrolled and is not counted.
+    pub rolled_loops: usize,
+    /// Iterations of the long loop.
+    pub iterations: usize,
+}
+
+/// Iterations of the long loop of [`loop_network`] number `variant`.
+pub const LOOP_LENGTHS: [usize; 10] = [20, 30, 100, 24, 200, 40, 64, 20, 50, 32];
+
+/// A random network built around a long loop (issue 20: loops emitted as Rust loops),
+/// meant to be compiled twice, rolled (`loop_threshold = 0`) and unrolled:
+/// - a long top-level `for` (20-200 iterations, `a..b` or `a..=b`, starting at 0, 1 or
+///   3) carrying a vector state `z` and often a scalar `s`, with leaky updates
+///   (`z = a z + b tanh(...)`, element assignments, compound assignments, a nested
+///   short loop over `z[j]`) so the recurrence stays contracting and the gradient
+///   well-conditioned over 200 steps;
+/// - reads of inputs at the loop index (`xq[k]`, `xq[k + 1]`, `xq[k + j]`,
+///   `xd[2 * k + 1]`, rows `xr[k]`), of per-step parameters (`pk[k]`, rows `pr[k]`),
+///   of targets (`ts[k]`, `tr[k]`, into an accumulator `acc` that only the loss
+///   reads), the loop variable as a number (`(k * 0.01)`), captured bindings (`cap`),
+///   `let`s local to an iteration, `fn` calls and random builtins in the body;
+/// - sometimes a second long loop reading the first's result, a short loop (1-3
+///   iterations, rolled too at threshold 0), and a loop that must stay unrolled
+///   (it assigns `hh[i + 1]`).
+///
+/// No `diff`/`laplacian` (a loop containing one stays unrolled).
+pub fn loop_network(rng: Rng, name: &str, f32: bool, variant: usize) -> LoopNet {
+    let mut g = Gen {
+        rng,
+        vars: Vec::new(),
+        loops: Vec::new(),
+        fns1: Vec::new(),
+        fns2: Vec::new(),
+        smooth: f32,
+        used: [false; SCALAR_FORMS],
+        long_loops: true,
+    };
+    let mut body = String::new();
+    if f32 {
+        body.push_str("    type Float = f32;\n");
+    }
+    let iterations = LOOP_LENGTHS[variant % LOOP_LENGTHS.len()];
+    // Longer loops get a narrower state and shallower random expressions (the compile
+    // time of the unrolled twin grows with iterations × body).
+    let n = if iterations >= 100 {
+        2
+    } else {
+        2 + g.rng.below(2)
+    };
+    let depth = match iterations {
+        100.. => 0,
+        _ => 1,
+    };
+    // The forms issue 20 lists are spread over the variants (so that any six
+    // consecutive ones cover them, `symnn-difftest/build.rs` checks); expressions,
+    // widths and coefficients are random.
+    let v6 = variant % 6;
+    let start = [0, 1, 3][variant % 3];
+    let kmax = start + iterations - 1;
+    let range = if variant % 2 == 1 {
+        format!("{start}..={kmax}")
+    } else {
+        format!("{start}..{}", kmax + 1)
+    };
+    let leak = |rng: &mut Rng| ["0.5", "0.6"][rng.below(2)];
+    let gain = |rng: &mut Rng| ["0.05", "0.1", "0.15"][rng.below(3)];
+    let squash = |rng: &mut Rng, smooth: bool| {
+        let mut names = vec!["tanh", "sigmoid", "sin", "cos", "softplus"];
+        if !smooth {
+            names.push("relu");
+        }
+        names[rng.below(names.len())]
+    };
+
+    // Declarations.
+    let mut inputs = vec!["xs".to_owned(), format!("xq[{}]", kmax + 3)];
+    g.vars.push(("xs".to_owned(), Sh::S));
+    g.vars.push(("xq".to_owned(), Sh::V(kmax + 3)));
+    if v6 == 0 || v6 == 3 || g.rng.chance(20) {
+        inputs.push(format!("xd[{}]", 2 * kmax + 2));
+        g.vars.push(("xd".to_owned(), Sh::V(2 * kmax + 2)));
+    }
+    if v6 == 1 || v6 == 4 || g.rng.chance(20) {
+        inputs.push(format!("xr[{}][{n}]", kmax + 1));
+        g.vars.push(("xr".to_owned(), Sh::M(kmax + 1, n)));
+    }
+    let mut params = Vec::new();
+    let mut declared = vec![
+        ("pa", Sh::M(n, n)),
+        ("pb", Sh::V(n)),
+        ("pc", Sh::V(n)),
+        ("ps", Sh::S),
+    ];
+    if v6.is_multiple_of(2) || g.rng.chance(30) {
+        declared.push(("pk", Sh::V(kmax + 1)));
+    }
+    if iterations <= 64 && (v6 == 1 || v6 == 5) {
+        declared.push(("pr", Sh::M(kmax + 1, n)));
+    }
+    let has = |name: &str, declared: &[(&str, Sh)], vars: &[(String, Sh)]| {
+        declared.iter().any(|(nm, _)| *nm == name) || vars.iter().any(|(nm, _)| nm == name)
+    };
+    // Terms that tie an iteration to its step and its state: a per-step read or the
+    // state, for element `i` of the state (`drive`) or the whole state (`drive_vec`).
+    let mut drives: Vec<String> = vec![
+        "xq[k]".into(),
+        "xq[k + 1]".into(),
+        "ps * z[{i1}]".into(),
+        "(k * 0.01) * z[{i}]".into(),
+    ];
+    let mut drives_vec: Vec<String> = vec![
+        "pb * xq[k]".into(),
+        "pa * z".into(),
+        "pa.T * z * xq[k + 1]".into(),
+    ];
+    if has("xd", &declared, &g.vars) {
+        drives.push("0.5 * xd[2 * k + 1]".into());
+        drives_vec.push("pc * xd[2 * k]".into());
+    }
+    if has("xr", &declared, &g.vars) {
+        drives.push("xr[k][{i}]".into());
+        drives_vec.push("xr[k]".into());
+    }
+    if has("pk", &declared, &g.vars) {
+        drives.push("pk[k] * z[{i}]".into());
+        drives_vec.push("pk[k] * z".into());
+    }
+    if has("pr", &declared, &g.vars) {
+        drives.push("pr[k][{i}]".into());
+        drives_vec.push("pr[k] * z".into());
+    }
+    let drive = |rng: &mut Rng, i: usize| {
+        let a = drives[rng.below(drives.len())].clone();
+        let b = drives[rng.below(drives.len())].clone();
+        format!("{a} + {b}")
+            .replace("{i1}", &((i + 1) % n).to_string())
+            .replace("{i}", &i.to_string())
+    };
+    let drive_vec = |rng: &mut Rng| drives_vec[rng.below(drives_vec.len())].clone();
+    for (nm, sh) in declared {
+        let init = if matches!(sh, Sh::V(m) if m > 3) || matches!(sh, Sh::M(r, _) if r > 3) {
+            // (No array literal of 200 values.)
+            match g.rng.below(2) {
+                0 => String::new(),
+                _ => format!(" = {}", g.rng.constant()),
+            }
+        } else {
+            init(&mut g.rng, sh)
+        };
+        params.push(format!("{}{init}", decl(nm, sh)));
+        g.vars.push((nm.to_owned(), sh));
+    }
+
+    // fns, as in `network` (their bodies see their arguments and `ps`).
+    let globals = g.vars.clone();
+    if g.rng.chance(50) {
+        g.vars = vec![("fu".to_owned(), Sh::S), ("ps".to_owned(), Sh::S)];
+        let e = g.scalar(2);
+        let _ = writeln!(body, "    fn fa(fu) = tanh(fu) + 0.5 * tanh({e});");
+        g.fns1.push("fa".to_owned());
+        if g.rng.chance(50) {
+            g.vars = vec![("fb1".to_owned(), Sh::S), ("fb2".to_owned(), Sh::S)];
+            let e = g.scalar(1);
+            let _ = writeln!(
+                body,
+                "    fn fb(fb1, fb2) = fa(fb1) * tanh(fb2) + 0.5 * tanh({e});"
+            );
+            g.fns2.push("fb".to_owned());
+        }
+    }
+    g.vars = globals;
+    let _ = writeln!(body, "    input {};", inputs.join(", "));
+    let _ = writeln!(body, "    param {};", params.join(", "));
+
+    // Before the long loop: a captured value and the state.
+    if v6 != 1 {
+        let _ = writeln!(body, "    let cap = tanh(pb * xs + pc);");
+        g.vars.push(("cap".to_owned(), Sh::V(n)));
+    }
+    let z0 = match g.rng.below(3) {
+        0 => "tanh(pb * xs + pc)".to_owned(),
+        1 => format!(
+            "[{}]",
+            (0..n)
+                .map(|i| format!("xq[{i}]"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => "pc * 0.5".to_owned(),
+    };
+    let _ = writeln!(body, "    let mut z = {z0};");
+    // (Loops of 100 and more iterations get a lean body: the state `z` (and `acc`)
+    // only, one update, no `let`s in it, no second long loop.)
+    let lean = iterations >= 100;
+    let has_s = !lean && v6 != 3;
+    if has_s {
+        let s0 = ["xs * ps", "0.0", "tanh(sum(pc))"][g.rng.below(3)];
+        let _ = writeln!(body, "    let mut s = {s0};");
+    }
+    let has_acc = variant % 5 != 3;
+    if has_acc {
+        let _ = writeln!(body, "    let mut acc = 0.0;");
+    }
+    // Targets read per step (declared with the others at the end).
+    let mut uses_ts = false;
+    let mut uses_tr = false;
+
+    // The long loop.
+    let outside = g.vars.clone();
+    g.vars.push(("z".to_owned(), Sh::V(n)));
+    if has_s {
+        g.vars.push(("s".to_owned(), Sh::S));
+    }
+    g.loops = vec![("k".to_owned(), kmax)];
+    let mut stmts = Vec::new();
+    if !lean && variant.is_multiple_of(2) {
+        stmts.push(format!("let u = {};", g.scalar(depth)));
+        g.vars.push(("u".to_owned(), Sh::S));
+    }
+    if !lean && variant % 3 == 1 {
+        stmts.push(format!("let v = {};", g.vector(n, depth)));
+        g.vars.push(("v".to_owned(), Sh::V(n)));
+    }
+    let (a, b) = (leak(&mut g.rng), gain(&mut g.rng));
+    match variant % 5 {
+        0 => {
+            let shift = if outside.iter().any(|(nm, _)| nm == "cap") {
+                "cap"
+            } else {
+                "pc"
+            };
+            let extra = g.vector(n, 1);
+            stmts.push(format!(
+                "z = {a} * z + {b} * tanh(pa * z + pb * xq[k] + {shift} + 0.5 * {extra});"
+            ));
+        }
+        1 => {
+            let e = g.vector(n, depth);
+            let d = drive_vec(&mut g.rng);
+            stmts.push(format!("z = {a} * z + {b} * tanh({e} + {d});"));
+        }
+        2 => {
+            for i in 0..n {
+                let f = squash(&mut g.rng, g.smooth);
+                let e = g.scalar(depth);
+                let d = drive(&mut g.rng, i);
+                stmts.push(format!("z[{i}] = {a} * z[{i}] + {b} * {f}({e} + {d});"));
+            }
+        }
+        3 => {
+            let e = g.vector(n, depth);
+            let d = drive_vec(&mut g.rng);
+            let e = format!("{e} + {d}");
+            stmts.push(match (variant / 5 + g.rng.below(2)) % 4 {
+                0 => format!("z *= {a}; z += {b} * tanh({e});"),
+                1 => format!("z *= {a}; z -= {b} * sin({e});"),
+                2 => format!("z *= 0.6 + 0.3 * tanh({e});"),
+                _ => format!("z /= 1.2 + sq({e});"),
+            });
+        }
+        _ => {
+            g.loops.push(("j".to_owned(), n - 1));
+            let f = squash(&mut g.rng, g.smooth);
+            let e = g.scalar(1);
+            stmts.push(format!(
+                "for j in 0..{n} {{ z[j] = {a} * z[j] + {b} * {f}({e} + xq[k + j] * z[{}]); }}",
+                n - 1
+            ));
+            g.loops.pop();
+        }
+    }
+    // Per-step reads that every network with those declarations makes (the random
+    // expressions add others).
+    if !lean && has("xd", &[], &g.vars) {
+        // Two reads per step at `2k` and `2k + 1` (`traj[2 * k + 1]`).
+        stmts.push("z[0] = z[0] + 0.05 * tanh(xd[2 * k + 1] - xd[2 * k]);".to_owned());
+    }
+    if !lean && has("xr", &[], &g.vars) {
+        // A row per step.
+        stmts.push("z = z + 0.05 * tanh(xr[k] - z);".to_owned());
+    }
+    if !lean && has("pk", &[], &g.vars) {
+        // A parameter per step.
+        stmts.push("z[1] = z[1] * (1.0 - 0.1 * sigmoid(pk[k] * xq[k + 1]));".to_owned());
+    }
+    if has_s {
+        let (a, b) = (leak(&mut g.rng), gain(&mut g.rng));
+        if variant % 4 == 1 {
+            // A local `let mut` updated by a nested loop.
+            stmts.push(format!(
+                "let mut lq = z[1]; for j in 0..2 {{ lq = tanh(lq * ps + xq[k + j]); }} s = {a} * s + {b} * lq;"
+            ));
+        } else {
+            let f = squash(&mut g.rng, g.smooth);
+            let e = g.scalar(depth);
+            let d = drive(&mut g.rng, 0);
+            stmts.push(format!("s = {a} * s + {b} * {f}({e} + {d} * s);"));
+        }
+    }
+    if has_acc {
+        match variant % 4 {
+            0 => {
+                uses_ts = true;
+                stmts.push("acc = acc + sq(z[0] - ts[k]);".to_owned());
+            }
+            1 => {
+                uses_tr = true;
+                stmts.push("acc += mse(z, tr[k]);".to_owned());
+            }
+            2 => {
+                uses_tr = true;
+                stmts.push("acc += 0.1 * bce_logits(z, tr[k]);".to_owned());
+            }
+            _ => {
+                uses_ts = true;
+                stmts.push("acc += sq(z[1] - ts[k + 1]) * (k * 0.01);".to_owned());
+            }
+        }
+    }
+    let _ = writeln!(
+        body,
+        "    for k in {range} {{\n        {}\n    }}",
+        stmts.join("\n        ")
+    );
+    g.loops.clear();
+    g.vars = outside;
+    g.vars.push(("z".to_owned(), Sh::V(n)));
+    if has_s {
+        g.vars.push(("s".to_owned(), Sh::S));
+    }
+    let mut rolled_loops = 1;
+    let mut loss_terms = Vec::new();
+
+    // A second long loop reading the first's result.
+    if !lean && variant.is_multiple_of(2) {
+        let m = 5 + g.rng.below(iterations.min(40) - 4);
+        let q_shape = if g.rng.chance(50) { Sh::S } else { Sh::V(n) };
+        let q0 = g.expr(q_shape, 1);
+        let _ = writeln!(body, "    let mut q = {q0};");
+        g.vars.push(("q".to_owned(), q_shape));
+        g.loops = vec![("i".to_owned(), m - 1)];
+        let (a, b) = (leak(&mut g.rng), gain(&mut g.rng));
+        let e = g.expr(q_shape, depth);
+        let _ = writeln!(
+            body,
+            "    for i in 0..{m} {{ q = {a} * q + {b} * tanh({e} + xq[i]); }}"
+        );
+        g.loops.clear();
+        rolled_loops += 1;
+        loss_terms.push(match q_shape {
+            Sh::S => "0.1 * q".to_owned(),
+            _ => "0.1 * mean(q)".to_owned(),
+        });
+    }
+    // A short loop (1-3 iterations; rolled at threshold 0 too).
+    if matches!(v6, 0 | 1 | 3) {
+        let (a, b) = (leak(&mut g.rng), gain(&mut g.rng));
+        match v6 {
+            0 => {
+                let _ = writeln!(
+                    body,
+                    "    for _ in 0..=1 {{ z = {a} * z + {b} * tanh(pa.T * z + pc); }}"
+                );
+            }
+            1 => {
+                // (No loop variable for `Gen`: `z[m]` would keep the loop unrolled.)
+                let c = 1 + g.rng.below(3);
+                let e = g.scalar(1);
+                let _ = writeln!(
+                    body,
+                    "    for m in 0..{c} {{ z[0] = {a} * z[0] + {b} * tanh({e} + (m * 0.01)); }}"
+                );
+            }
+            _ => {
+                // One iteration, not starting at 0.
+                let _ = writeln!(
+                    body,
+                    "    for m in 7..8 {{ z = {a} * z + {b} * tanh(z * (m * 0.1) + pb); }}"
+                );
+            }
+        }
+        rolled_loops += 1;
+    }
+    // A loop that stays unrolled: it writes a binding at a loop index.
+    if v6 == 2 || v6 == 5 {
+        let items: Vec<String> = (0..n)
+            .map(|i| {
+                if i == 0 {
+                    "z[0]".to_owned()
+                } else {
+                    "0.0".to_owned()
+                }
+            })
+            .collect();
+        let _ = writeln!(body, "    let mut hh = [{}];", items.join(", "));
+        g.loops = vec![("i".to_owned(), n - 2)];
+        let e = g.scalar(1);
+        g.loops.clear();
+        let _ = writeln!(
+            body,
+            "    for i in 0..{} {{ hh[i + 1] = hh[i] * 0.5 + tanh({e}); }}",
+            n - 1
+        );
+        g.vars.push(("hh".to_owned(), Sh::V(n)));
+        loss_terms.push("0.1 * mean(hh)".to_owned());
+    }
+
+    // Output (never reading `acc`, which read targets), targets and loss.
+    // (A scalar output for lean loops: the unrolled twin's derivative methods have
+    // one row per output.)
+    let out_sh = if lean || variant % 3 == 2 {
+        Sh::S
+    } else {
+        Sh::V(n)
+    };
+    let out = match out_sh {
+        Sh::S => format!("sum(z) + {}", g.scalar(2)),
+        _ => format!("z + 0.5 * {}", g.vector(n, 2)),
+    };
+    let _ = writeln!(body, "    output y = {out};");
+    let mut targets = vec![decl("ty", out_sh)];
+    let mut offset = match out_sh {
+        Sh::S => 1,
+        _ => n,
+    };
+    if uses_ts {
+        targets.push(format!("ts[{}]", kmax + 2));
+        offset += kmax + 2;
+    }
+    if uses_tr {
+        targets.push(format!("tr[{}][{n}]", kmax + 1));
+        offset += (kmax + 1) * n;
+    }
+    let mut terms = vec!["mse(y, ty)".to_owned()];
+    let mut class_targets = Vec::new();
+    match variant % 4 {
+        1 => {
+            targets.push("tk".to_owned());
+            class_targets.push((offset, n));
+            terms.push("sparse_cross_entropy(z, tk)".to_owned());
+        }
+        2 => {
+            targets.push(format!("tc[{n}]"));
+            terms.push("cross_entropy(z, tc)".to_owned());
+        }
+        3 if has_s => {
+            targets.push("tl".to_owned());
+            terms.push("bce_logits(s, tl)".to_owned());
+        }
+        _ => terms.push("0.1 * mean(z)".to_owned()),
+    }
+    if has_s {
+        terms.push("0.1 * s".to_owned());
+    }
+    if has_acc {
+        terms.push("0.01 * acc".to_owned());
+    }
+    terms.extend(loss_terms);
+    let _ = writeln!(body, "    target {};", targets.join(", "));
+    let _ = writeln!(body, "    loss = {};", terms.join(" + "));
+    LoopNet {
+        source: format!("pub struct {name} {{\n{body}}}"),
+        rng: g.rng,
+        class_targets,
+        rolled_loops,
+        iterations,
+    }
 }
