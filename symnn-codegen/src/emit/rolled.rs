@@ -245,10 +245,13 @@ fn function_name(l: usize, kind: &str) -> syn::Ident {
     format_ident!("__symnn_loop{}_{}", l, kind)
 }
 
-/// Whether a body reads `input` / `target`, for its signature.
-fn signature_uses(method: &Method) -> (bool, bool) {
-    let uses = method.uses();
-    (uses.input, uses.target)
+/// A parameter's name in a signature, or `_` when the body does not read it.
+fn arg_or_blank(used: bool, ident: &syn::Ident) -> TokenStream {
+    if used {
+        quote!(#ident)
+    } else {
+        quote!(_)
+    }
 }
 
 /// One iteration's next state, for the elements `state`.
@@ -269,22 +272,12 @@ fn step_function(
     let v = array_len(rolled);
     let n = state.len();
     let name = function_name(l, kind);
-    let (uses_input, uses_target) = signature_uses(&method);
-    let input_arg = if uses_input {
-        quote!(#input)
-    } else {
-        quote!(_)
-    };
-    let target_arg = if uses_target {
-        quote!(#target)
-    } else {
-        quote!(_)
-    };
-    let var_arg = if method.uses().var {
-        quote!(#var)
-    } else {
-        quote!(_)
-    };
+    let uses = method.uses();
+    let (input_arg, target_arg, var_arg) = (
+        arg_or_blank(uses.input, &input),
+        arg_or_blank(uses.target, &target),
+        arg_or_blank(uses.var, &var),
+    );
     quote! {
         #[inline(always)]
         #[doc(hidden)]
@@ -405,22 +398,12 @@ fn vjp_function(
     let v = array_len(rolled);
     let n = step.vars.len();
     let name = function_name(l, "vjp");
-    let (uses_input, uses_target) = signature_uses(&method);
-    let input_arg = if uses_input {
-        quote!(#input)
-    } else {
-        quote!(_)
-    };
-    let target_arg = if uses_target {
-        quote!(#target)
-    } else {
-        quote!(_)
-    };
-    let grad_arg = if method.uses().grad {
-        quote!(#grad)
-    } else {
-        quote!(_)
-    };
+    let uses = method.uses();
+    let (input_arg, target_arg, grad_arg) = (
+        arg_or_blank(uses.input, &input),
+        arg_or_blank(uses.target, &target),
+        arg_or_blank(uses.grad, &grad),
+    );
     quote! {
         #[inline(always)]
         #[doc(hidden)]
