@@ -242,10 +242,21 @@ pub enum Instr {
     },
     /// A parameter group's gradient written as a whole (SGD step or accumulation).
     WriteGroup(GroupWrite),
+    /// `dst_i = func(arg_i)` for every call, evaluated together as one vector loop
+    /// (one-sample code only; see [`super::call_group`]). No argument reads a `dst`.
+    CallGroup {
+        /// Numbers the group's local array (`__cgN`) within the body.
+        id: u32,
+        /// The function every call applies.
+        func: Func,
+        /// `(dst, arg)` pairs, in program order.
+        calls: Vec<(Temp, Operand)>,
+    },
 }
 
 impl Instr {
-    /// The temporary this instruction defines, if any.
+    /// The temporary this instruction defines, if any (one; a [`Instr::CallGroup`]'s
+    /// several are in [`Instr::defines_all`]).
     pub fn defines(&self) -> Option<Temp> {
         match self {
             Instr::Let { dst, .. } => Some(*dst),
@@ -261,6 +272,7 @@ impl Instr {
                 dst,
                 op: Loop::MatVecMap { map_dst, .. },
             } => vec![Temp::Tensor(*dst), Temp::Tensor(*map_dst)],
+            Instr::CallGroup { calls, .. } => calls.iter().map(|&(dst, _)| dst).collect(),
             other => other.defines().into_iter().collect(),
         }
     }
@@ -308,6 +320,7 @@ impl Instr {
                 reads
             }
             Instr::AddGrad { value, .. } => vec![*value],
+            Instr::CallGroup { calls, .. } => calls.iter().map(|&(_, arg)| arg).collect(),
             Instr::UpdateAll => vec![Operand::Lr],
             Instr::Loop { op, .. } => op.reads(),
             Instr::WriteGroup(w) => {

@@ -27,7 +27,9 @@
 
 mod batch;
 mod build;
+mod call_group;
 mod derivatives;
+mod dispatch;
 mod fuse;
 mod ir;
 mod item;

@@ -7,6 +7,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::build::{Body, ParamAccess};
+use super::call_group::group_calls;
+use super::dispatch::{self, Receiver, Signature};
 use super::fuse::fuse;
 use super::ir::{GroupWrite, Instr, Method, Operand, Returns, WriteMode};
 use super::render::Straight;
@@ -128,6 +130,7 @@ impl<'g> Bodies<'g> {
             })
             .collect();
         let output_operands = operands(&forward, outputs);
+        // Grouping is the last rewrite: `step` and `fuse` never see a group.
         Bodies {
             forward,
             loss: loss_only,
@@ -135,19 +138,26 @@ impl<'g> Bodies<'g> {
             gradient,
             grad_operands,
             group_writes,
-            forward_method,
-            loss_method,
-            loss_out_method,
-            gradient_method,
-            acc_method,
-            sgd_method,
+            forward_method: grouped(forward_method),
+            loss_method: grouped(loss_method),
+            loss_out_method: grouped(loss_out_method),
+            gradient_method: gradient_method.map(grouped),
+            acc_method: grouped(acc_method),
+            sgd_method: grouped(sgd_method),
         }
+    }
+}
+
+/// `method` with its independent calls grouped ([`group_calls`]).
+fn grouped(method: Method) -> Method {
+    Method {
+        instrs: group_calls(method.instrs),
+        ..method
     }
 }
 
 /// The one-sample methods' items, documented with their formulas.
 pub fn methods(layout: &Layout, derived: &Derived, bodies: &Bodies<'_>) -> TokenStream {
-    let render = Straight::new(layout.float);
     let (fty, p, i, t, o) = (&layout.fty, layout.p, layout.i, layout.t, layout.o);
     let (input, target, grad, lr) = (
         argument("input"),
@@ -155,68 +165,118 @@ pub fn methods(layout: &Layout, derived: &Derived, bodies: &Bodies<'_>) -> Token
         argument("grad"),
         argument("lr"),
     );
-    let out = local("out");
-    // Signatures: `_` for an argument the body does not use.
-    let arg = |used: bool, ident: &syn::Ident| if used { quote!(#ident) } else { quote!(_) };
-    let sample_args = |method: &Method| {
-        let uses = method.uses();
-        (arg(uses.input, &input), arg(uses.target, &target))
+    let (input_ty, target_ty) = (quote!(&[#fty; #i]), quote!(&[#fty; #t]));
+    let sample = || {
+        vec![
+            (input.clone(), input_ty.clone()),
+            (target.clone(), target_ty.clone()),
+        ]
     };
-    let (fwd_input, _) = sample_args(&bodies.forward_method);
-    let (loss_input, loss_target) = sample_args(&bodies.loss_method);
-    let (lo_input, lo_target) = sample_args(&bodies.loss_out_method);
-    let (grad_input, grad_target) = match &bodies.gradient_method {
-        Some(method) => sample_args(method),
-        None => (quote!(#input), quote!(#target)),
+    let mut items = Vec::new();
+    let mut body = |method: &Method, name: &str, receiver, args, returns| {
+        let spec = Spec {
+            name,
+            receiver,
+            signature: Signature {
+                args,
+                returns: Some(returns),
+            },
+        };
+        spec.render(layout, method, &mut items)
     };
-    let (acc_input, acc_target) = sample_args(&bodies.acc_method);
-    let acc_grad = arg(bodies.acc_method.uses().grad, &grad);
-    let (sgd_input, sgd_target) = sample_args(&bodies.sgd_method);
-    let sgd_lr = arg(bodies.sgd_method.uses().lr, &lr);
-    let forward_body = render.method(&bodies.forward_method);
-    let loss_body = render.method(&bodies.loss_method);
-    let loss_out_body = render.method(&bodies.loss_out_method);
-    let zero = layout.float.literal(0.0);
-    let gradient_body = match &bodies.gradient_method {
-        Some(method) => render.method(method),
+    let forward = body(
+        &bodies.forward_method,
+        "forward",
+        Receiver::Shared,
+        vec![(input.clone(), input_ty.clone())],
+        quote!([#fty; #o]),
+    );
+    let loss = body(
+        &bodies.loss_method,
+        "loss",
+        Receiver::Shared,
+        sample(),
+        fty.clone(),
+    );
+    let loss_out = body(
+        &bodies.loss_out_method,
+        "loss_and_output",
+        Receiver::Shared,
+        sample(),
+        quote!((#fty, [#fty; #o])),
+    );
+    let gradient = match &bodies.gradient_method {
+        Some(method) => body(
+            method,
+            "gradient",
+            Receiver::Shared,
+            sample(),
+            quote!((#fty, [#fty; #p])),
+        ),
         None => {
-            let grad_local = local("grad");
-            quote! {
+            let (grad_local, out, zero) = (local("grad"), local("out"), layout.float.literal(0.0));
+            let call = quote! {
                 let mut #grad_local: [#fty; #p] = [#zero; #p];
-                let #out = Self::accumulate_gradient(self, #grad_input, #grad_target, &mut #grad_local);
+                let #out = Self::accumulate_gradient(self, #input, #target, &mut #grad_local);
                 (#out, #grad_local)
-            }
+            };
+            (vec![quote!(#input), quote!(#target)], call)
         }
     };
-    let acc_body = render.method(&bodies.acc_method);
-    let sgd_body = render.method(&bodies.sgd_method);
+    let mut acc_args = sample();
+    acc_args.push((grad.clone(), quote!(&mut [#fty; #p])));
+    let accumulate = body(
+        &bodies.acc_method,
+        "accumulate_gradient",
+        Receiver::Shared,
+        acc_args,
+        fty.clone(),
+    );
+    let mut sgd_args = sample();
+    sgd_args.push((lr.clone(), fty.clone()));
+    let sgd = body(
+        &bodies.sgd_method,
+        "sgd_step",
+        Receiver::Mut,
+        sgd_args,
+        fty.clone(),
+    );
+    let zero = layout.float.literal(0.0);
     let docs = Docs::new(derived);
     let (doc_forward, doc_loss, doc_loss_out) = (&docs.forward, &docs.loss, &docs.loss_out);
     let (doc_gradient, doc_gradient_into) = (&docs.gradient, &docs.gradient_into);
     let (doc_accumulate, doc_sgd) = (&docs.accumulate, &docs.sgd);
+    let fwd_input = &forward.0[0];
+    let [loss_input, loss_target] = two(&loss.0);
+    let [lo_input, lo_target] = two(&loss_out.0);
+    let [grad_input, grad_target] = two(&gradient.0);
+    let [acc_input, acc_target, acc_grad] = three(&accumulate.0);
+    let [sgd_input, sgd_target, sgd_lr] = three(&sgd.0);
+    let (forward, loss, loss_out) = (&forward.1, &loss.1, &loss_out.1);
+    let (gradient, accumulate, sgd) = (&gradient.1, &accumulate.1, &sgd.1);
     quote! {
         #[doc = #doc_forward]
         #[inline]
         pub fn forward(&self, #fwd_input: &[#fty; #i]) -> [#fty; #o] {
-            #forward_body
+            #forward
         }
 
         #[doc = #doc_loss]
         #[inline]
         pub fn loss(&self, #loss_input: &[#fty; #i], #loss_target: &[#fty; #t]) -> #fty {
-            #loss_body
+            #loss
         }
 
         #[doc = #doc_loss_out]
         #[inline]
         pub fn loss_and_output(&self, #lo_input: &[#fty; #i], #lo_target: &[#fty; #t]) -> (#fty, [#fty; #o]) {
-            #loss_out_body
+            #loss_out
         }
 
         #[doc = #doc_gradient]
         #[inline]
         pub fn gradient(&self, #grad_input: &[#fty; #i], #grad_target: &[#fty; #t]) -> (#fty, [#fty; #p]) {
-            #gradient_body
+            #gradient
         }
 
         #[doc = #doc_gradient_into]
@@ -230,14 +290,94 @@ pub fn methods(layout: &Layout, derived: &Derived, bodies: &Bodies<'_>) -> Token
         #[doc = #doc_accumulate]
         #[inline]
         pub fn accumulate_gradient(&self, #acc_input: &[#fty; #i], #acc_target: &[#fty; #t], #acc_grad: &mut [#fty; #p]) -> #fty {
-            #acc_body
+            #accumulate
         }
 
         #[doc = #doc_sgd]
         #[inline]
         pub fn sgd_step(&mut self, #sgd_input: &[#fty; #i], #sgd_target: &[#fty; #t], #sgd_lr: #fty) -> #fty {
-            #sgd_body
+            #sgd
         }
+
+        #(#items)*
+    }
+}
+
+fn two(names: &[TokenStream]) -> [&TokenStream; 2] {
+    [&names[0], &names[1]]
+}
+
+fn three(names: &[TokenStream]) -> [&TokenStream; 3] {
+    [&names[0], &names[1], &names[2]]
+}
+
+/// One one-sample method: its name, receiver and signature.
+struct Spec<'a> {
+    name: &'a str,
+    receiver: Receiver,
+    signature: Signature,
+}
+
+impl Spec<'_> {
+    /// The method's parameter patterns (`_` for an argument the body does not use) and
+    /// its body. A body with vector loops (grouped calls, [`super::call_group`], or
+    /// tensor kernels) is dispatched ([`dispatch`]): it moves into an
+    /// `#[inline(always)]` item pushed onto `items`, compiled once with `avx2,fma` (4
+    /// lanes of f64 instead of SSE2's 2) and once portable.
+    fn render(
+        &self,
+        layout: &Layout,
+        method: &Method,
+        items: &mut Vec<TokenStream>,
+    ) -> (Vec<TokenStream>, TokenStream) {
+        let body = Straight::new(layout.float).method(method);
+        let uses = method.uses();
+        let patterns: Vec<TokenStream> = self
+            .signature
+            .args
+            .iter()
+            .map(|(name, _)| {
+                let used = match name.to_string().as_str() {
+                    "input" => uses.input,
+                    "target" => uses.target,
+                    "lr" => uses.lr,
+                    "grad" => uses.grad,
+                    _ => true,
+                };
+                if used {
+                    quote!(#name)
+                } else {
+                    quote!(_)
+                }
+            })
+            .collect();
+        // Vector loops: grouped calls, and the tensor tier's kernels (`#[inline(always)]`,
+        // so they are compiled into each copy with its features).
+        let vector_loops = method.instrs.iter().any(|instr| {
+            matches!(
+                instr,
+                Instr::CallGroup { .. } | Instr::Loop { .. } | Instr::WriteGroup(_)
+            )
+        });
+        if !vector_loops {
+            return (patterns, body);
+        }
+        let body_fn = local(&format!("{}_body", self.name));
+        items.push(dispatch::body_item(
+            &body_fn,
+            self.receiver,
+            &patterns,
+            &self.signature,
+            &body,
+        ));
+        let names = self
+            .signature
+            .args
+            .iter()
+            .map(|(name, _)| quote!(#name))
+            .collect();
+        let call = dispatch::call(&layout.name, &body_fn, self.receiver, &self.signature);
+        (names, call)
     }
 }
 

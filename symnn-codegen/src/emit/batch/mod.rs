@@ -38,9 +38,11 @@ pub use eval::methods as evaluation_methods;
 pub use gradient::methods as gradient_methods;
 
 use super::build::Body;
+pub use super::dispatch::Signature;
+use super::dispatch::{self, Receiver};
 use super::ir::{Instr, Loop, MapArg, Operand};
 use super::render::NoBlockForm;
-use super::tokens::{argument, local, Float};
+use super::tokens::{argument, Float};
 
 /// Lanes per block: one 256-bit vector (4 `f64`, 8 `f32`), chosen by measurement
 /// (`cargo bench --bench batch`).
@@ -135,14 +137,6 @@ pub fn block_form(
     }
 }
 
-/// A batch method's signature: its arguments after `&self`, and its return type.
-pub struct Signature {
-    /// `(name, type)` of each argument.
-    pub args: Vec<(syn::Ident, TokenStream)>,
-    /// The return type (`None`: `()`).
-    pub returns: Option<TokenStream>,
-}
-
 /// A batch method's body and the block function it calls: the length `check`, then
 /// (debug builds of big programs) `one_sample`, then the block function through the
 /// ISA dispatch: an `avx2,fma` copy when `symnn::simd::isa()` allows, else the portable
@@ -162,15 +156,12 @@ pub fn dispatched(
         };
         return (method, quote!());
     };
-    let (names, types): (Vec<_>, Vec<_>) = signature.args.iter().cloned().unzip();
-    let returns = signature.returns.as_ref().map(|ty| quote!(-> #ty));
-    let (net, avx2) = (local("net"), local("avx2"));
-    let item = quote! {
-        #[inline(always)]
-        fn #block_fn(&self, #(#names: #types),*) #returns {
-            #body
-        }
-    };
+    let names: Vec<TokenStream> = signature
+        .args
+        .iter()
+        .map(|(name, _)| quote!(#name))
+        .collect();
+    let item = dispatch::body_item(block_fn, Receiver::Shared, &names, signature, body);
     let debug = if form.debug_loop {
         quote! {
             if cfg!(debug_assertions) {
@@ -180,22 +171,11 @@ pub fn dispatched(
     } else {
         quote!()
     };
+    let call = dispatch::call(name, block_fn, Receiver::Shared, signature);
     let method = quote! {
         #check
         #debug
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2,fma")]
-            fn #avx2(#net: &#name, #(#names: #types),*) #returns {
-                #name::#block_fn(#net, #(#names),*)
-            }
-            if ::symnn::simd::isa() >= ::symnn::simd::Isa::Avx2Fma {
-                // SAFETY: the CPU has AVX2 and FMA (detected at run time).
-                #[allow(unsafe_code)]
-                return unsafe { #avx2(self, #(#names),*) };
-            }
-        }
-        Self::#block_fn(self, #(#names),*)
+        #call
     };
     (method, item)
 }

@@ -248,6 +248,16 @@ impl Target for Block {
         self.lanes.parameter_writes()
     }
 
+    fn call_group(
+        &self,
+        id: u32,
+        f: Func,
+        dsts: &[Temp],
+        args: Vec<TokenStream>,
+    ) -> Result<TokenStream, NoBlockForm> {
+        self.lanes.call_group(id, f, dsts, args)
+    }
+
     fn pack(&self, dst: u32, items: &[Operand]) -> Result<TokenStream, NoBlockForm> {
         let (name, s, n) = (tensor_name(dst), local("s"), local("n"));
         let declare = self.declare(dst, items.len());

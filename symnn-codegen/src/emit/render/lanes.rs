@@ -129,6 +129,16 @@ impl Target for Lanes {
         Err(NoBlockForm::ParameterWrite)
     }
 
+    fn call_group(
+        &self,
+        _: u32,
+        _: Func,
+        _: &[Temp],
+        _: Vec<TokenStream>,
+    ) -> Result<TokenStream, NoBlockForm> {
+        Err(NoBlockForm::CallGroup)
+    }
+
     fn pack(&self, _: u32, _: &[Operand]) -> Result<TokenStream, NoBlockForm> {
         Err(NoBlockForm::TensorLoop)
     }

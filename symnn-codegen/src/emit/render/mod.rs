@@ -66,6 +66,9 @@ pub enum NoBlockForm {
     TensorLoop,
     /// An operand that only one-sample code has (`lr`, a map lane).
     OneSampleOperand,
+    /// Grouped calls ([`Instr::CallGroup`]): a one-sample rewrite; lanes already
+    /// vectorise every call across samples.
+    CallGroup,
 }
 
 impl NoBlockForm {
@@ -76,6 +79,7 @@ impl NoBlockForm {
             NoBlockForm::FusedLoop => "its gradient body holds a fused loop",
             NoBlockForm::TensorLoop => "its lane code holds a tensor loop",
             NoBlockForm::OneSampleOperand => "its gradient body reads `lr` or a map lane",
+            NoBlockForm::CallGroup => "its gradient body holds grouped one-sample calls",
         }
     }
 }
@@ -92,6 +96,15 @@ pub trait Target {
     fn operand(&self, operand: Operand) -> Result<TokenStream, Self::Refusal>;
     /// `f(a)`.
     fn call(&self, f: Func, a: TokenStream) -> TokenStream;
+    /// `dsts[i] = f(args[i])` for every `i`, evaluated together ([`Instr::CallGroup`]);
+    /// `id` numbers the group within the body.
+    fn call_group(
+        &self,
+        id: u32,
+        f: Func,
+        dsts: &[Temp],
+        args: Vec<TokenStream>,
+    ) -> Result<TokenStream, Self::Refusal>;
     /// `a^n`.
     fn powi(&self, a: TokenStream, n: i32) -> TokenStream;
     /// `a^b`.
@@ -337,6 +350,14 @@ pub fn instr<T: Target>(t: &T, instr: &Instr) -> Result<TokenStream, T::Refusal>
         }
         Instr::Loop { dst, op } => tensor_loop(t, *dst, op)?,
         Instr::WriteGroup(write) => t.group_write(write)?,
+        Instr::CallGroup { id, func, calls } => {
+            let mut args = Vec::with_capacity(calls.len());
+            for &(_, arg) in calls {
+                args.push(t.operand(arg)?);
+            }
+            let dsts: Vec<Temp> = calls.iter().map(|&(dst, _)| dst).collect();
+            t.call_group(*id, *func, &dsts, args)?
+        }
     })
 }
 

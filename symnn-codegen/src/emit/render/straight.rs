@@ -261,6 +261,43 @@ impl Target for Straight {
         }
     }
 
+    fn call_group(
+        &self,
+        id: u32,
+        f: Func,
+        dsts: &[Temp],
+        args: Vec<TokenStream>,
+    ) -> Result<TokenStream, Infallible> {
+        let in_place = match f {
+            Func::Tanh => "tanh_in_place",
+            Func::Exp => "exp_in_place",
+            Func::Sigmoid => "sigmoid_in_place",
+            Func::Softplus => "softplus_in_place",
+            // (`call_group::group_calls` groups only the functions above.)
+            Func::Ln | Func::Sqrt | Func::Abs | Func::Sin | Func::Cos | Func::Relu => {
+                let calls = dsts
+                    .iter()
+                    .zip(args)
+                    .map(|(&dst, a)| self.bind(dst, self.call(f, a)));
+                return Ok(quote!(#(#calls)*));
+            }
+        };
+        let (fty, n) = (self.float.ty(), index(dsts.len()));
+        let (array, in_place) = (
+            local(&format!("cg{id}")),
+            syn::Ident::new(in_place, Span::call_site()),
+        );
+        let binds = dsts.iter().enumerate().map(|(i, &dst)| {
+            let i = index(i);
+            self.bind(dst, quote!(#array[#i]))
+        });
+        Ok(quote! {
+            let mut #array: [#fty; #n] = [#(#args),*];
+            ::symnn::math::#in_place(&mut #array);
+            #(#binds)*
+        })
+    }
+
     fn powi(&self, a: TokenStream, n: i32) -> TokenStream {
         self.float_fn("powi", &[a, quote!(#n)])
     }
