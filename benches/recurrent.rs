@@ -248,11 +248,14 @@ impl<F: Float + Math, const SYMNN_TANH: bool> Hand<F, SYMNN_TANH> {
         loss
     }
 
+    #[inline(always)]
     fn forward(&self, x: &[F; N]) -> F {
         let mut zs = [[F::ZERO; W]; N];
         self.states(x, &mut zs)
     }
 
+    // (`inline(always)`: so that the `avx2,fma` copy of `sgd_step` has it compiled in.)
+    #[inline(always)]
     fn gradient(&self, x: &[F; N], t: F) -> (F, Grad<F>) {
         let mut zs = [[F::ZERO; W]; N];
         let y = self.states(x, &mut zs);
@@ -274,7 +277,7 @@ impl<F: Float + Math, const SYMNN_TANH: bool> Hand<F, SYMNN_TANH> {
     /// and `V`, `B`, `c` updated without a gradient array, measured 0.98× this in f64
     /// but 1.11× in f32 at N = 10, load 1.5; two accumulators for `Aᵀ d` changed
     /// nothing.)
-    #[inline]
+    #[inline(always)]
     fn sgd_step(&mut self, x: &[F; N], t: F, lr: F) -> F {
         let (loss, g) = self.gradient(x, t);
         for i in 0..W {
@@ -415,6 +418,30 @@ fn generated32(s: &mut (Rnn32, [f32; N])) -> f64 {
 
 #[inline(never)]
 fn hand<F: Float + Math, const S: bool>(s: &mut (Hand<F, S>, [F; N])) -> f64 {
+    hand_step(s)
+}
+
+/// The hand-written step compiled a second time with `avx2,fma`, behind the same
+/// run-time check the generated code uses (`symnn::simd::isa()`): the row against it
+/// separates what the instruction set buys from what the code generator does.
+#[inline(never)]
+fn hand_avx2<F: Float + Math, const S: bool>(s: &mut (Hand<F, S>, [F; N])) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<F: Float + Math, const S: bool>(s: &mut (Hand<F, S>, [F; N])) -> f64 {
+            hand_step(s)
+        }
+        if symnn::simd::isa() >= symnn::simd::Isa::Avx2Fma {
+            // SAFETY: the CPU has AVX2 and FMA (detected at run time).
+            return unsafe { avx2(s) };
+        }
+    }
+    hand_step(s)
+}
+
+#[inline(always)]
+fn hand_step<F: Float + Math, const S: bool>(s: &mut (Hand<F, S>, [F; N])) -> f64 {
     let (n, x) = s;
     n.sgd_step(
         black_box(x),
@@ -514,10 +541,20 @@ fn main() {
             forward64,
             hand_forward::<f64, true>,
         ),
+        pair_with(
+            "sgd_step f64, hand-written with symnn::math::tanh, also compiled with avx2,fma",
+            generated64,
+            hand_avx2::<f64, true>,
+        ),
         pair::<f64, Rnn64, false>("sgd_step f64, hand-written with std f64::tanh", generated64),
         pair::<f32, Rnn32, true>(
             "sgd_step f32, hand-written with symnn::math::tanh",
             generated32,
+        ),
+        pair_with(
+            "sgd_step f32, hand-written with symnn::math::tanh, also compiled with avx2,fma",
+            generated32,
+            hand_avx2::<f32, true>,
         ),
         pair::<f32, Rnn32, false>("sgd_step f32, hand-written with std f32::tanh", generated32),
     ];

@@ -427,6 +427,26 @@ fn mlp_hand<const S: bool>(n: &mut HandMlp<S>) -> f64 {
     n.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
 }
 
+/// The hand-written step compiled a second time with `avx2,fma`, behind the same
+/// run-time check the generated one-sample code uses (`symnn::simd::isa()`): the row
+/// against it separates what the instruction set buys from what the code generator
+/// does.
+#[inline(never)]
+fn mlp_hand_avx2<const S: bool>(n: &mut HandMlp<S>) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<const S: bool>(n: &mut HandMlp<S>) -> f64 {
+            n.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
+        }
+        if symnn::simd::isa() >= symnn::simd::Isa::Avx2Fma {
+            // SAFETY: the CPU has AVX2 and FMA (detected at run time).
+            return unsafe { avx2(n) };
+        }
+    }
+    n.sgd_step(black_box(&MLP_X), black_box(&MLP_T), black_box(MLP_LR))
+}
+
 #[inline(never)]
 fn mlp_gradient_generated(n: &mut Mlp) -> f64 {
     black_box(black_box(&*n).gradient(black_box(&MLP_X), black_box(&MLP_T))).0
@@ -470,6 +490,12 @@ fn mlp_vs_hand<const S: bool>(gen: &Mlp, hand: &HandMlp<S>) {
             side("hand-written", hand, h),
         );
     }
+    paired::paired(
+        &format!("sgd_step/mlp_2_8_8_1 vs hand-written with {tanh}, also compiled with avx2,fma"),
+        CHUNK,
+        side("generated", gen, mlp_generated),
+        side("hand-written avx2", hand, mlp_hand_avx2::<S>),
+    );
 }
 
 fn paired_all() {

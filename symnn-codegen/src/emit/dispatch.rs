@@ -81,3 +81,29 @@ pub fn call(
         Self::#body_fn(self, #(#names),*)
     }
 }
+
+/// A method's `body` moved into the item `body_fn` (with `attrs` on it, and `patterns`
+/// for its arguments), and the statements that reach it through the dispatch:
+/// `(call, item)`.
+pub fn split(
+    name: &syn::Ident,
+    body_fn: &syn::Ident,
+    receiver: Receiver,
+    patterns: &[TokenStream],
+    signature: &Signature,
+    body: &TokenStream,
+    attrs: &TokenStream,
+) -> (TokenStream, TokenStream) {
+    let item = body_item(body_fn, receiver, patterns, signature, body);
+    let call = call(name, body_fn, receiver, signature);
+    (call, quote!(#attrs #item))
+}
+
+/// Each argument's name as a pattern (a body that reads all of them).
+pub fn names(signature: &Signature) -> Vec<TokenStream> {
+    signature
+        .args
+        .iter()
+        .map(|(name, _)| quote!(#name))
+        .collect()
+}

@@ -363,21 +363,17 @@ impl Spec<'_> {
             return (patterns, body);
         }
         let body_fn = local(&format!("{}_body", self.name));
-        items.push(dispatch::body_item(
+        let (call, item) = dispatch::split(
+            &layout.name,
             &body_fn,
             self.receiver,
             &patterns,
             &self.signature,
             &body,
-        ));
-        let names = self
-            .signature
-            .args
-            .iter()
-            .map(|(name, _)| quote!(#name))
-            .collect();
-        let call = dispatch::call(&layout.name, &body_fn, self.receiver, &self.signature);
-        (names, call)
+            &quote!(),
+        );
+        items.push(item);
+        (dispatch::names(&self.signature), call)
     }
 }
 

@@ -24,6 +24,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::build::{Body, ParamAccess};
+use super::call_group::group_calls;
+use super::dispatch::{self, Receiver, Signature};
 use super::fuse::fuse;
 use super::ir::{Instr, Method, Operand, Returns, Temp, WriteMode};
 use super::render::{temp, Straight};
@@ -139,26 +141,91 @@ pub fn methods(layout: &Layout, derived: &Derived) -> TokenStream {
     let doc_sgd = format!("One step of gradient descent on one sample: every parameter moves by `-lr * dL/dparam` evaluated at the old parameters. Returns the loss before the step.{note}");
     let grad_local = local("grad");
     let out = local("out");
+    // Each body is dispatched (`dispatch`): its `avx2,fma` copy runs the kernels and
+    // the inlined step and vjp functions with 4 lanes of f64.
+    let casts = quote!(
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_precision_loss,
+        unused_variables,
+        unused_mut
+    );
+    let allow = quote!(#[allow(#casts)]);
+    let allow_acc =
+        quote!(#[allow(#casts, clippy::needless_range_loop, clippy::large_stack_arrays)]);
+    let (input_ty, target_ty) = (quote!(&[#fty; #i]), quote!(&[#fty; #t]));
+    let mut items = Vec::new();
+    let mut dispatched =
+        |name: &str, args: Vec<(syn::Ident, TokenStream)>, returns, body, attrs| {
+            let signature = Signature {
+                args,
+                returns: Some(returns),
+            };
+            let (call, item) = dispatch::split(
+                &layout.name,
+                &local(&format!("{name}_body")),
+                Receiver::Shared,
+                &dispatch::names(&signature),
+                &signature,
+                &body,
+                &attrs,
+            );
+            items.push(item);
+            call
+        };
+    let sample = vec![
+        (input.clone(), input_ty.clone()),
+        (target.clone(), target_ty),
+    ];
+    let forward_body = dispatched(
+        "forward",
+        vec![(input.clone(), input_ty)],
+        quote!([#fty; #o]),
+        forward_body,
+        allow.clone(),
+    );
+    let loss_body = dispatched(
+        "loss",
+        sample.clone(),
+        fty.clone(),
+        loss_body,
+        allow.clone(),
+    );
+    let loss_out_body = dispatched(
+        "loss_and_output",
+        sample.clone(),
+        quote!((#fty, [#fty; #o])),
+        loss_out_body,
+        allow,
+    );
+    let mut acc_args = sample;
+    acc_args.push((grad.clone(), quote!(&mut [#fty; #p])));
+    let acc_body = dispatched(
+        "accumulate_gradient",
+        acc_args,
+        fty.clone(),
+        acc_body,
+        allow_acc,
+    );
     quote! {
         #(#functions)*
+        #(#items)*
 
         #[doc = #doc_forward]
         #[inline]
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::cast_possible_truncation, clippy::cast_precision_loss, unused_variables, unused_mut)]
         pub fn forward(&self, #input: &[#fty; #i]) -> [#fty; #o] {
             #forward_body
         }
 
         #[doc = #doc_loss]
         #[inline]
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::cast_possible_truncation, clippy::cast_precision_loss, unused_variables, unused_mut)]
         pub fn loss(&self, #input: &[#fty; #i], #target: &[#fty; #t]) -> #fty {
             #loss_body
         }
 
         #[doc = #doc_loss_out]
         #[inline]
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::cast_possible_truncation, clippy::cast_precision_loss, unused_variables, unused_mut)]
         pub fn loss_and_output(&self, #input: &[#fty; #i], #target: &[#fty; #t]) -> (#fty, [#fty; #o]) {
             #loss_out_body
         }
@@ -180,7 +247,6 @@ pub fn methods(layout: &Layout, derived: &Derived) -> TokenStream {
 
         #[doc = #doc_acc]
         #[inline]
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::cast_possible_truncation, clippy::cast_precision_loss, unused_variables, unused_mut, clippy::needless_range_loop, clippy::large_stack_arrays)]
         pub fn accumulate_gradient(&self, #input: &[#fty; #i], #target: &[#fty; #t], #grad: &mut [#fty; #p]) -> #fty {
             #acc_body
         }
@@ -265,7 +331,10 @@ fn step_function(
     let roots: Vec<NodeId> = state.iter().map(|&j| rolled.next_state[j]).collect();
     let body = Body::new(&rolled.body, &roots, ParamAccess::Shared);
     let operands = roots.iter().map(|&id| body.operand(id)).collect();
-    let method = Method::new(fuse(body.instrs.clone()), Returns::Array(operands));
+    let method = Method::new(
+        group_calls(fuse(body.instrs.clone())),
+        Returns::Array(operands),
+    );
     let rendered = Straight::new(layout.float).method(&method);
     let (fty, i, t) = (&layout.fty, layout.i, layout.t);
     let (input, target, var) = (argument("input"), argument("target"), local("var"));
@@ -361,7 +430,7 @@ fn vjp_function(
             .map(|grp| grp.write(&body, WriteMode::Accumulate)),
     );
     let operands = step.vars.iter().map(|&id| body.operand(id)).collect();
-    let method = Method::new(fuse(instrs), Returns::Array(operands));
+    let method = Method::new(group_calls(fuse(instrs)), Returns::Array(operands));
     let rendered = Straight::new(layout.float).method(&method);
     let (fty, p, i, t) = (&layout.fty, layout.p, layout.i, layout.t);
     let var = local("var");

@@ -156,12 +156,15 @@ pub fn dispatched(
         };
         return (method, quote!());
     };
-    let names: Vec<TokenStream> = signature
-        .args
-        .iter()
-        .map(|(name, _)| quote!(#name))
-        .collect();
-    let item = dispatch::body_item(block_fn, Receiver::Shared, &names, signature, body);
+    let (call, item) = dispatch::split(
+        name,
+        block_fn,
+        Receiver::Shared,
+        &dispatch::names(signature),
+        signature,
+        body,
+        &quote!(),
+    );
     let debug = if form.debug_loop {
         quote! {
             if cfg!(debug_assertions) {
@@ -171,7 +174,6 @@ pub fn dispatched(
     } else {
         quote!()
     };
-    let call = dispatch::call(name, block_fn, Receiver::Shared, signature);
     let method = quote! {
         #check
         #debug
