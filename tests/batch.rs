@@ -256,6 +256,105 @@ fn every_isa_level_gives_the_same_batch_results() {
     }
 }
 
+network! {
+    /// Layers whose calls the one-sample code groups into vector loops: six `sigmoid`s,
+    /// four `softplus`es and the softmax's six `exp`s (scalar tier).
+    pub struct Grouped {
+        input x[3];
+        target t[6];
+        let h = dense(x, 6, sigmoid);
+        let g = dense(h, 4, softplus);
+        output z = dense(g, 6, identity);
+        loss = cross_entropy(z, t);
+    }
+}
+
+/// Forward, loss, gradient and 3 SGD steps of the one-sample methods on `n` samples.
+fn one_sample_results<M: Model + Clone>(
+    model: &M,
+    n: usize,
+    target: impl Fn(usize, usize) -> f64,
+) -> Vec<f64> {
+    let (x, y) = samples::<M>(n, target);
+    let mut results = Vec::new();
+    let mut stepped = model.clone();
+    for s in 0..n {
+        let xs = &x[s * M::NUM_INPUTS..(s + 1) * M::NUM_INPUTS];
+        let ys = &y[s * M::NUM_TARGETS..(s + 1) * M::NUM_TARGETS];
+        let mut out = vec![<M::Float as symnn::Float>::ZERO; M::NUM_OUTPUTS];
+        model.forward_slice(xs, &mut out);
+        results.extend(to_f64(&out));
+        results.push(model.loss_slice(xs, ys).to_f64());
+        let mut grad = vec![<M::Float as symnn::Float>::ZERO; M::NUM_PARAMS];
+        results.push(model.gradient_into_slice(xs, ys, &mut grad).to_f64());
+        results.extend(to_f64(&grad));
+        for _ in 0..3 {
+            let lr = <M::Float as symnn::Float>::from_f64(0.001);
+            results.push(stepped.sgd_step_slice(xs, ys, lr).to_f64());
+        }
+    }
+    results.extend(to_f64(stepped.params()));
+    results
+}
+
+#[test]
+fn every_isa_level_gives_the_same_one_sample_results() {
+    // The one-sample methods with vector loops (grouped calls, tensor kernels) have an
+    // `avx2,fma` copy chosen at run time. Both copies perform the same operations in
+    // the same order (no FMA contraction in Rust), so the results are bit-identical.
+    fn check<M: Model + Clone>(model: &M, target: impl Fn(usize, usize) -> f64 + Copy) {
+        let portable = symnn::simd::with_max_isa(symnn::simd::Isa::Portable, || {
+            one_sample_results(model, 7, target)
+        });
+        let bad = portable.iter().position(|v| !v.is_finite());
+        assert!(bad.is_none(), "{}: value {bad:?} is not finite", std::any::type_name::<M>());
+        for isa in symnn::simd::Isa::ALL {
+            if isa > symnn::simd::detected() {
+                continue;
+            }
+            let results = symnn::simd::with_max_isa(isa, || one_sample_results(model, 7, target));
+            for (k, (a, b)) in results.iter().zip(&portable).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "{}, {isa:?}: value {k} = {a} vs portable {b}",
+                    std::any::type_name::<M>()
+                );
+            }
+        }
+    }
+    check(&Mlp::new(), smooth);
+    check(&Mlp32::new(), smooth);
+    check(&Grouped::new(), class);
+    check(&Mixed::new(), class);
+    check(&*Wide::new_boxed(), class);
+}
+
+#[test]
+fn grouped_calls_match_finite_differences() {
+    // `Grouped`'s sigmoid, softplus and exp groups run symnn's polynomials in one vector
+    // loop (ungrouped straight-line calls use libm): its gradient against central
+    // differences of its own loss.
+    let net = Grouped::new();
+    let (x, y) = samples::<Grouped>(5, class);
+    for s in 0..5 {
+        let xs: [f64; 3] = x[s * 3..s * 3 + 3].try_into().unwrap();
+        let ys: [f64; 6] = y[s * 6..s * 6 + 6].try_into().unwrap();
+        let (_, grad) = net.gradient(&xs, &ys);
+        for k in 0..Grouped::NUM_PARAMS {
+            let h = 1e-6;
+            let (mut plus, mut minus) = (net.clone(), net.clone());
+            plus.params[k] += h;
+            minus.params[k] -= h;
+            let fd = (plus.loss(&xs, &ys) - minus.loss(&xs, &ys)) / (2.0 * h);
+            assert!(
+                (grad[k] - fd).abs() <= 1e-7 * fd.abs().max(1.0),
+                "sample {s}, param {k}: {} vs {fd}",
+                grad[k]
+            );
+        }
+    }
+}
+
 /// `forward_batch_slice` and `loss_batch_slice` against `forward_slice` and
 /// `loss_slice` sample by sample, within `tol` (relative to the largest output / the
 /// summed loss).
