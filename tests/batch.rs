@@ -307,7 +307,11 @@ fn every_isa_level_gives_the_same_one_sample_results() {
             one_sample_results(model, 7, target)
         });
         let bad = portable.iter().position(|v| !v.is_finite());
-        assert!(bad.is_none(), "{}: value {bad:?} is not finite", std::any::type_name::<M>());
+        assert!(
+            bad.is_none(),
+            "{}: value {bad:?} is not finite",
+            std::any::type_name::<M>()
+        );
         for isa in symnn::simd::Isa::ALL {
             if isa > symnn::simd::detected() {
                 continue;

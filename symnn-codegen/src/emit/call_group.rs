@@ -14,7 +14,7 @@
 //! faster with glibc's table-driven `exp`: [`super::render::Straight::latency`]), so
 //! they are grouped from [`MIN_LIBM_GROUP`] calls, where throughput wins.
 
-use super::ir::{Instr, Op, Operand, Temp};
+use super::ir::{Instr, Method, Op, Operand, Temp};
 use crate::graph::Func;
 
 /// The fewest calls of a function that libm would otherwise evaluate (`exp`,
@@ -27,6 +27,14 @@ fn min_group(f: Func) -> Option<usize> {
         Func::Tanh => Some(2),
         Func::Exp | Func::Sigmoid | Func::Softplus => Some(MIN_LIBM_GROUP),
         Func::Ln | Func::Sqrt | Func::Abs | Func::Sin | Func::Cos | Func::Relu => None,
+    }
+}
+
+/// `method` with its calls grouped ([`group_calls`]).
+pub fn grouped(method: Method) -> Method {
+    Method {
+        instrs: group_calls(method.instrs),
+        ..method
     }
 }
 

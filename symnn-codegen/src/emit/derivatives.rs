@@ -7,6 +7,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::build::{Body, ParamAccess};
+use super::call_group::{group_calls, grouped};
 use super::ir::{Method, Returns};
 use super::render::Straight;
 use super::step::{self, GroupGrad, StepForm};
@@ -45,7 +46,13 @@ fn accumulating(
         .chain(groups.iter().flat_map(GroupGrad::roots))
         .collect();
     let body = Body::new(g, &roots, ParamAccess::Shared);
-    step::accumulate_gradient(StepForm::GradientsThenWrites, &body, root, grads, &groups)
+    grouped(step::accumulate_gradient(
+        StepForm::GradientsThenWrites,
+        &body,
+        root,
+        grads,
+        &groups,
+    ))
 }
 
 /// The inherent items (`HAS_DERIVATIVE_METHODS` and, without `diff` in the output or
@@ -158,7 +165,7 @@ fn input_jacobian(cx: &Cx<'_>) -> TokenStream {
         .iter()
         .map(|&id| body.operand(id))
         .collect();
-    let method = Method::new(body.instrs.clone(), Returns::Array(operands));
+    let method = Method::new(group_calls(body.instrs.clone()), Returns::Array(operands));
     let jac_input = used(method.uses().input, &input);
     let flat = local("flat");
     let jac_body = render.method(&method);
@@ -204,7 +211,7 @@ fn input_gradient(cx: &Cx<'_>) -> TokenStream {
         .map(|&id| body.operand(id))
         .collect();
     let method = Method::new(
-        body.instrs.clone(),
+        group_calls(body.instrs.clone()),
         Returns::ValueAndArray(body.operand(program.loss), operands),
     );
     let uses = method.uses();

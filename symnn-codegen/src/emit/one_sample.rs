@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::build::{Body, ParamAccess};
-use super::call_group::group_calls;
+use super::call_group::grouped;
 use super::dispatch::{self, Receiver, Signature};
 use super::fuse::fuse;
 use super::ir::{GroupWrite, Instr, Method, Operand, Returns, WriteMode};
@@ -145,14 +145,6 @@ impl<'g> Bodies<'g> {
             acc_method: grouped(acc_method),
             sgd_method: grouped(sgd_method),
         }
-    }
-}
-
-/// `method` with its independent calls grouped ([`group_calls`]).
-fn grouped(method: Method) -> Method {
-    Method {
-        instrs: group_calls(method.instrs),
-        ..method
     }
 }
 
