@@ -147,7 +147,8 @@ impl<F: Float> Rule<F> {
     }
 
     /// The first parameter that [`apply`](Rule::apply) would make NaN or infinite,
-    /// and its value; writes nothing.
+    /// and its value; writes nothing. (Only the trainer previews: std.)
+    #[cfg(feature = "std")]
     pub(crate) fn preview(
         &self,
         params: &[F],
@@ -239,6 +240,7 @@ fn apply_with<F: Float, E: Element<F>>(
 /// [`Rule::preview`] for one formula. The common all-finite case is one vectorised
 /// pass (`Σ p·0` is 0 exactly when every `p` is finite); only then is the first
 /// non-finite one searched for.
+#[cfg(feature = "std")]
 fn preview_with<F: Float, E: Element<F>>(
     e: E,
     params: &[F],
