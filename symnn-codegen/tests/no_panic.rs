@@ -13,6 +13,7 @@
 //! | `token_mutation` | 1-4 token edits (delete, replace, insert, swap, duplicate a range, truncate) of a valid program |
 //! | `byte_mutation` | byte edits (truncate, delete, insert, flip, duplicate) of a valid program's text |
 //! | `extreme` | valid programs with literals, shapes and loop bounds swapped for extreme ones, nesting 1-150 deep, names up to 4,000 characters |
+//! | `long_loops` | random networks with 20-200-iteration loops (the differential test's loop generator), rolled or forced unrolled, a third of them with token edits |
 //!
 //! plus fixed cases: the valid seeds, the extreme literals, deep nesting (300 levels).
 //!
@@ -25,7 +26,7 @@
 //! `SYMNN_FUZZ_SHOW=<generator>:<case> cargo test -p symnn-codegen --test no_panic show_input -- --nocapture`.
 //!
 //! Environment (see docs/TESTING.md): `SYMNN_FUZZ_CASES` (inputs per generator; by
-//! default 1000 soups, 500 of each of grammar/token/byte, 40 typed, 60 extreme: about
+//! default 1000 soups, 500 of each of grammar/token/byte, 40 typed, 60 extreme, 12 long-loop: about
 //! half a minute in a debug build), `SYMNN_FUZZ_SEED` (default 0),
 //! `SYMNN_FUZZ_TIMEOUT_SECS` (per input; default 600 in debug builds, 120 in release:
 //! a legal 100,000-iteration loop takes ~35 s to expand in release).
@@ -757,6 +758,31 @@ fn gen_typed(rng: &mut Rng) -> String {
     }
 }
 
+/// A random network with long loops (the differential test's loop generator: 20-200
+/// iterations, vector or scalar state, reads at index formulas, nested short loops,
+/// loops in sequence), with the loops rolled (the default, or `loop_threshold = 0`) or
+/// forced unrolled, sometimes in the tensor tier; one in three with 1-4 token edits.
+fn gen_long_loops(rng: &mut Rng) -> String {
+    let variant = rng.below(1 << 20);
+    let f32 = rng.chance(25);
+    let net = netgen::loop_network(Rng(rng.next()), "Fuzz", f32, variant);
+    let source = match rng.below(6) {
+        0 => format!("#[symnn(loop_threshold = 0)] {}", net.source),
+        1 => format!(
+            "#[symnn(loop_threshold = {})] {}",
+            rng.pick(&["1", "500", "18446744073709551615", "-3", "1e3"]),
+            net.source
+        ),
+        2 => format!("#[symnn(tensor_threshold = 0)] {}", net.source),
+        _ => net.source,
+    };
+    if rng.chance(33) {
+        mutate_tokens(rng, &source)
+    } else {
+        source
+    }
+}
+
 /// A valid program: a hand-written seed or a random network.
 fn valid_source(rng: &mut Rng) -> String {
     if rng.chance(40) {
@@ -776,7 +802,13 @@ fn tokens_of(source: &str) -> Vec<String> {
 }
 
 fn gen_token_mutation(rng: &mut Rng) -> String {
-    let mut tokens = tokens_of(&valid_source(rng));
+    let source = valid_source(rng);
+    mutate_tokens(rng, &source)
+}
+
+/// 1-4 token edits of `source`, mostly with the brackets rebalanced.
+fn mutate_tokens(rng: &mut Rng, source: &str) -> String {
+    let mut tokens = tokens_of(source);
     for _ in 0..1 + rng.below(4) {
         if tokens.is_empty() {
             break;
@@ -1056,6 +1088,14 @@ fn typed_programs() {
 }
 
 #[test]
+fn long_loop_programs() {
+    let stats = fuzz("long_loops", cases(12), gen_long_loops);
+    // Unmutated, the generator's programs are valid (but for an odd threshold): about
+    // 60 % are accepted over many cases (36 of 60), 3 of the default 12.
+    assert!(stats.accepted >= stats.inputs / 4, "{}", stats.accepted);
+}
+
+#[test]
 fn token_mutations() {
     fuzz("token_mutation", cases(500), gen_token_mutation);
 }
@@ -1102,6 +1142,7 @@ fn show_input() {
         "token_mutation" => gen_token_mutation,
         "byte_mutation" => gen_byte_mutation,
         "extreme" => gen_extreme,
+        "long_loops" => gen_long_loops,
         other => panic!("no generator {other}"),
     };
     println!("{}", generator(&mut case_rng(name, case)));
