@@ -164,7 +164,7 @@ pub fn dispatched(
     };
     let (names, types): (Vec<_>, Vec<_>) = signature.args.iter().cloned().unzip();
     let returns = signature.returns.as_ref().map(|ty| quote!(-> #ty));
-    let (net, avx2) = (local("net"), local("avx2"));
+    let (net, avx2, avx512) = (local("net"), local("avx2"), local("avx512"));
     let item = quote! {
         #[inline(always)]
         fn #block_fn(&self, #(#names: #types),*) #returns {
@@ -185,9 +185,19 @@ pub fn dispatched(
         #debug
         #[cfg(target_arch = "x86_64")]
         {
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            fn #avx512(#net: &#name, #(#names: #types),*) #returns {
+                #name::#block_fn(#net, #(#names),*)
+            }
             #[target_feature(enable = "avx2,fma")]
             fn #avx2(#net: &#name, #(#names: #types),*) #returns {
                 #name::#block_fn(#net, #(#names),*)
+            }
+            if ::symnn::simd::isa() >= ::symnn::simd::Isa::Avx512 {
+                // SAFETY: the CPU has AVX-512 F/BW/DQ/VL, AVX2 and FMA (detected at
+                // run time).
+                #[allow(unsafe_code)]
+                return unsafe { #avx512(self, #(#names),*) };
             }
             if ::symnn::simd::isa() >= ::symnn::simd::Isa::Avx2Fma {
                 // SAFETY: the CPU has AVX2 and FMA (detected at run time).
