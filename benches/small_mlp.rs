@@ -269,9 +269,23 @@ fn pieces() {
     time("gemm_tn_acc<4,16>  (dW3)", 64, || {
         gemm_tn_acc(B, &y, 4, &h2, 16, black_box(&mut g3), 1.0)
     });
-    time("tanh of 48 a sample", 48 / 2, || {
-        for v in h1.iter_mut().chain(h2.iter_mut()) {
-            *v = symnn::math::tanh(black_box(*v) * 0.5);
-        }
+    // The same products with the weights transposed once (`Wᵀ`, `Wᵀ`-shaped gradient):
+    // every one a broadcast product with vectors along the wider side.
+    let (mut t1, mut t2, mut t3) = ([[0f32; 32]; 4], [[0f32; 16]; 32], [[0f32; 4]; 16]);
+    time("gemm_nn<4,32> with W1ᵀ (x -> z1)", 128, || {
+        gemm_nn(B, &x, 4, black_box(&t1), &mut h1, 32)
     });
+    time("gemm_nn<32,16> with W2ᵀ (h1 -> z2)", 512, || {
+        gemm_nn(B, &h1, 32, black_box(&t2), &mut h2, 16)
+    });
+    time("gemm_nn<16,4> with W3ᵀ (h2 -> y)", 64, || {
+        gemm_nn(B, &h2, 16, black_box(&t3), &mut y, 4)
+    });
+    time("gemm_tn_acc<4,32> (dW1ᵀ)", 128, || {
+        gemm_tn_acc(B, &x, 4, &h1, 32, black_box(&mut t1), 1.0)
+    });
+    time("gemm_tn_acc<32,16> (dW2ᵀ)", 512, || {
+        gemm_tn_acc(B, &h1, 32, &h2, 16, black_box(&mut t2), 1.0)
+    });
+    black_box((&mut t1, &mut t2, &mut t3));
 }
