@@ -9,9 +9,14 @@
 //! counting `6 · (4·32 + 32·16 + 16·4) = 4,224` FLOP per sample (forward and backward
 //! products; activations not counted), and the share of the f32 FMA peak per core
 //! (`PEAK_GFLOPS`, from `cargo bench --bench gemm -- --table` on this project's 2-core
-//! AVX-512 host: 118 GFLOP/s). Target (issue 18): ≥ 40 % per core on 1 and 2 threads.
+//! Zen 4 host: 118 GFLOP/s; set `SYMNN_PEAK_GFLOPS` to the running host's, e.g. 178.9
+//! on the Intel AVX-512 host). Target (issue 18): ≥ 40 % per core on 1 and 2 threads.
 //!
-//! Run: `cargo bench --bench small_mlp`.
+//! Run: `cargo bench --bench small_mlp`. Diagnosis modes: `-- --probe` times the
+//! gradient of the whole data set alone (this network and its `tensor_threshold = 0`
+//! twin, which the block code now equals) and each GEMM of a block alone, plain and
+//! through the transposed matrix; `-- --only default|tensor|step1|step2 N` runs just
+//! that N times (for `perf record`). See docs/PERFORMANCE.md, "Small MLP".
 use std::time::Instant;
 
 #[path = "common/paired.rs"]
@@ -50,8 +55,17 @@ network! {
 
 const SAMPLES: usize = 10_000;
 const FLOP_PER_SAMPLE: f64 = 6.0 * (4.0 * 32.0 + 32.0 * 16.0 + 16.0 * 4.0);
-/// f32 FMA peak of one core of the host the figures in docs/PERFORMANCE.md come from.
+/// f32 FMA peak of one core of the Zen 4 host the first figures in docs/PERFORMANCE.md
+/// come from; `SYMNN_PEAK_GFLOPS` overrides it (the Intel AVX-512 host of the later
+/// figures: 178.9, from `cargo bench --bench gemm -- --table`).
 const PEAK_GFLOPS: f64 = 118.0;
+
+fn peak_gflops() -> f64 {
+    std::env::var("SYMNN_PEAK_GFLOPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PEAK_GFLOPS)
+}
 
 fn data() -> Dataset<f32> {
     let mut rng = SplitMix64::new(11);
@@ -119,9 +133,10 @@ fn main() {
         },
     );
     eprintln!(
-        "4-32-16-4 tanh f32, {SAMPLES} samples, full-batch Adam, Trainer; {:.0} FLOP/sample; ISA {:?}",
+        "4-32-16-4 tanh f32, {SAMPLES} samples, full-batch Adam, Trainer; {:.0} FLOP/sample; ISA {:?}; peak {:.1} GFLOP/s a core",
         FLOP_PER_SAMPLE,
-        symnn::simd::isa()
+        symnn::simd::isa(),
+        peak_gflops()
     );
     for (what, secs, threads, loss) in [
         ("1 thread", r.a, 1.0, loss1),
@@ -131,7 +146,7 @@ fn main() {
         eprintln!(
             "{what:<10} {:>8.3} ms/step  {gflops:>6.1} GFLOP/s  {:>5.1} % of the per-core peak  (loss {loss:.5})",
             secs * 1e3,
-            100.0 * gflops / (PEAK_GFLOPS * threads),
+            100.0 * gflops / (peak_gflops() * threads),
         );
     }
     eprintln!(
@@ -201,7 +216,7 @@ fn probe(data: &Dataset<f32>) {
         eprintln!(
             "gradient of {SAMPLES} samples, {what:<10}: {:>8.3} ms  {gflops:>6.1} GFLOP/s  {:>5.1} %",
             secs * 1e3,
-            100.0 * gflops / PEAK_GFLOPS
+            100.0 * gflops / peak_gflops()
         );
     }
     eprintln!("largest relative difference of the two gradients: {diff:.2e}");
@@ -225,7 +240,10 @@ fn pieces() {
             best = best.min(t.elapsed().as_secs_f64());
         }
         let gflops = 2.0 * (macs * B * BLOCKS) as f64 / best / 1e9;
-        eprintln!("  {what:<34} {:>7.3} ms/step  {gflops:>6.1} GFLOP/s", best * 1e3);
+        eprintln!(
+            "  {what:<34} {:>7.3} ms/step  {gflops:>6.1} GFLOP/s",
+            best * 1e3
+        );
     }
     let mut rng = SplitMix64::new(3);
     let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.symmetric(1.0) as f32);

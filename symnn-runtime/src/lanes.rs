@@ -68,7 +68,8 @@ impl<F: Float, const L: usize> Lanes<F, L> {
         while w > 1 {
             let h = w.div_ceil(2);
             for i in 0..w - h {
-                v[i] = v[i] + v[i + h];
+                let upper = v[i + h];
+                v[i] += upper;
             }
             w = h;
         }

@@ -17,7 +17,8 @@
 //!
 //! The body is emitted once as an `#[inline(always)]` function and called from two
 //! entry points: a `#[target_feature(enable = "avx2,fma")]` copy chosen at run time by
-//! `::symnn::simd::isa()`, and the portable one (see `docs/PERFORMANCE.md`).
+//! `::symnn::simd::isa()`, and the portable one (see `docs/PERFORMANCE.md`); the tensor
+//! tier has a third, AVX-512 copy, tried first.
 //!
 //! **Tensor tier** (the [`Block`] target): blocks of up to 32 (f64) / 64 (f32) samples held in `[[F; len]; B]`
 //! arrays; products of a parameter matrix become GEMMs over the block (`symnn::gemm`),
@@ -145,8 +146,9 @@ pub struct Signature {
 
 /// A batch method's body and the block function it calls: the length `check`, then
 /// (debug builds of big programs) `one_sample`, then the block function through the
-/// ISA dispatch: an `avx2,fma` copy when `symnn::simd::isa()` allows, else the portable
-/// one. Without a block form: `check` and `one_sample` only.
+/// ISA dispatch: (tensor tier) an AVX-512 copy, then an `avx2,fma` copy, when
+/// `symnn::simd::isa()` allows, else the portable one. Without a block form: `check`
+/// and `one_sample` only.
 pub fn dispatched(
     name: &syn::Ident,
     block_fn: &syn::Ident,
@@ -180,17 +182,13 @@ pub fn dispatched(
     } else {
         quote!()
     };
-    let method = quote! {
-        #check
-        #debug
-        #[cfg(target_arch = "x86_64")]
-        {
+    // The tensor tier's maps and `Lanes<F, B>` code are 512-bit wide: an AVX-512 copy
+    // too (4-32-16-4's block gradient: 2.39 -> 1.75 ms; docs/PERFORMANCE.md, "Small
+    // MLP"). The scalar tier's lanes are one 256-bit vector: no third copy to compile.
+    let avx512_copy = if form.tensor {
+        quote! {
             #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
             fn #avx512(#net: &#name, #(#names: #types),*) #returns {
-                #name::#block_fn(#net, #(#names),*)
-            }
-            #[target_feature(enable = "avx2,fma")]
-            fn #avx2(#net: &#name, #(#names: #types),*) #returns {
                 #name::#block_fn(#net, #(#names),*)
             }
             if ::symnn::simd::isa() >= ::symnn::simd::Isa::Avx512 {
@@ -198,6 +196,20 @@ pub fn dispatched(
                 // run time).
                 #[allow(unsafe_code)]
                 return unsafe { #avx512(self, #(#names),*) };
+            }
+        }
+    } else {
+        quote!()
+    };
+    let method = quote! {
+        #check
+        #debug
+        #[cfg(target_arch = "x86_64")]
+        {
+            #avx512_copy
+            #[target_feature(enable = "avx2,fma")]
+            fn #avx2(#net: &#name, #(#names: #types),*) #returns {
+                #name::#block_fn(#net, #(#names),*)
             }
             if ::symnn::simd::isa() >= ::symnn::simd::Isa::Avx2Fma {
                 // SAFETY: the CPU has AVX2 and FMA (detected at run time).
