@@ -86,6 +86,7 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
             rolled,
         ));
     }
+    let block = block_lowering(&resolved, &program);
     let derivatives = derivatives::derivative_methods(&mut program, &gradient);
     let diff::LossGradient {
         grads, group_grads, ..
@@ -104,8 +105,49 @@ pub fn derive(input: TokenStream) -> syn::Result<(ast::Network, emit::Derived)> 
             derivatives,
             onnx,
             rolled,
+            block,
         },
     ))
+}
+
+/// The batch gradient's own lowering, with every array operation a tensor node
+/// (threshold 0), for a program that has tensor nodes (so its batch code is the block
+/// tier) and no rolled loops. A block mixing scalarised layers (`Lanes` across the
+/// block) with tensor ones transposes between the two at every boundary and reduces
+/// each scalarised parameter's lanes one by one; all tensors, a small layer is one
+/// more matrix product (4-32-16-4: 2.4 → 1.1 ms a step, docs/PERFORMANCE.md, "Small
+/// MLP"). The batch methods fall back to the program's own lowering where the block
+/// target refuses this one.
+fn block_lowering(
+    resolved: &resolved::Program,
+    program: &lower::Lowered,
+) -> Option<Box<emit::Derived>> {
+    let g = &program.graph;
+    let tensor = g.iter().any(|(id, _)| g.is_tensor(id));
+    if !tensor || resolved.tensor_threshold == 0 || !program.rolled.is_empty() {
+        return None;
+    }
+    let mut block = lower::lower_at(resolved, 0);
+    if !block.rolled.is_empty() {
+        return None;
+    }
+    let diff::LossGradient {
+        grads, group_grads, ..
+    } = diff::loss_gradient(&mut block.graph, block.loss, &block.params);
+    Some(Box::new(emit::Derived {
+        header: resolved.header.clone(),
+        program: block,
+        grads,
+        group_grads,
+        derivation: String::new(),
+        derivation_latex: String::new(),
+        graph_dot: String::new(),
+        docs: derivation::Docs::default(),
+        derivatives: None,
+        onnx: None,
+        rolled: None,
+        block: None,
+    }))
 }
 
 fn try_expand(input: TokenStream) -> syn::Result<TokenStream> {

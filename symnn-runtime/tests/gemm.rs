@@ -165,10 +165,10 @@ fn shape<const R: usize, const C: usize>() {
 }
 
 macro_rules! shapes {
-    ($($name:ident: $r:literal x [$($c:literal),*];)*) => {
+    ($($name:ident: $($r:literal x [$($c:literal),*]);*;)*) => {
         $(#[test]
         fn $name() {
-            $(shape::<$r, $c>();)*
+            $($(shape::<$r, $c>();)*)*
         })*
     };
 }
@@ -183,14 +183,21 @@ shapes! {
     rows_64: 64 x [1, 7, 10, 17, 32, 64, 100];
     rows_128: 128 x [1, 3, 10, 17, 32, 64, 784];
     rows_785: 785 x [1, 3, 10];
+    // 4-32-16-4 (`benches/small_mlp.rs`): through the transposed matrix.
+    small_mlp: 32 x [4]; 16 x [32]; 4 x [16];
 }
 
 /// Same ISA, same inputs: bit-identical results; a sample's row does not depend on
 /// the others in the batch (the tile that computes it).
 #[test]
 fn deterministic_and_batch_independent() {
-    const R: usize = 10;
-    const C: usize = 37;
+    batch_independent::<10, 37>();
+    // Through the transposed matrix (`gemm_nt`'s small-input path).
+    batch_independent::<32, 4>();
+    batch_independent::<16, 32>();
+}
+
+fn batch_independent<const R: usize, const C: usize>() {
     let wv: Vec<f32> = values(R * C, 7);
     let mut w = [[0.0f32; C]; R];
     for (i, row) in w.iter_mut().enumerate() {

@@ -1,5 +1,6 @@
 //! The run-time ISA dispatch of a generated method: an `avx2,fma` copy of its body when
-//! `symnn::simd::isa()` allows (one cached, relaxed load), else the portable body.
+//! `symnn::simd::isa()` allows (one cached, relaxed load), else the portable body; with
+//! [`Copies::Avx512`], an AVX-512 copy first.
 //! Without std, `isa()` is the compile-time level, so the choice folds away.
 //!
 //! The body is an `#[inline(always)]` inherent method, so it is compiled twice: into the
@@ -18,6 +19,16 @@ pub enum Receiver {
     Shared,
     /// `&mut self` (`sgd_step`)
     Mut,
+}
+
+/// Which copies of a body are compiled besides the portable one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copies {
+    /// `avx2,fma`.
+    Avx2,
+    /// AVX-512 (F/BW/DQ/VL) first, then `avx2,fma`: for the tensor tier's blocks, whose
+    /// maps and `Lanes<F, B>` code are 512 bits wide.
+    Avx512,
 }
 
 /// A method's arguments after the receiver, and its return type.
@@ -57,17 +68,34 @@ pub fn call(
     body_fn: &syn::Ident,
     receiver: Receiver,
     signature: &Signature,
+    copies: Copies,
 ) -> TokenStream {
     let (names, types): (Vec<_>, Vec<_>) = signature.args.iter().cloned().unzip();
     let returns = signature.returns.as_ref().map(|ty| quote!(-> #ty));
-    let (net, avx2) = (local("net"), local("avx2"));
+    let (net, avx2, avx512) = (local("net"), local("avx2"), local("avx512"));
     let net_ty = match receiver {
         Receiver::Shared => quote!(&#name),
         Receiver::Mut => quote!(&mut #name),
     };
+    let avx512_copy = match copies {
+        Copies::Avx2 => quote!(),
+        Copies::Avx512 => quote! {
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            fn #avx512(#net: #net_ty, #(#names: #types),*) #returns {
+                #name::#body_fn(#net, #(#names),*)
+            }
+            if ::symnn::simd::isa() >= ::symnn::simd::Isa::Avx512 {
+                // SAFETY: the CPU has AVX-512 F/BW/DQ/VL, AVX2 and FMA (detected at
+                // run time).
+                #[allow(unsafe_code)]
+                return unsafe { #avx512(self, #(#names),*) };
+            }
+        },
+    };
     quote! {
         #[cfg(target_arch = "x86_64")]
         {
+            #avx512_copy
             #[target_feature(enable = "avx2,fma")]
             fn #avx2(#net: #net_ty, #(#names: #types),*) #returns {
                 #name::#body_fn(#net, #(#names),*)
@@ -85,6 +113,7 @@ pub fn call(
 /// A method's `body` moved into the item `body_fn` (with `attrs` on it, and `patterns`
 /// for its arguments), and the statements that reach it through the dispatch:
 /// `(call, item)`.
+#[allow(clippy::too_many_arguments)] // each distinct; three call sites
 pub fn split(
     name: &syn::Ident,
     body_fn: &syn::Ident,
@@ -93,9 +122,10 @@ pub fn split(
     signature: &Signature,
     body: &TokenStream,
     attrs: &TokenStream,
+    copies: Copies,
 ) -> (TokenStream, TokenStream) {
     let item = body_item(body_fn, receiver, patterns, signature, body);
-    let call = call(name, body_fn, receiver, signature);
+    let call = call(name, body_fn, receiver, signature, copies);
     (call, quote!(#attrs #item))
 }
 

@@ -78,6 +78,10 @@ pub struct Derived {
     pub onnx: Option<Lowered>,
     /// The reverse passes of the loops emitted as Rust loops (`None` without any).
     pub rolled: Option<crate::bptt::RolledGradient>,
+    /// The program lowered again with every array operation a tensor node, for the
+    /// batch gradient's block code (`None`: the batch gradient uses `program`); see
+    /// `block_lowering` in `lib.rs`.
+    pub block: Option<Box<Derived>>,
 }
 
 /// Largest unrolled size of a program's rolled loops (iterations × nodes of one
@@ -134,6 +138,17 @@ pub fn emit(derived: &Derived) -> TokenStream {
         one_sample::methods(&layout, derived, &bodies)
     };
     let gradient = &bodies.gradient;
+    let block_bodies = derived.block.as_deref().map(Bodies::new);
+    let alternative = derived
+        .block
+        .as_deref()
+        .zip(block_bodies.as_ref())
+        .map(|(block, b)| batch::gradient::Alternative {
+            gradient: &b.gradient,
+            loss: b.gradient.operand(block.program.loss),
+            grads: &b.grad_operands,
+            writes: &b.group_writes,
+        });
     let batch = batch::gradient_methods(
         name,
         layout.float,
@@ -147,6 +162,7 @@ pub fn emit(derived: &Derived) -> TokenStream {
         &bodies.grad_operands,
         &bodies.group_writes,
         &derived.docs.gradient,
+        alternative,
     );
     let evaluation = batch::evaluation_methods(
         name,

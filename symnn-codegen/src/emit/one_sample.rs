@@ -8,7 +8,7 @@ use quote::quote;
 
 use super::build::{Body, ParamAccess};
 use super::call_group::grouped;
-use super::dispatch::{self, Receiver, Signature};
+use super::dispatch::{self, Copies, Receiver, Signature};
 use super::fuse::fuse;
 use super::ir::{GroupWrite, Instr, Method, Operand, Returns, WriteMode};
 use super::render::Straight;
@@ -363,6 +363,7 @@ impl Spec<'_> {
             &self.signature,
             &body,
             &quote!(),
+            Copies::Avx2,
         );
         items.push(item);
         (dispatch::names(&self.signature), call)

@@ -25,7 +25,7 @@ use quote::{format_ident, quote};
 
 use super::build::{Body, ParamAccess};
 use super::call_group::group_calls;
-use super::dispatch::{self, Receiver, Signature};
+use super::dispatch::{self, Copies, Receiver, Signature};
 use super::fuse::fuse;
 use super::ir::{Instr, Method, Operand, Returns, Temp, WriteMode};
 use super::render::{temp, Straight};
@@ -170,6 +170,7 @@ pub fn methods(layout: &Layout, derived: &Derived) -> TokenStream {
                 &signature,
                 &body,
                 &attrs,
+                Copies::Avx2,
             );
             items.push(item);
             call

@@ -117,6 +117,23 @@ pub fn gemm_nt<F: Float, const R: usize, const C: usize>(
         return;
     }
     let w = w.as_flattened();
+    if nt_transposed::<F>(R, C) {
+        let mut wt = core::mem::MaybeUninit::<[F; TRANSPOSED]>::uninit();
+        let wt = wt.as_mut_ptr().cast::<F>();
+        // SAFETY: `R·C ≤ TRANSPOSED` (`nt_transposed`), so `wt` holds `Wᵀ` (`C × R`,
+        // every element written before the product reads it); the product reads `n`
+        // rows of `x` and writes `n` rows of `z`, bounded by the checks above.
+        unsafe {
+            for i in 0..R {
+                for k in 0..C {
+                    wt.add(k * R + i).write(w[i * C + k]);
+                }
+            }
+            // z(s, i) = Σ_k x(s, k)·wt(k, i): vectors along the R outputs.
+            ab_set(n, C, R, x.as_ptr(), xs, 1, wt, R, z.as_mut_ptr(), zs);
+        }
+        return;
+    }
     // SAFETY: the checks above bound every access (n rows of the given widths and
     // strides); the ISA-specific versions run only if `isa()` found the features.
     unsafe {
@@ -146,6 +163,23 @@ pub fn gemm_tn_acc<F: Float, const R: usize, const C: usize>(
         return;
     }
     let g = g.as_flattened_mut();
+    if tn_transposed::<F>(R, C) {
+        let mut t = core::mem::MaybeUninit::<[F; TRANSPOSED]>::uninit();
+        let t = t.as_mut_ptr().cast::<F>();
+        // SAFETY: `R·C ≤ TRANSPOSED`; the product writes all of `t` (`C × R`) before
+        // it is read, and reads `n` rows of `d` and `x`, bounded by the checks above.
+        unsafe {
+            // t(k, i) = Σ_s x(s, k)·d(s, i): vectors along the R rows of the gradient.
+            ab_set(C, n, R, x.as_ptr(), 1, xs, d.as_ptr(), ds, t, R);
+            for i in 0..R {
+                for k in 0..C {
+                    let g = &mut g[i * C + k];
+                    *g += scale * t.add(k * R + i).read();
+                }
+            }
+        }
+        return;
+    }
     // out(i, k) += scale · Σ_s a(i, s)·b(s, k) with a(i, s) = d[i + s·ds], b = x.
     let (m, p, k) = (R, n, C);
     // SAFETY: as in `gemm_nt`.
@@ -202,6 +236,63 @@ pub fn gemm_nn<F: Float, const R: usize, const C: usize>(
         let (a, b, o) = (d.as_ptr(), w.as_ptr(), out.as_mut_ptr());
         ab::<Portable<F>, 4, 2, false>(m, p, k, a, ds, 1, b, k, o, os, F::ZERO);
     }
+}
+
+/// The largest matrix [`gemm_nt`] and [`gemm_tn_acc`] transpose (on the stack).
+const TRANSPOSED: usize = 2048;
+
+/// Whether [`gemm_nt`] (`R` outputs over `C` inputs) is faster through `Wᵀ`: per
+/// sample, `C · ⌈R/N⌉` broadcast FMAs plus the transposition (`R·C` moves, counted
+/// over a block of 32 samples) against `R` dot products of `⌈C/N⌉` FMAs and a
+/// reduction (measured at about two FMAs), `N` the lanes of a vector at the running
+/// ISA. Independent of the sample count, so a sample's result does not depend on its
+/// block. 4-32-16-4's first two layers take it; 784-128-10 and 64-32-10 do not.
+fn nt_transposed<F: Float>(r: usize, c: usize) -> bool {
+    let n = lanes::<F>();
+    r * c <= TRANSPOSED && 32 * c * r.div_ceil(n) + r * c < 32 * r * (c.div_ceil(n) + 2)
+}
+
+/// Whether [`gemm_tn_acc`] (an `R × C` gradient) is faster as its transpose: per
+/// sample, `C · ⌈R/N⌉` FMAs plus zeroing and adding back `R·C` elements (over a block
+/// of 32), against `R · ⌈C/N⌉` (vectors along the `C` columns, partly empty when
+/// `C < N`). 4-32-16-4's first layer (`C = 4`) takes it.
+fn tn_transposed<F: Float>(r: usize, c: usize) -> bool {
+    let n = lanes::<F>();
+    r * c <= TRANSPOSED && 16 * c * r.div_ceil(n) + r * c < 16 * r * c.div_ceil(n)
+}
+
+/// Lanes of `F` in a vector of the running ISA's kernels.
+fn lanes<F: Float>() -> usize {
+    match simd::isa() {
+        Isa::Avx512 => 64 / core::mem::size_of::<F>(),
+        Isa::Avx2Fma => 32 / core::mem::size_of::<F>(),
+        Isa::Portable => 4,
+    }
+}
+
+/// `o(m, k) = Σ_p a(m, p)·b(p, k)`: the broadcast product (`ab`, see [`tile`]) at
+/// the running ISA, on raw pointers.
+///
+/// # Safety
+/// As `ab`: every access `a(m, p)`, `b(p, k)`, `o(m, k)` in bounds.
+#[allow(clippy::too_many_arguments)]
+unsafe fn ab_set<F: Float>(
+    m: usize,
+    p: usize,
+    k: usize,
+    a: *const F,
+    am: usize,
+    ap: usize,
+    b: *const F,
+    bs: usize,
+    o: *mut F,
+    os: usize,
+) {
+    dispatch!(
+        F,
+        ab::<false>(m, p, k, a.cast(), am, ap, b.cast(), bs, o.cast(), os, 0.0)
+    );
+    ab::<Portable<F>, 4, 2, false>(m, p, k, a, am, ap, b, bs, o, os, F::ZERO);
 }
 
 /// `n` rows of `width` elements, `stride` apart, fit in `len`.

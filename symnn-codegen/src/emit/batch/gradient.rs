@@ -96,10 +96,25 @@ fn acc_in_lanes(p: usize, lanes: usize, float: Float) -> bool {
     p * lanes * bytes <= ACC_BYTES
 }
 
+/// The same gradient from another lowering (every array operation a tensor node), for
+/// the block code: used when the block target takes it.
+#[derive(Clone, Copy)]
+pub struct Alternative<'b, 'g> {
+    /// The loss and every gradient value.
+    pub gradient: &'b Body<'g>,
+    /// The loss as an operand of `gradient`.
+    pub loss: Operand,
+    /// `dL/dparams[k]` as operands of `gradient`.
+    pub grads: &'b [Operand],
+    /// The parameter-group gradient writes, accumulating.
+    pub writes: &'b [GroupWrite],
+}
+
 /// The batch methods of the generated struct `name`: `accumulate_gradient_batch`,
 /// `sgd_step_batch` and the block function they run, from the one-sample gradient body
 /// with its loss and gradient operands and (tensor tier) its group writes, documented
-/// with the per-sample formulas `gradient_doc`.
+/// with the per-sample formulas `gradient_doc`; the block code from `alternative`
+/// where the block target takes it.
 #[allow(clippy::too_many_arguments)] // one call site (`emit::emit`), each argument distinct
 pub fn methods(
     name: &syn::Ident,
@@ -110,14 +125,21 @@ pub fn methods(
     grads: &[Operand],
     writes: &[GroupWrite],
     gradient_doc: &str,
+    alternative: Option<Alternative<'_, '_>>,
 ) -> TokenStream {
-    let form = block_form(float, sizes, gradient, !writes.is_empty(), |tensor| {
-        if tensor {
-            tensor_body(float, sizes, gradient, loss_operand, grads, writes)
-        } else {
-            lanes_body(float, sizes, gradient, loss_operand, grads)
-        }
-    });
+    let form_of = |gradient: &Body<'_>, loss_operand, grads, writes: &[GroupWrite]| {
+        block_form(float, sizes, gradient, !writes.is_empty(), |tensor| {
+            if tensor {
+                tensor_body(float, sizes, gradient, loss_operand, grads, writes)
+            } else {
+                lanes_body(float, sizes, gradient, loss_operand, grads)
+            }
+        })
+    };
+    let form = alternative
+        .map(|a| form_of(a.gradient, a.loss, a.grads, a.writes))
+        .filter(|form| form.body.is_ok())
+        .unwrap_or_else(|| form_of(gradient, loss_operand, grads, writes));
     let one_sample = form
         .body
         .as_ref()

@@ -17,7 +17,8 @@
 //!
 //! The body is emitted once as an `#[inline(always)]` function and called from two
 //! entry points: a `#[target_feature(enable = "avx2,fma")]` copy chosen at run time by
-//! `::symnn::simd::isa()`, and the portable one (see `docs/PERFORMANCE.md`).
+//! `::symnn::simd::isa()`, and the portable one (see `docs/PERFORMANCE.md`); the tensor
+//! tier has a third, AVX-512 copy, tried first.
 //!
 //! **Tensor tier** (the [`Block`] target): blocks of up to 32 (f64) / 64 (f32) samples held in `[[F; len]; B]`
 //! arrays; products of a parameter matrix become GEMMs over the block (`symnn::gemm`),
@@ -39,7 +40,7 @@ pub use gradient::methods as gradient_methods;
 
 use super::build::Body;
 pub use super::dispatch::Signature;
-use super::dispatch::{self, Receiver};
+use super::dispatch::{self, Copies, Receiver};
 use super::ir::{Instr, Loop, MapArg, Operand};
 use super::render::NoBlockForm;
 use super::tokens::{argument, Float};
@@ -139,8 +140,9 @@ pub fn block_form(
 
 /// A batch method's body and the block function it calls: the length `check`, then
 /// (debug builds of big programs) `one_sample`, then the block function through the
-/// ISA dispatch: an `avx2,fma` copy when `symnn::simd::isa()` allows, else the portable
-/// one. Without a block form: `check` and `one_sample` only.
+/// ISA dispatch: (tensor tier) an AVX-512 copy, then an `avx2,fma` copy, when
+/// `symnn::simd::isa()` allows, else the portable one. Without a block form: `check`
+/// and `one_sample` only.
 pub fn dispatched(
     name: &syn::Ident,
     block_fn: &syn::Ident,
@@ -156,6 +158,14 @@ pub fn dispatched(
         };
         return (method, quote!());
     };
+    // The tensor tier's maps and `Lanes<F, B>` code are 512 bits wide: an AVX-512 copy
+    // too (4-32-16-4's block gradient: 2.39 -> 1.75 ms; docs/PERFORMANCE.md, "Small
+    // MLP"). The scalar tier's lanes are one 256-bit vector: no third copy to compile.
+    let copies = if form.tensor {
+        Copies::Avx512
+    } else {
+        Copies::Avx2
+    };
     let (call, item) = dispatch::split(
         name,
         block_fn,
@@ -164,6 +174,7 @@ pub fn dispatched(
         signature,
         body,
         &quote!(),
+        copies,
     );
     let debug = if form.debug_loop {
         quote! {

@@ -194,6 +194,35 @@ impl Block {
     }
 }
 
+impl Block {
+    /// For a map whose every argument is a block of rows exactly `len` apart (a local
+    /// block array, or inputs/targets as wide as the map) or a value outside the
+    /// block: `let __aJ = &rows[..n·len];` for each array argument, so the map can run
+    /// as one flat loop. `None` if an argument is a parameter group (indexed by the
+    /// element within the row) or a per-sample scalar.
+    fn flat_map_args(self, map: &MapLoop) -> Option<Vec<TokenStream>> {
+        let (fty, n, len) = (self.fty(), local("n"), map.len);
+        let mut slices = Vec::new();
+        for (j, arg) in map.args.iter().enumerate() {
+            match *arg {
+                MapArg::Array(a) => {
+                    let (rows, stride) = self.rows(a, len)?;
+                    if stride != len {
+                        return None;
+                    }
+                    let array = local(&format!("a{j}"));
+                    slices.push(quote!(let #array: &[#fty] = &(#rows)[..#n * #len];));
+                }
+                MapArg::Scalar(Operand::Temp(_) | Operand::Input(_) | Operand::Target(_)) => {
+                    return None;
+                }
+                MapArg::Scalar(_) => {}
+            }
+        }
+        Some(slices)
+    }
+}
+
 impl Target for Block {
     type Refusal = NoBlockForm;
 
@@ -413,6 +442,26 @@ impl Target for Block {
         let body = map.body.iter().map(|instr| render.instr(instr));
         let result = render.value(map.result);
         let declare = self.declare(dst, len);
+        if let Some(slices) = self.flat_map_args(map) {
+            // Every argument a block of rows `len` apart (or a constant): one loop over
+            // the block's `n·len` elements. (Row by row, LLVM unrolls the row and
+            // vectorises across samples, with gathers and scatters under AVX-512:
+            // docs/PERFORMANCE.md, "Small MLP".)
+            let flat = local("flat");
+            return Ok(quote! {
+                #declare
+                {
+                    #(#outer)*
+                    #(#slices)*
+                    let #flat: &mut [#fty] = &mut #name.as_flattened_mut()[..#n * #len];
+                    for #i in 0..#n * #len {
+                        #(#per_element)*
+                        #(#body)*
+                        #flat[#i] = #result;
+                    }
+                }
+            });
+        }
         Ok(quote! {
             #declare
             {
