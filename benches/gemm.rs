@@ -245,6 +245,12 @@ fn table() {
         nn::<f32, 10, 128>(64),
     ];
     total("MNIST set, per sample", &mnist, 64);
+    // (The rows above use `Vec`s, which the allocator places 16 bytes past a cache
+    // line at these sizes: every vector load splits across two lines.)
+    println!("-- the same nt, data aligned to 64 bytes or 16 bytes past");
+    for (w_skew, x_skew) in [(0, 0), (0, 4), (4, 0), (4, 4)] {
+        nt_skewed(w_skew, x_skew);
+    }
     println!("-- 64-32-10, f64, n = 32");
     let wide = [
         nt::<f64, 32, 64>(32),
@@ -254,6 +260,66 @@ fn table() {
         nn::<f64, 10, 32>(32),
     ];
     total("64-32-10 set, per sample", &wide, 32);
+}
+
+/// A 64-byte-aligned copy of `v` starting `skew` floats past the alignment.
+fn skewed(v: &[f32], skew: usize) -> (Vec<Line>, usize) {
+    let mut lines = vec![Line([0.0; 16]); v.len().div_ceil(16) + 1];
+    lines.as_flattened_mut_f32()[skew..skew + v.len()].copy_from_slice(v);
+    (lines, skew)
+}
+
+/// One cache line of f32s: a `Vec<Line>` is 64-byte aligned.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Line([f32; 16]);
+
+trait Flatten {
+    fn as_flattened_f32(&self) -> &[f32];
+    fn as_flattened_mut_f32(&mut self) -> &mut [f32];
+}
+
+impl Flatten for Vec<Line> {
+    fn as_flattened_f32(&self) -> &[f32] {
+        let lines: &[[f32; 16]] = bytemuck_lines(self);
+        lines.as_flattened()
+    }
+    fn as_flattened_mut_f32(&mut self) -> &mut [f32] {
+        let len = self.len();
+        // SAFETY: `Line` is `repr(C)` over `[f32; 16]` (size 64, no padding).
+        unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr().cast::<f32>(), len * 16) }
+    }
+}
+
+fn bytemuck_lines(v: &[Line]) -> &[[f32; 16]] {
+    // SAFETY: as above.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<[f32; 16]>(), v.len()) }
+}
+
+/// `gemm_nt` 128×784 on 64 samples with `w` and `x` placed `w_skew`/`x_skew` floats
+/// past a 64-byte boundary (rows are 3,136 bytes, so every row has the same skew).
+fn nt_skewed(w_skew: usize, x_skew: usize) {
+    const R: usize = 128;
+    const C: usize = 784;
+    let n = 64;
+    let (w, w_skew) = skewed(&values::<f32>(R * C, 1), w_skew);
+    let (x, x_skew) = skewed(&values::<f32>(n * C, 2), x_skew);
+    let w: &[[f32; C]; R] = (&w.as_flattened_f32()[w_skew..w_skew + R * C])
+        .as_chunks::<C>()
+        .0
+        .try_into()
+        .expect("R rows");
+    let x = &x.as_flattened_f32()[x_skew..x_skew + n * C];
+    let mut z = vec![0.0f32; n * R];
+    let name = format!(
+        "nt f32 n=64 128x784 w+{}B x+{}B",
+        (w.as_ptr() as usize) % 64,
+        (x.as_ptr() as usize) % 64
+    );
+    row(&name, (2 * n * R * C) as f64, || {
+        gemm_nt::<f32, R, C>(n, black_box(w), black_box(x), C, &mut z, R);
+        black_box(&mut z);
+    });
 }
 
 /// The set's total time per sample, in ns, at each level.

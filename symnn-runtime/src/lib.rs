@@ -39,6 +39,8 @@ compile_error!(
 extern crate alloc;
 
 #[cfg(feature = "std")]
+mod aligned;
+#[cfg(feature = "std")]
 mod atomic_write;
 #[cfg(feature = "std")]
 pub mod checkpoint;

@@ -192,6 +192,6 @@ macro_rules! entry {
 entry!(avx2_f32, "avx2,fma", Avx2F32, f32, nt: (3, 4), ab: (6, 2));
 entry!(avx2_f64, "avx2,fma", Avx2F64, f64, nt: (3, 4), ab: (6, 2));
 entry!(avx512_f32, "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma", Avx512F32, f32,
-    nt: (4, 4), ab: (8, 3));
+    nt: (4, 6), ab: (8, 3));
 entry!(avx512_f64, "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma", Avx512F64, f64,
     nt: (4, 4), ab: (8, 3));

@@ -7,6 +7,7 @@ use super::errors::TrainError;
 use super::errors::{check_shape, find_culprit, first_non_finite, param_name};
 use super::parallel::{threads_for, update, Samples, Split, StepGradient};
 use super::report::{EpochReport, History, Reporter};
+use crate::aligned::AlignedVec;
 use crate::optim::Optimizer;
 use crate::{Dataset, Float, Model};
 use rand::seq::SliceRandom;
@@ -66,12 +67,12 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
         let step_len = (self.batch_size * self.accumulate).min(train.len());
         let (gather_inputs, gather_targets) = if self.shuffle {
             (
-                vec![M::Float::ZERO; step_len * M::NUM_INPUTS],
-                vec![M::Float::ZERO; step_len * M::NUM_TARGETS],
+                AlignedVec::zeroed(step_len * M::NUM_INPUTS),
+                AlignedVec::zeroed(step_len * M::NUM_TARGETS),
             )
         } else {
             // Without shuffling a step's samples are already contiguous in `train`.
-            (Vec::new(), Vec::new())
+            (AlignedVec::zeroed(0), AlignedVec::zeroed(0))
         };
         let max_threads =
             threads_for::<M>(step_len, self.resolved_threads(), self.min_ops_per_thread);
@@ -82,7 +83,7 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
             gather_inputs,
             gather_targets,
             split,
-            grad: vec![M::Float::ZERO; M::NUM_PARAMS],
+            grad: AlignedVec::zeroed(M::NUM_PARAMS),
             before: vec![M::Float::ZERO; M::NUM_PARAMS],
             trainer: self,
             model,
@@ -108,11 +109,12 @@ pub struct Epochs<'a, M: Model, O> {
     eval: Option<&'a Dataset<M::Float>>,
     rng: rand_pcg::Pcg64,
     order: Vec<usize>,
-    /// A step's samples gathered in shuffled order (empty without shuffling).
-    gather_inputs: Vec<M::Float>,
-    gather_targets: Vec<M::Float>,
+    /// A step's samples gathered in shuffled order (empty without shuffling), on a
+    /// cache line for the batch kernels' vector loads ([`AlignedVec`]).
+    gather_inputs: AlignedVec<M::Float>,
+    gather_targets: AlignedVec<M::Float>,
     split: Split<M::Float>,
-    grad: Vec<M::Float>,
+    grad: AlignedVec<M::Float>,
     before: Vec<M::Float>,
     epoch: usize,
     step: usize,

@@ -14,6 +14,8 @@
 //! result depends on the thread count only, never on timing.
 
 use super::errors::scale_and_check;
+#[cfg(feature = "threads")]
+use crate::aligned::AlignedVec;
 use crate::optim::Elementwise;
 use crate::{Dataset, Float, Model};
 #[cfg(not(feature = "threads"))]
@@ -84,7 +86,7 @@ pub(super) struct Split<F> {
     /// The most threads any step of the run gets (1: never split).
     pub(super) max_threads: usize,
     #[cfg(feature = "threads")]
-    bufs: Vec<Vec<F>>,
+    bufs: Vec<AlignedVec<F>>,
     #[cfg(not(feature = "threads"))]
     _float: PhantomData<F>,
 }
@@ -111,7 +113,9 @@ impl<F: Float> Split<F> {
             }
             Split {
                 max_threads,
-                bufs: vec![vec![F::ZERO; num_params]; max_threads - 1],
+                bufs: (1..max_threads)
+                    .map(|_| AlignedVec::zeroed(num_params))
+                    .collect(),
             }
         }
         #[cfg(not(feature = "threads"))]
@@ -195,7 +199,7 @@ struct Chunk<'a, F> {
 #[cfg(feature = "threads")]
 fn split_gradient<M: Model>(
     team: &mut super::team::Team,
-    bufs: &mut [Vec<M::Float>],
+    bufs: &mut [AlignedVec<M::Float>],
     model: &M,
     samples: Samples<'_, M::Float>,
     n: usize,
@@ -225,7 +229,7 @@ fn split_gradient<M: Model>(
             }
             Samples::Contiguous { inputs, targets } => contiguous = Some((inputs, targets)),
         }
-        let mut grads = std::iter::once(&mut *grad).chain(bufs.iter_mut().map(Vec::as_mut_slice));
+        let mut grads = std::iter::once(&mut *grad).chain(bufs.iter_mut().map(|b| &mut **b));
         for c in 0..threads {
             let r = chunk_range(n, threads, c);
             let len = r.end - r.start;
