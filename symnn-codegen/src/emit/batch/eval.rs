@@ -321,10 +321,12 @@ fn blocks_body(
             )
         }
     };
+    let arrays = block.arrays(&body.instrs);
     Ok(quote! {
         let #params: &[#fty; #p] = &self.params;
         let _ = #params;
         #total_decl
+        #arrays
         let mut #start = 0;
         while #start < #inputs.len() {
             let #n = (#inputs.len() - #start).min(#b);

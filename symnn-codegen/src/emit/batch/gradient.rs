@@ -332,9 +332,11 @@ pub fn tensor_body(
         || quote!(let #y: [#lanes_ty; #nt] = ::symnn::lanes::transpose_padded(#block_targets);),
     );
     let zero = float.literal(0.0);
+    let arrays = block.arrays(&gradient.instrs);
     Ok(quote! {
         let #params: &[#fty; #p] = &self.params;
         let mut #total: #fty = #zero;
+        #arrays
         let mut #start = 0;
         while #start < #inputs.len() {
             let #n = (#inputs.len() - #start).min(#b);

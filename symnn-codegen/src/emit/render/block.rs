@@ -8,7 +8,9 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{Cmp, Lanes, MatMul, MatVec, NoBlockForm, Straight, Target, TransposedWrite};
-use crate::emit::ir::{Array, GroupValue, GroupWrite, MapArg, MapLoop, Operand, Temp, WriteMode};
+use crate::emit::ir::{
+    Array, GroupValue, GroupWrite, Instr, MapArg, MapLoop, Operand, Temp, WriteMode,
+};
 use crate::emit::tokens::{argument, index, lane_name, local, tensor_name, Float};
 use crate::graph::Func;
 use crate::tensor::LeafKind;
@@ -126,9 +128,7 @@ impl Block {
             self.sample_element(b, &s, &b_index),
         );
         let zero = self.lanes.float.literal(0.0);
-        let declare = self.declare(dst, m * p);
         quote! {
-            #declare
             for #s in 0..#n {
                 for #r in 0..#m {
                     for #c in 0..#p {
@@ -149,15 +149,23 @@ impl Block {
         quote!(::symnn::kernels::matrix::<#fty, #rows, #cols>(#params, #off))
     }
 
-    /// `let mut __TN = [[0; len]; B];`
-    fn declare(self, dst: u32, len: usize) -> TokenStream {
-        let (fty, name, zero, b) = (
-            self.fty(),
-            tensor_name(dst),
-            self.lanes.float.literal(0.0),
-            self.lanes.lanes,
-        );
-        quote!(let mut #name: [[#fty; #len]; #b] = [[#zero; #len]; #b];)
+    /// `let mut __TN = [[0; len]; B];` for every array the block's instructions
+    /// define, declared once before the loop over blocks. Each block writes the rows of
+    /// its `n` samples before reading them, so the arrays need no zeroing per block;
+    /// rows past `n` (a last, short block) keep an earlier block's values, which reach
+    /// only padding lanes, and every sum over lanes is `sum_first(n)`. (Zeroing 33
+    /// arrays of 64 × 20 floats per block was a third of the 2-20-20-20-1 two-point
+    /// step: docs/PERFORMANCE.md, "Shared weights".)
+    pub fn arrays(self, instrs: &[Instr]) -> TokenStream {
+        let (fty, zero, b) = (self.fty(), self.lanes.float.literal(0.0), self.lanes.lanes);
+        let arrays = instrs.iter().filter_map(|instr| match instr {
+            Instr::Loop { dst, op } => {
+                let (name, len) = (tensor_name(*dst), op.values());
+                Some(quote!(let mut #name: [[#fty; #len]; #b] = [[#zero; #len]; #b];))
+            }
+            _ => None,
+        });
+        quote!(#(#arrays)*)
     }
 
     /// Sample `s` of a lanes operand (a scalar operand as is).
@@ -289,13 +297,11 @@ impl Target for Block {
 
     fn pack(&self, dst: u32, items: &[Operand]) -> Result<TokenStream, NoBlockForm> {
         let (name, s, n) = (tensor_name(dst), local("s"), local("n"));
-        let declare = self.declare(dst, items.len());
         let mut values = Vec::with_capacity(items.len());
         for &a in items {
             values.push(self.lane_value(a, &s)?);
         }
         Ok(quote! {
-            #declare
             for #s in 0..#n {
                 #name[#s] = [#(#values),*];
             }
@@ -320,10 +326,8 @@ impl Target for Block {
                 },
                 Some((x, xs)),
             ) => {
-                let declare = self.declare(dst, rows);
                 let w = self.param_matrix(offset, rows, cols);
                 quote! {
-                    #declare
                     ::symnn::gemm::gemm_nt::<#fty, #rows, #cols>(#n, #w, #x, #xs, #name.as_flattened_mut(), #rows);
                 }
             }
@@ -362,10 +366,8 @@ impl Target for Block {
                 },
                 Some((d, ds)),
             ) => {
-                let declare = self.declare(dst, cols);
                 let w = self.param_matrix(offset, rows, cols);
                 quote! {
-                    #declare
                     ::symnn::gemm::gemm_nn::<#fty, #rows, #cols>(#n, #d, #ds, #w, #name.as_flattened_mut(), #cols);
                 }
             }
@@ -441,7 +443,6 @@ impl Target for Block {
         }
         let body = map.body.iter().map(|instr| render.instr(instr));
         let result = render.value(map.result);
-        let declare = self.declare(dst, len);
         if let Some(slices) = self.flat_map_args(map) {
             // Every argument a block of rows `len` apart (or a constant): one loop over
             // the block's `n·len` elements. (Row by row, LLVM unrolls the row and
@@ -449,7 +450,6 @@ impl Target for Block {
             // docs/PERFORMANCE.md, "Small MLP".)
             let flat = local("flat");
             return Ok(quote! {
-                #declare
                 {
                     #(#outer)*
                     #(#slices)*
@@ -463,7 +463,6 @@ impl Target for Block {
             });
         }
         Ok(quote! {
-            #declare
             {
                 #(#outer)*
                 for #s in 0..#n {
@@ -480,7 +479,6 @@ impl Target for Block {
 
     fn sum(&self, dst: u32, v: Array, len: usize) -> Result<TokenStream, NoBlockForm> {
         let (fty, name, n, s) = (self.fty(), tensor_name(dst), local("n"), local("s"));
-        let declare = self.declare(dst, 1);
         let body = match v {
             Array::Temp(v) => {
                 let v = tensor_name(v);
@@ -499,7 +497,6 @@ impl Target for Block {
             }
         };
         Ok(quote! {
-            #declare
             for #s in 0..#n {
                 #body
             }
@@ -516,9 +513,7 @@ impl Target for Block {
         let (name, n, s) = (tensor_name(dst), local("n"), local("s"));
         let (r, c) = (local("r"), local("c"));
         let e = self.sample_element(v, &s, &quote!(#r * #cols + #c));
-        let declare = self.declare(dst, rows * cols);
         Ok(quote! {
-            #declare
             for #s in 0..#n {
                 for #r in 0..#rows {
                     for #c in 0..#cols {
