@@ -262,38 +262,26 @@ fn table() {
     total("64-32-10 set, per sample", &wide, 32);
 }
 
-/// A 64-byte-aligned copy of `v` starting `skew` floats past the alignment.
-fn skewed(v: &[f32], skew: usize) -> (Vec<Line>, usize) {
-    let mut lines = vec![Line([0.0; 16]); v.len().div_ceil(16) + 1];
-    lines.as_flattened_mut_f32()[skew..skew + v.len()].copy_from_slice(v);
-    (lines, skew)
-}
-
-/// One cache line of f32s: a `Vec<Line>` is 64-byte aligned.
+/// One cache line of f32s: a `Vec<Line>` starts on a 64-byte boundary.
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
 struct Line([f32; 16]);
 
-trait Flatten {
-    fn as_flattened_f32(&self) -> &[f32];
-    fn as_flattened_mut_f32(&mut self) -> &mut [f32];
+/// `v` copied `skew` floats past the start of a fresh `Vec<Line>`.
+fn skewed(v: &[f32], skew: usize) -> Vec<Line> {
+    let mut lines = vec![Line([0.0; 16]); v.len().div_ceil(16) + 1];
+    floats_mut(&mut lines)[skew..skew + v.len()].copy_from_slice(v);
+    lines
 }
 
-impl Flatten for Vec<Line> {
-    fn as_flattened_f32(&self) -> &[f32] {
-        let lines: &[[f32; 16]] = bytemuck_lines(self);
-        lines.as_flattened()
-    }
-    fn as_flattened_mut_f32(&mut self) -> &mut [f32] {
-        let len = self.len();
-        // SAFETY: `Line` is `repr(C)` over `[f32; 16]` (size 64, no padding).
-        unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr().cast::<f32>(), len * 16) }
-    }
+fn floats(lines: &[Line]) -> &[f32] {
+    // SAFETY: `Line` is `repr(C)` over `[f32; 16]`: 64 bytes, no padding.
+    unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<f32>(), lines.len() * 16) }
 }
 
-fn bytemuck_lines(v: &[Line]) -> &[[f32; 16]] {
-    // SAFETY: as above.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<[f32; 16]>(), v.len()) }
+fn floats_mut(lines: &mut [Line]) -> &mut [f32] {
+    // SAFETY: as in `floats`.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<f32>(), lines.len() * 16) }
 }
 
 /// `gemm_nt` 128×784 on 64 samples with `w` and `x` placed `w_skew`/`x_skew` floats
@@ -302,14 +290,14 @@ fn nt_skewed(w_skew: usize, x_skew: usize) {
     const R: usize = 128;
     const C: usize = 784;
     let n = 64;
-    let (w, w_skew) = skewed(&values::<f32>(R * C, 1), w_skew);
-    let (x, x_skew) = skewed(&values::<f32>(n * C, 2), x_skew);
-    let w: &[[f32; C]; R] = (&w.as_flattened_f32()[w_skew..w_skew + R * C])
+    let w_lines = skewed(&values::<f32>(R * C, 1), w_skew);
+    let x_lines = skewed(&values::<f32>(n * C, 2), x_skew);
+    let w: &[[f32; C]; R] = floats(&w_lines)[w_skew..w_skew + R * C]
         .as_chunks::<C>()
         .0
         .try_into()
         .expect("R rows");
-    let x = &x.as_flattened_f32()[x_skew..x_skew + n * C];
+    let x = &floats(&x_lines)[x_skew..x_skew + n * C];
     let mut z = vec![0.0f32; n * R];
     let name = format!(
         "nt f32 n=64 128x784 w+{}B x+{}B",
