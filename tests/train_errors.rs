@@ -180,3 +180,60 @@ fn an_overflowing_update_is_refused_before_it_touches_anything() {
         run(MySgd(f64::MAX), threads);
     }
 }
+
+/// The trainer skips the preview of a step that bounds on the parameters, the state
+/// and the gradient prove finite (`Rule::bound`). A later step that would overflow
+/// must still be caught: three ordinary steps, then one whose update overflows
+/// `w[50]` (its input is 0 before, so the loss stays finite), refused with the
+/// parameters as the three steps left them. (Adam's step is about `lr` whatever the
+/// gradient, so it cannot overflow late like this; its bound is tested in
+/// `elementwise.rs`.)
+#[test]
+fn an_overflow_after_proven_steps_is_still_refused() {
+    fn run<O: symnn::Optimizer<f64> + Clone>(opt: O, threads: usize) {
+        let mut small = [0.25; 64];
+        small[50] = 0.0;
+        let mut huge = small;
+        huge[50] = 1e300;
+        let rows = [
+            (small, [0.0; 0]),
+            (small, [0.0; 0]),
+            (small, [0.0; 0]),
+            (huge, [0.0; 0]),
+        ];
+        let trainer = |opt: O| {
+            Trainer::new(opt)
+                .epochs(1)
+                .batch_size(1)
+                .shuffle(false)
+                .threads(threads)
+                .min_ops_per_thread(0)
+        };
+        let mut expected = Dot::from_params([0.5; 64]);
+        trainer(opt.clone())
+            .fit(&mut expected, &Dataset::from_rows(&rows[..3]), None)
+            .expect("three ordinary steps");
+        let mut net = Dot::from_params([0.5; 64]);
+        let err = trainer(opt)
+            .fit(&mut net, &Dataset::from_rows(&rows), None)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrainError::NonFinite {
+                    step: 4,
+                    param_index: 50,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(net, expected, "parameters changed by the refused step");
+        assert!(net.params.iter().all(|p| p.is_finite()));
+        assert!(net.params[0] < -1e9, "the three steps moved w[0]: {}", net.params[0]);
+    }
+    for threads in [1, 2] {
+        run(Sgd::new(1e10), threads);
+        run(Sgd::new(1e10).momentum(0.9), threads);
+    }
+}

@@ -5,7 +5,7 @@
 use super::builder::Trainer;
 use super::errors::TrainError;
 use super::errors::{check_shape, find_culprit, first_non_finite, param_name};
-use super::parallel::{threads_for, update, Samples, Split, StepGradient};
+use super::parallel::{threads_for, update, Bounds, Samples, Split, StepGradient};
 use super::report::{EpochReport, History, Reporter};
 use crate::aligned::AlignedVec;
 use crate::optim::Optimizer;
@@ -84,6 +84,7 @@ impl<M: Model, O: Optimizer<M::Float>> Trainer<M, O> {
             gather_targets,
             split,
             grad: AlignedVec::zeroed(M::NUM_PARAMS),
+            bounds: Bounds::Unknown,
             before: vec![M::Float::ZERO; M::NUM_PARAMS],
             trainer: self,
             model,
@@ -115,6 +116,8 @@ pub struct Epochs<'a, M: Model, O> {
     gather_targets: AlignedVec<M::Float>,
     split: Split<M::Float>,
     grad: AlignedVec<M::Float>,
+    /// Bounds on the parameters and optimizer state, to skip the preview of a step.
+    bounds: Bounds,
     before: Vec<M::Float>,
     epoch: usize,
     step: usize,
@@ -165,6 +168,7 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
             self.order.shuffle(&mut self.rng);
         }
         let mut loss_sum = 0.0;
+        self.bounds = Bounds::Unknown;
         for start in (0..self.order.len()).step_by(chunk) {
             if per_step {
                 self.set_lr(self.step);
@@ -189,6 +193,7 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
             let StepGradient {
                 loss: batch_loss,
                 non_finite,
+                max_abs: max_grad,
             } = self.split.gradient(
                 &*self.model,
                 samples,
@@ -247,7 +252,15 @@ impl<M: Model, O: Optimizer<M::Float>> Epochs<'_, M, O> {
             let params = self.model.params_mut();
             let refused = match self.trainer.optimizer.__elementwise(params.len()) {
                 // Checked before it is applied, on the step's threads: nothing to undo.
-                Some(rule) => update(rule, params, &self.grad, threads, &mut self.trainer.workers),
+                Some(rule) => update(
+                    rule,
+                    params,
+                    &self.grad,
+                    threads,
+                    &mut self.trainer.workers,
+                    &mut self.bounds,
+                    max_grad,
+                ),
                 // Another optimizer: step, check, and restore the backup if need be.
                 None => {
                     self.before.copy_from_slice(params);

@@ -309,26 +309,31 @@ pub(super) fn first_non_finite<F: Float>(values: &[F]) -> Option<(usize, f64)> {
         .map(|i| (i, values[i].to_f64()))
 }
 
-/// `g *= scale` for every element, then [`first_non_finite`] of the result, in one pass
-/// for the all-finite case.
-pub(super) fn scale_and_check<F: Float>(grad: &mut [F], scale: F) -> Option<(usize, f64)> {
+/// `g *= scale` for every element, then [`first_non_finite`] of the result and the
+/// largest `|g|` (infinite if one is not finite), in one pass for the all-finite case.
+pub(super) fn scale_and_check<F: Float>(grad: &mut [F], scale: F) -> (Option<(usize, f64)>, f64) {
     let mut lanes = [F::ZERO; 16];
+    let mut max = [F::ZERO; 16];
     let (chunks, rest) = grad.as_chunks_mut::<16>();
     for chunk in chunks {
-        for (l, v) in lanes.iter_mut().zip(chunk) {
+        for ((l, m), v) in lanes.iter_mut().zip(&mut max).zip(chunk) {
             *v *= scale;
             *l += *v * F::ZERO;
+            let a = v.abs();
+            *m = if a > *m { a } else { *m };
         }
     }
     let mut probe = lanes.iter().fold(F::ZERO, |a, &l| a + l);
+    let mut m = max.iter().fold(F::ZERO, |m, &a| if a > m { a } else { m });
     for v in rest {
         *v *= scale;
         probe += *v * F::ZERO;
+        m = if v.abs() > m { v.abs() } else { m };
     }
     if probe == F::ZERO {
-        None
+        (None, m.to_f64())
     } else {
-        first_non_finite(grad)
+        (first_non_finite(grad), f64::INFINITY)
     }
 }
 

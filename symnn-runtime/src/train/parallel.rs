@@ -16,6 +16,7 @@
 use super::errors::scale_and_check;
 #[cfg(feature = "threads")]
 use crate::aligned::AlignedVec;
+use crate::elementwise::Extent;
 use crate::optim::Elementwise;
 use crate::{Dataset, Float, Model};
 #[cfg(not(feature = "threads"))]
@@ -77,6 +78,8 @@ pub(super) struct StepGradient {
     pub(super) loss: f64,
     /// The first non-finite element of the mean gradient (index, value), if any.
     pub(super) non_finite: Option<(usize, f64)>,
+    /// The largest magnitude of the mean gradient (infinite if one is not finite).
+    pub(super) max_abs: f64,
 }
 
 /// Per-run state of the threaded path: a gradient buffer and a loss slot for each
@@ -163,9 +166,11 @@ impl<F: Float> Split<F> {
         };
         grad.fill(F::ZERO);
         let loss = model.accumulate_gradient_batch_slice(inputs, targets, grad);
+        let (non_finite, max_abs) = scale_and_check(grad, scale);
         StepGradient {
             loss: loss.to_f64(),
-            non_finite: scale_and_check(grad, scale),
+            non_finite,
+            max_abs,
         }
     }
 }
@@ -285,21 +290,21 @@ fn split_gradient<M: Model>(
         .sum();
     // Job 2: thread `c` reduces, scales and checks its share of the parameters.
     let bufs = &*bufs;
-    // (first index, the share, its first non-finite element)
-    type Share<'g, F> = (usize, &'g mut [F], Option<(usize, f64)>);
+    // (first index, the share, its first non-finite element, its largest magnitude)
+    type Share<'g, F> = (usize, &'g mut [F], Option<(usize, f64)>, f64);
     let mut shares: Vec<Mutex<Share<'_, M::Float>>> = Vec::with_capacity(threads);
     let mut rest = grad;
     for c in 0..threads {
         let r = chunk_range(num_params, threads, c);
         let (share, tail) = std::mem::take(&mut rest).split_at_mut(r.end - r.start);
         rest = tail;
-        shares.push(Mutex::new((r.start, share, None)));
+        shares.push(Mutex::new((r.start, share, None, 0.0)));
     }
     team.run(threads, &|c| {
         let mut guard = shares[c]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (start, share, found) = &mut *guard;
+        let (start, share, found, max_abs) = &mut *guard;
         let end = *start + share.len();
         for buf in bufs {
             share
@@ -307,20 +312,48 @@ fn split_gradient<M: Model>(
                 .zip(&buf[*start..end])
                 .for_each(|(g, b)| *g += *b);
         }
-        *found = scale_and_check(share, scale).map(|(i, v)| (*start + i, v));
+        let (hit, max) = scale_and_check(share, scale);
+        *found = hit.map(|(i, v)| (*start + i, v));
+        *max_abs = max;
     });
-    let non_finite = shares.into_iter().find_map(|s| {
-        s.into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .2
-    });
-    StepGradient { loss, non_finite }
+    let (mut non_finite, mut max_abs) = (None, 0.0f64);
+    for share in shares {
+        let (_, _, found, max) = share
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        non_finite = non_finite.or(found);
+        max_abs = max_abs.max(max);
+    }
+    StepGradient {
+        loss,
+        non_finite,
+        max_abs,
+    }
+}
+
+/// What a run knows of the magnitudes of the parameters and of the optimizer's state,
+/// for [`update`].
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Bounds {
+    /// To be measured (one pass) at the next step: at the start of every epoch, since
+    /// a step of another optimizer or a restored best state changes them.
+    Unknown,
+    /// Upper bounds, carried from step to step by
+    /// [`Rule::bound`](crate::elementwise::Rule::bound).
+    Known(Extent),
+    /// A step the bound could not prove finite was previewed; so are the epoch's
+    /// remaining steps (a run whose steps keep failing the bound pays no measuring).
+    Failed,
 }
 
 /// Applies an element-wise optimizer's step to `params`, unless it would make a
 /// parameter NaN or infinite: then returns the first such (index, value), with the
 /// parameters and the optimizer's state untouched. On `threads` threads (at most
 /// `max_threads`), each previewing, then updating, its share of the parameters.
+///
+/// The preview is skipped when [`Rule::bound`](crate::elementwise::Rule::bound)
+/// proves the step finite from `bounds` and `max_grad` (the largest `|grad|`);
+/// `bounds` then become those after the step.
 #[cfg_attr(not(feature = "threads"), allow(unused_variables))]
 pub(super) fn update<F: Float>(
     step: Elementwise<'_, F>,
@@ -328,23 +361,38 @@ pub(super) fn update<F: Float>(
     grad: &[F],
     threads: usize,
     workers: &mut Workers,
+    bounds: &mut Bounds,
+    max_grad: f64,
 ) -> Option<(usize, f64)> {
+    let before = match *bounds {
+        Bounds::Known(extent) => Some(extent),
+        Bounds::Unknown => {
+            let [s0, s1] = &step.states;
+            Some(Extent::measure(params, s0, s1))
+        }
+        Bounds::Failed => None,
+    };
+    let after = before.and_then(|extent| step.rule.bound(extent, max_grad));
+    *bounds = after.map_or(Bounds::Failed, Bounds::Known);
+    let preview = after.is_none();
     #[cfg(feature = "threads")]
     if threads > 1 {
         if let Some(team) = &mut workers.team {
-            return split_update(team, step, params, grad, threads);
+            return split_update(team, step, params, grad, threads, preview);
         }
     }
     let [s0, s1] = &step.states;
-    if let Some((i, v)) = step.rule.preview(params, grad, s0, s1) {
-        return Some((i, v.to_f64()));
+    if preview {
+        if let Some((i, v)) = step.rule.preview(params, grad, s0, s1) {
+            return Some((i, v.to_f64()));
+        }
     }
     step.step(params, grad);
     None
 }
 
-/// The split path of [`update`]: a preview job, then (if every share is finite) an
-/// update job.
+/// The split path of [`update`]: a preview job (if `preview`), then (if every share is
+/// finite) an update job.
 #[cfg(feature = "threads")]
 fn split_update<F: Float>(
     team: &mut super::team::Team,
@@ -352,6 +400,7 @@ fn split_update<F: Float>(
     params: &mut [F],
     grad: &[F],
     threads: usize,
+    preview: bool,
 ) -> Option<(usize, f64)> {
     use std::sync::Mutex;
     let n = params.len();
@@ -365,19 +414,21 @@ fn split_update<F: Float>(
             r.clone()
         }
     };
-    team.run(threads, &|c| {
-        let r = chunk_range(n, threads, c);
-        let hit = rule.preview(
-            &params[r.clone()],
-            &grad[r.clone()],
-            &s0[share(s0, &r)],
-            &s1[share(s1, &r)],
-        );
-        *found[c]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            hit.map(|(i, v)| (r.start + i, v));
-    });
+    if preview {
+        team.run(threads, &|c| {
+            let r = chunk_range(n, threads, c);
+            let hit = rule.preview(
+                &params[r.clone()],
+                &grad[r.clone()],
+                &s0[share(s0, &r)],
+                &s1[share(s1, &r)],
+            );
+            *found[c]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                hit.map(|(i, v)| (r.start + i, v));
+        });
+    }
     let first = found.into_iter().find_map(|f| {
         f.into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
