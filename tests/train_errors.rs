@@ -230,7 +230,11 @@ fn an_overflow_after_proven_steps_is_still_refused() {
         );
         assert_eq!(net, expected, "parameters changed by the refused step");
         assert!(net.params.iter().all(|p| p.is_finite()));
-        assert!(net.params[0] < -1e9, "the three steps moved w[0]: {}", net.params[0]);
+        assert!(
+            net.params[0] < -1e9,
+            "the three steps moved w[0]: {}",
+            net.params[0]
+        );
     }
     for threads in [1, 2] {
         run(Sgd::new(1e10), threads);

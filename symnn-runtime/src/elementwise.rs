@@ -228,19 +228,12 @@ impl<F: Float> Rule<F> {
                     }
                 }
             }
-            Rule::Adam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-                bias1,
-                bias2,
-                decoupled,
-            } => {
-                let (lr, wd) = (lr.to_f64().abs(), weight_decay.to_f64().abs());
-                let (beta1, beta2) = (beta1.to_f64(), beta2.to_f64());
-                let (eps, bias1, bias2) = (eps.to_f64(), bias1.to_f64(), bias2.to_f64());
+            Rule::Adam { .. } => {
+                let e = self.adam();
+                let (lr, wd) = (e.lr.to_f64().abs(), e.weight_decay.to_f64().abs());
+                let (beta1, beta2) = (e.beta1.to_f64(), e.beta2.to_f64());
+                let (eps, bias1, bias2) = (e.eps.to_f64(), e.bias1.to_f64(), e.bias2.to_f64());
+                let decoupled = e.decoupled;
                 if !(eps > 0.0 && bias1 > 0.0 && bias2 > 0.0) {
                     return None;
                 }
