@@ -94,6 +94,22 @@ network! {
     }
 }
 
+network! {
+    /// A PINN-shaped tensor network: one `fn` at two points, a Laplacian in the loss
+    /// (per-sample products, transposes and outer products inside the block), 33
+    /// block arrays. Batches of several blocks with a short last one check that rows
+    /// left over from an earlier block never reach a result (the arrays are declared
+    /// once per call, not zeroed per block).
+    pub struct TwoPoint {
+        input x[2], xb[2];
+        target f;
+        param W1[20][2], b1[20], W2[20][20], b2[20], W3[1][20], b3;
+        fn u(z[2]) = sum(W3 * tanh(W2 * tanh(W1 * z + b1) + b2)) + b3;
+        output y = u(x);
+        loss = sq(-laplacian(u(x), x) - f) + sq(u(xb));
+    }
+}
+
 /// Deterministic points in [-1, 1).
 fn points(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = symnn::init::SplitMix64::new(seed);
@@ -186,6 +202,10 @@ fn batches_with_tails_equal_the_sum_of_samples() {
         check(&Sparse::new(), n, |s, _| (s % 3) as f64, 1e-13);
         check(&NoTarget::new(), n, smooth, 1e-13);
         check(&*Wide::new_boxed(), n, class, 1e-13);
+    }
+    // Several blocks and a short last one (the block is at most 64 samples).
+    for n in [3, 64, 133, 200] {
+        check(&*TwoPoint::new_boxed(), n, smooth, 1e-12);
     }
 }
 
@@ -402,6 +422,7 @@ fn forward_and_loss_batches_equal_the_one_sample_methods() {
         check_evaluation(&Sparse::new(), n, |s, _| (s % 3) as f64, 1e-13);
         check_evaluation(&NoTarget::new(), n, smooth, 1e-13);
         check_evaluation(&*Wide::new_boxed(), n, class, 1e-13);
+        check_evaluation(&*TwoPoint::new_boxed(), n, smooth, 1e-12);
     }
     // The inherent forms: one output row per input.
     let net = Mlp::new();
