@@ -31,14 +31,18 @@ unsafe impl<F: Sync> Sync for AlignedVec<F> {}
 
 impl<F: Float> AlignedVec<F> {
     /// `len` zeros.
+    ///
+    /// # Panics
+    /// If `len` floats do not fit in an allocation (more than `isize::MAX` bytes).
     pub(crate) fn zeroed(len: usize) -> Self {
-        let Some(layout) = layout::<F>(len) else {
+        if len == 0 || core::mem::size_of::<F>() == 0 {
             return AlignedVec {
                 ptr: NonNull::dangling(),
-                len: 0,
+                len,
             };
-        };
-        // SAFETY: `layout` has a non-zero size ([`layout`] returns `None` otherwise).
+        }
+        let layout = layout::<F>(len).expect("symnn: a buffer larger than the address space");
+        // SAFETY: `layout` has a non-zero size (`len > 0`, `F` is not zero-sized).
         let raw = unsafe { alloc(layout) }.cast::<F>();
         let Some(ptr) = NonNull::new(raw) else {
             handle_alloc_error(layout)
@@ -52,7 +56,7 @@ impl<F: Float> AlignedVec<F> {
 }
 
 /// The allocation of `len` elements of `F`; `None` for an empty buffer (no
-/// allocation) or an impossible size.
+/// allocation) or a size no allocation can have.
 fn layout<F>(len: usize) -> Option<Layout> {
     let size = len.checked_mul(core::mem::size_of::<F>())?;
     if size == 0 {
@@ -64,7 +68,8 @@ fn layout<F>(len: usize) -> Option<Layout> {
 impl<F> Deref for AlignedVec<F> {
     type Target = [F];
     fn deref(&self) -> &[F] {
-        // SAFETY: `ptr` holds `len` initialised elements (or is dangling with len 0).
+        // SAFETY: `ptr` holds `len` initialised elements (or is dangling, with no
+        // bytes to read: `len` is 0 or `F` is zero-sized).
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
